@@ -1,0 +1,42 @@
+// swift-tools-version: 6.1
+// segstream: real-time semantic segmentation of street video on a CPU.
+// Layering, bottom to top: CFFmpeg/CBLAS (system libraries) → CSegKernels (C micro-kernels, one file per
+// ISA, scalar reference beside each) → SegEngine (tensors, layers, quantization, model files) → SFNet →
+// SegMedia (FFmpeg demux/decode/scale/encode) → SegPipeline (stages, telemetry) → segstream (the CLI).
+import PackageDescription
+
+// C kernels are always optimised: debug builds would otherwise run them at -O0 and tests would crawl.
+let kernelCFlags: [CSetting] = [.unsafeFlags(["-O2", "-fno-math-errno"]), .define("_GNU_SOURCE")]
+
+let package = Package(
+    name: "segstream",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "segstream", targets: ["segstream"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "CFFmpeg", pkgConfig: "libavformat",
+            providers: [.apt(["libavformat-dev", "libavcodec-dev", "libswscale-dev", "libavutil-dev", "libavdevice-dev"])]),
+        .systemLibrary(name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
+        .target(name: "CSegKernels", cSettings: kernelCFlags, linkerSettings: [.linkedLibrary("m")]),
+        .target(name: "SegEngine", dependencies: ["CSegKernels", "CBLAS"]),
+        .target(name: "SFNet", dependencies: ["SegEngine"]),
+        .target(name: "SegMedia", dependencies: ["CFFmpeg", "SegEngine"]),
+        .target(name: "SegPipeline", dependencies: ["SFNet", "SegMedia", "SegEngine"]),
+        .executableTarget(
+            name: "segstream",
+            dependencies: [
+                "SegPipeline", "SFNet", "SegMedia", "SegEngine",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
+        .testTarget(name: "SegKernelsTests", dependencies: ["CSegKernels"]),
+        .testTarget(name: "SegEngineTests", dependencies: ["SegEngine"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "SFNetTests", dependencies: ["SFNet", "SegEngine"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "SegMediaTests", dependencies: ["SegMedia"]),
+        .testTarget(name: "segstreamTests", dependencies: ["SegMedia"]),
+    ]
+)

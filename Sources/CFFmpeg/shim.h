@@ -1,0 +1,18 @@
+#ifndef CFFMPEG_SHIM_H
+#define CFFMPEG_SHIM_H
+#include <libavformat/avformat.h>
+#include <libavcodec/avcodec.h>
+#include <libswscale/swscale.h>
+#include <libavutil/avutil.h>
+#include <libavutil/imgutils.h>
+#include <libavutil/opt.h>
+#include <libavutil/error.h>
+#include <libavutil/dict.h>
+#include <libavdevice/avdevice.h>
+
+// Macros Swift cannot import, re-exported as functions (prefixed, NIO style).
+static inline int cffmpeg_averror(int e) { return AVERROR(e); }
+static inline int cffmpeg_averror_eof(void) { return AVERROR_EOF; }
+static inline int64_t cffmpeg_nopts_value(void) { return AV_NOPTS_VALUE; }
+static inline AVRational cffmpeg_time_base_q(void) { return AV_TIME_BASE_Q; }
+#endif

@@ -1,0 +1,1 @@
+// SFNet placeholder: filled in by its owner.

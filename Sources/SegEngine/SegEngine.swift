@@ -1,0 +1,1 @@
+// SegEngine placeholder: filled in by its owner.

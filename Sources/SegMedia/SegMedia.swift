@@ -1,0 +1,1 @@
+// SegMedia placeholder: filled in by its owner.

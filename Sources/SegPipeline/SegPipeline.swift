@@ -1,0 +1,1 @@
+// SegPipeline placeholder: filled in by its owner.

@@ -1,0 +1,4 @@
+"""PyTorch SFNet written from ../shared/sfnet-reference.md, with the SFSegNets state-dict key names."""
+from .model import SFNet, build_sfnet, ARCHS, CITYSCAPES_CLASSES, CITYSCAPES_PALETTE, MEAN, STD
+
+__all__ = ["SFNet", "build_sfnet", "ARCHS", "CITYSCAPES_CLASSES", "CITYSCAPES_PALETTE", "MEAN", "STD"]
