@@ -16,6 +16,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
     ],
     targets: [
         .systemLibrary(
@@ -26,7 +27,9 @@ let package = Package(
         .target(name: "SegEngine", dependencies: ["CSegKernels", "CBLAS"]),
         .target(name: "SFNet", dependencies: ["SegEngine"]),
         .target(name: "SegMedia", dependencies: ["CFFmpeg", "SegEngine"]),
-        .target(name: "SegPipeline", dependencies: ["SFNet", "SegMedia", "SegEngine"]),
+        .target(
+            name: "SegPipeline",
+            dependencies: ["SFNet", "SegMedia", "SegEngine", .product(name: "Histogram", package: "hdrhistogram-swift")]),
         .executableTarget(
             name: "segstream",
             dependencies: [
@@ -37,6 +40,7 @@ let package = Package(
         .testTarget(name: "SegEngineTests", dependencies: ["SegEngine"], resources: [.copy("Fixtures")]),
         .testTarget(name: "SFNetTests", dependencies: ["SFNet", "SegEngine"], resources: [.copy("Fixtures")]),
         .testTarget(name: "SegMediaTests", dependencies: ["SegMedia"]),
+        .testTarget(name: "SegPipelineTests", dependencies: ["SegPipeline"]),
         .testTarget(name: "segstreamTests", dependencies: ["SegMedia"]),
     ]
 )

@@ -1,0 +1,97 @@
+import Foundation
+
+/// A blocking, bounded FIFO between two pipeline stages, each running on its own thread.
+///
+/// `push` either waits for room (`.wait`: files, where every frame matters) or evicts the oldest queued
+/// element (`.dropOldest`: live sources, where latency matters more than completeness). Evicted elements
+/// are handed back to the caller so their buffers can be recycled, and every eviction is counted.
+public final class BoundedQueue<Element>: @unchecked Sendable {
+    public enum OverflowPolicy: String, Sendable {
+        case wait
+        case dropOldest
+    }
+
+    public let capacity: Int
+    public let policy: OverflowPolicy
+    private var items: [Element?]
+    private var head = 0
+    private var count = 0
+    private var closed = false
+    private var droppedCount = 0
+    private let condition = NSCondition()
+
+    public init(capacity: Int, policy: OverflowPolicy) {
+        precondition(capacity > 0, "a queue needs room for at least one element")
+        self.capacity = capacity
+        self.policy = policy
+        self.items = Array(repeating: nil, count: capacity)
+    }
+
+    /// The result of `push`.
+    public enum PushResult {
+        case queued
+        /// Queued after evicting the oldest element, returned for recycling.
+        case queuedDropping(Element)
+        /// The queue was closed; the element was not queued and is returned.
+        case closed(Element)
+    }
+
+    @discardableResult
+    public func push(_ element: Element) -> PushResult {
+        condition.lock()
+        defer { condition.unlock() }
+        var evicted: Element?
+        while count == capacity && !closed {
+            if policy == .dropOldest {
+                evicted = items[head]
+                items[head] = nil
+                head = (head + 1) % capacity
+                count -= 1
+                droppedCount += 1
+            } else {
+                condition.wait()
+            }
+        }
+        if closed { return .closed(element) }
+        items[(head + count) % capacity] = element
+        count += 1
+        condition.broadcast()
+        return evicted.map { .queuedDropping($0) } ?? .queued
+    }
+
+    /// The oldest element, waiting for one; nil once the queue is closed and drained.
+    public func pop() -> Element? {
+        condition.lock()
+        defer { condition.unlock() }
+        while count == 0 && !closed { condition.wait() }
+        guard count > 0 else { return nil }
+        let element = items[head]
+        items[head] = nil
+        head = (head + 1) % capacity
+        count -= 1
+        condition.broadcast()
+        return element
+    }
+
+    /// No more pushes: consumers drain what is queued, then `pop` returns nil.
+    public func close() {
+        condition.lock()
+        closed = true
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    /// Elements evicted by `.dropOldest` so far.
+    public var dropped: Int {
+        condition.lock()
+        defer { condition.unlock() }
+        return droppedCount
+    }
+
+    /// Elements waiting now.
+    public var depth: Int {
+        condition.lock()
+        defer { condition.unlock() }
+        return count
+    }
+}

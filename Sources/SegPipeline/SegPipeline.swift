@@ -1,1 +1,0 @@
-// SegPipeline placeholder: filled in by its owner.

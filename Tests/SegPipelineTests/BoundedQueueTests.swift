@@ -1,0 +1,69 @@
+import Foundation
+import Testing
+@testable import SegPipeline
+
+@Suite("Bounded queue between stages")
+struct BoundedQueueTests {
+    @Test("wait policy delivers every element in order across threads")
+    func waitDeliversAll() {
+        let queue = BoundedQueue<Int>(capacity: 3, policy: .wait)
+        let producer = Thread {
+            for i in 0..<1000 { queue.push(i) }
+            queue.close()
+        }
+        producer.start()
+        var received: [Int] = []
+        while let v = queue.pop() { received.append(v) }
+        #expect(received == Array(0..<1000))
+        #expect(queue.dropped == 0)
+    }
+
+    @Test("drop-oldest keeps the newest, returns and counts what it evicts")
+    func dropOldestEvicts() {
+        let queue = BoundedQueue<Int>(capacity: 2, policy: .dropOldest)
+        var evicted: [Int] = []
+        for i in 0..<5 {
+            if case .queuedDropping(let old) = queue.push(i) { evicted.append(old) }
+        }
+        #expect(evicted == [0, 1, 2])
+        #expect(queue.dropped == 3)
+        #expect(queue.pop() == 3)
+        #expect(queue.pop() == 4)
+        queue.close()
+        #expect(queue.pop() == nil)
+    }
+
+    @Test("push after close hands the element back")
+    func pushAfterClose() {
+        let queue = BoundedQueue<String>(capacity: 1, policy: .wait)
+        queue.close()
+        guard case .closed(let back) = queue.push("x") else {
+            Issue.record("push after close must not queue")
+            return
+        }
+        #expect(back == "x")
+    }
+}
+
+@Suite("Latency statistics")
+struct LatencyStatsTests {
+    @Test("percentiles match the exact order statistics within the histogram's precision")
+    func percentiles() {
+        var stats = LatencyStats()
+        var rng = SystemRandomNumberGenerator()
+        var samples: [Double] = []
+        for _ in 0..<5000 {
+            let s = Double.random(in: 0.001...0.200, using: &rng)
+            samples.append(s)
+            stats.record(seconds: s)
+        }
+        samples.sort()
+        for p in [50.0, 95.0, 99.0] {
+            let exact = samples[Int((p / 100 * Double(samples.count)).rounded(.up)) - 1] * 1000
+            #expect(abs(stats.milliseconds(atPercentile: p) - exact) <= exact * 0.002 + 0.002, "p\(p)")
+        }
+        #expect(stats.count == 5000)
+        let mean = samples.reduce(0, +) / Double(samples.count) * 1000
+        #expect(abs(stats.meanMilliseconds - mean) < mean * 0.002)
+    }
+}
