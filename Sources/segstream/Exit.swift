@@ -1,0 +1,48 @@
+import ArgumentParser
+import Foundation
+
+/// sysexits(3) codes: every failure a user can cause maps to one of them.
+enum SysExit: Int32 {
+    case usage = 64
+    case dataError = 65
+    case noInput = 66
+    case unavailable = 69
+    case software = 70
+    case ioError = 74
+    case config = 78
+}
+
+/// An error that knows its sysexits code; its description is the one-line message.
+protocol ExitClassified: Error, CustomStringConvertible {
+    var exitCode: SysExit { get }
+}
+
+/// A failure of the CLI itself (bad combination of options, unreadable directory, …).
+struct CLIError: ExitClassified {
+    let description: String
+    let exitCode: SysExit
+    init(_ message: String, _ code: SysExit) {
+        description = message
+        exitCode = code
+    }
+}
+
+/// Prints `segstream: message` on stderr and exits with the error's sysexits code; never a stack trace.
+func reportingErrors<T>(_ body: () throws -> T) throws -> T {
+    do {
+        return try body()
+    } catch let error as ExitCode {
+        throw error
+    } catch let error as ValidationError {
+        throw error
+    } catch {
+        let (message, code) = classify(error)
+        FileHandle.standardError.write(Data("segstream: \(message)\n".utf8))
+        throw ExitCode(code.rawValue)
+    }
+}
+
+func classify(_ error: Error) -> (String, SysExit) {
+    if let e = error as? ExitClassified { return (e.description, e.exitCode) }
+    return ("\(error)", .software)
+}

@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# System packages (FFmpeg 5.1, OpenBLAS, pkg-config) and the Python tools' requirements, on Debian 12.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends \
+    pkg-config ffmpeg libavformat-dev libavcodec-dev libswscale-dev libavutil-dev libavdevice-dev \
+    libopenblas-dev python3-pip >/dev/null
+python3 -m pip install -q -r tools/requirements.txt
