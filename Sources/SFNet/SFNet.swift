@@ -1,1 +1,0 @@
-// SFNet placeholder: filled in by its owner.

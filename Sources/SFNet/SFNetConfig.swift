@@ -1,0 +1,128 @@
+import Foundation
+import SegEngine
+
+/// The SFNet variants of the reference (see shared/sfnet-reference.md).
+public enum SFNetArch: String, Sendable, CaseIterable {
+    /// Deep-stem ResNet-18, variant D (dilated layer3/4), four pyramid levels, fpn_dim 128.
+    case r18
+    /// DFNet v1 backbone, three levels, fpn_dim 64, fused at /16.
+    case df1
+    /// DFNet v2 backbone, three levels, fpn_dim 64, fused at /8.
+    case df2
+}
+
+/// What a model file says about its network and its data (docs/model-format.md, `__metadata__`).
+public struct SFNetConfig: Sendable, Equatable {
+    public var arch: SFNetArch
+    public var numClasses: Int
+    /// 1 for real models; 2/4/8/16 divide every channel count (narrow test models).
+    public var widthDivisor: Int
+    public var classNames: [String]
+    /// One RGB triple per class.
+    public var palette: [[UInt8]]
+    /// Per-channel RGB normalisation in 0–1 units: input = (rgb/255 − mean)/std.
+    public var mean: [Float]
+    public var std: [Float]
+    /// grid_sample's corner convention in the FAM warp.
+    public var warpAlignCorners: Bool
+    public var source: String
+
+    public static let cityscapesClassNames = [
+        "road", "sidewalk", "building", "wall", "fence", "pole", "traffic light", "traffic sign",
+        "vegetation", "terrain", "sky", "person", "rider", "car", "truck", "bus", "train", "motorcycle", "bicycle",
+    ]
+    public static let cityscapesPalette: [[UInt8]] = [
+        [128, 64, 128], [244, 35, 232], [70, 70, 70], [102, 102, 156], [190, 153, 153], [153, 153, 153],
+        [250, 170, 30], [220, 220, 0], [107, 142, 35], [152, 251, 152], [70, 130, 180], [220, 20, 60],
+        [255, 0, 0], [0, 0, 142], [0, 0, 70], [0, 60, 100], [0, 80, 100], [0, 0, 230], [119, 11, 32],
+    ]
+    public static let imagenetMean: [Float] = [0.485, 0.456, 0.406]
+    public static let imagenetStd: [Float] = [0.229, 0.224, 0.225]
+
+    /// A config with the documented defaults; class names and palette default to Cityscapes for 19
+    /// classes, otherwise to "class<i>" and a grey ramp.
+    public init(arch: SFNetArch, numClasses: Int = 19, widthDivisor: Int = 1, classNames: [String]? = nil,
+                palette: [[UInt8]]? = nil, mean: [Float] = SFNetConfig.imagenetMean, std: [Float] = SFNetConfig.imagenetStd,
+                warpAlignCorners: Bool = true, source: String = "") {
+        precondition(numClasses >= 1 && [1, 2, 4, 8, 16].contains(widthDivisor))
+        self.arch = arch
+        self.numClasses = numClasses
+        self.widthDivisor = widthDivisor
+        self.classNames = classNames ?? (numClasses == 19 ? Self.cityscapesClassNames : (0..<numClasses).map { "class\($0)" })
+        self.palette = palette ?? (numClasses == 19 ? Self.cityscapesPalette
+            : (0..<numClasses).map { i in let v = UInt8(i * 255 / max(numClasses - 1, 1)); return [v, v, v] })
+        self.mean = mean
+        self.std = std
+        self.warpAlignCorners = warpAlignCorners
+        self.source = source
+    }
+
+    /// Parses `__metadata__` per docs/model-format.md.
+    public init(metadata m: [String: String]) throws {
+        func bad(_ key: String, _ why: String) -> ModelFileError { .invalidMetadata(key: key, value: m[key] ?? "", reason: why) }
+        if let f = m["format"], f != "segstream.sfnet" { throw bad("format", "expected segstream.sfnet") }
+        if let v = m["format_version"], v != "1" { throw bad("format_version", "this engine reads version 1") }
+        if let p = m["precision"], p != "fp32" {
+            throw bad("precision", p == "int8" ? "an int8 model needs the int8 engine" : "expected fp32 or int8")
+        }
+        guard let a = m["arch"] else { throw ModelFileError.missingMetadata(key: "arch") }
+        guard let arch = SFNetArch(rawValue: a) else { throw bad("arch", "expected r18, df1 or df2") }
+        guard let nc = m["num_classes"] else { throw ModelFileError.missingMetadata(key: "num_classes") }
+        guard let numClasses = Int(nc), numClasses >= 1, numClasses <= 256 else { throw bad("num_classes", "expected an integer in 1...256") }
+        var divisor = 1
+        if let d = m["width_divisor"] {
+            guard let v = Int(d), [1, 2, 4, 8, 16].contains(v) else { throw bad("width_divisor", "expected 1, 2, 4, 8 or 16") }
+            divisor = v
+        }
+        func json(_ key: String) throws -> Any? {
+            guard let s = m[key] else { return nil }
+            guard let v = try? JSONSerialization.jsonObject(with: Data(s.utf8), options: [.fragmentsAllowed]) else { throw bad(key, "not valid JSON") }
+            return v
+        }
+        var names: [String]? = nil
+        if let v = try json("class_names") {
+            guard let a = v as? [String], a.count == numClasses else { throw bad("class_names", "expected \(numClasses) strings") }
+            names = a
+        } else if numClasses != 19 { throw ModelFileError.missingMetadata(key: "class_names") }
+        var palette: [[UInt8]]? = nil
+        if let v = try json("palette") {
+            guard let a = v as? [[Any]], a.count == numClasses else { throw bad("palette", "expected \(numClasses) [r,g,b] triples") }
+            palette = try a.map { t in
+                guard t.count == 3 else { throw bad("palette", "expected [r,g,b] triples") }
+                return try t.map { c in
+                    guard let n = c as? NSNumber, n.doubleValue == n.doubleValue.rounded(), (0...255).contains(n.intValue) else {
+                        throw bad("palette", "components must be integers 0–255")
+                    }
+                    return UInt8(n.intValue)
+                }
+            }
+        } else if numClasses != 19 { throw ModelFileError.missingMetadata(key: "palette") }
+        func triple(_ key: String, _ fallback: [Float]) throws -> [Float] {
+            guard let v = try json(key) else { return fallback }
+            guard let a = v as? [NSNumber], a.count == 3 else { throw bad(key, "expected 3 numbers") }
+            return a.map { $0.floatValue }
+        }
+        let mean = try triple("mean", Self.imagenetMean)
+        let std = try triple("std", Self.imagenetStd)
+        guard std.allSatisfy({ $0 > 0 }) else { throw bad("std", "must be positive") }
+        var align = true
+        if let w = m["warp_align_corners"] {
+            guard w == "true" || w == "false" else { throw bad("warp_align_corners", "expected true or false") }
+            align = w == "true"
+        }
+        self.init(arch: arch, numClasses: numClasses, widthDivisor: divisor, classNames: names, palette: palette,
+                  mean: mean, std: std, warpAlignCorners: align, source: m["source"] ?? "")
+    }
+
+    /// The `__metadata__` a file with this config carries.
+    public var metadata: [String: String] {
+        func encode(_ v: Any) -> String { String(decoding: try! JSONSerialization.data(withJSONObject: v), as: UTF8.self) }
+        return [
+            "format": "segstream.sfnet", "format_version": "1", "arch": arch.rawValue,
+            "num_classes": String(numClasses), "width_divisor": String(widthDivisor),
+            "class_names": encode(classNames), "palette": encode(palette.map { $0.map(Int.init) }),
+            "mean": encode(mean.map(Double.init)), "std": encode(std.map(Double.init)),
+            "warp_align_corners": warpAlignCorners ? "true" : "false", "precision": "fp32", "source": source,
+        ]
+    }
+}

@@ -1,0 +1,173 @@
+import CBLAS
+import CSegKernels
+
+/// Batch-norm statistics to fold into the preceding convolution (eval mode).
+public struct BatchNormParameters: Sendable {
+    public var gamma: [Float], beta: [Float], mean: [Float], variance: [Float], eps: Float
+    public init(gamma: [Float], beta: [Float], mean: [Float], variance: [Float], eps: Float = 1e-5) {
+        self.gamma = gamma; self.beta = beta; self.mean = mean; self.variance = variance; self.eps = eps
+    }
+}
+
+/// A 2-D convolution with optional bias, folded batch norm, fused residual add and ReLU:
+/// `y = relu?(conv(x, W) + b + residual?)`.
+///
+/// Layouts: input C_in×H×W, output C_out×H_o×W_o (CHW, see `Tensor`); weights C_out×(C_in·kh·kw)
+/// row-major (PyTorch's `[C_out, C_in, kh, kw]`). Output size: `(H + 2p − d(k−1) − 1)/s + 1`.
+/// Computed as one sgemm per column panel: W (C_out×K) · im2col panel (K×n); 1×1 stride-1 convs
+/// use the input directly as the panel.
+public final class Conv2d {
+    public let name: String
+    public let inChannels: Int, outChannels: Int
+    public let kernelHeight: Int, kernelWidth: Int
+    public let stride: Int, padding: Int, dilation: Int
+    public let relu: Bool
+    let weight: TensorStorage
+    let bias: TensorStorage?
+
+    /// - Parameters:
+    ///   - weight: C_out·C_in·kh·kw values in PyTorch order.
+    ///   - bias: the conv's own bias (C_out) or nil.
+    ///   - batchNorm: folded in now: w' = w·s, b' = (b − mean)·s + β with s = γ/√(var + eps).
+    public init(name: String, inChannels: Int, outChannels: Int, kernelSize: Int, stride: Int = 1,
+                padding: Int = 0, dilation: Int = 1, weight: [Float], bias: [Float]? = nil,
+                batchNorm: BatchNormParameters? = nil, relu: Bool = false) {
+        precondition(inChannels > 0 && outChannels > 0 && kernelSize > 0 && stride > 0 && dilation > 0 && padding >= 0)
+        let k = inChannels * kernelSize * kernelSize
+        precondition(weight.count == outChannels * k, "\(name): weight count \(weight.count), expected \(outChannels * k)")
+        if let bias { precondition(bias.count == outChannels) }
+        self.name = name
+        self.inChannels = inChannels; self.outChannels = outChannels
+        self.kernelHeight = kernelSize; self.kernelWidth = kernelSize
+        self.stride = stride; self.padding = padding; self.dilation = dilation
+        self.relu = relu
+        let w = TensorStorage(capacity: outChannels * k)
+        var b: [Float]? = bias
+        if let bn = batchNorm {
+            precondition([bn.gamma.count, bn.beta.count, bn.mean.count, bn.variance.count].allSatisfy { $0 == outChannels })
+            var folded = [Float](repeating: 0, count: outChannels)
+            for o in 0..<outChannels {
+                let s = bn.gamma[o] / (bn.variance[o] + bn.eps).squareRoot()
+                for i in 0..<k { w.pointer[o * k + i] = weight[o * k + i] * s }
+                folded[o] = ((bias?[o] ?? 0) - bn.mean[o]) * s + bn.beta[o]
+            }
+            b = folded
+        } else {
+            weight.withUnsafeBufferPointer { w.pointer.update(from: $0.baseAddress!, count: weight.count) }
+        }
+        self.weight = w
+        if let b {
+            let bs = TensorStorage(capacity: outChannels)
+            b.withUnsafeBufferPointer { bs.pointer.update(from: $0.baseAddress!, count: outChannels) }
+            self.bias = bs
+        } else {
+            self.bias = nil
+        }
+    }
+
+    public var reductionSize: Int { inChannels * kernelHeight * kernelWidth }
+
+    public func outputSize(height: Int, width: Int) -> (height: Int, width: Int) {
+        ((height + 2 * padding - dilation * (kernelHeight - 1) - 1) / stride + 1,
+         (width + 2 * padding - dilation * (kernelWidth - 1) - 1) / stride + 1)
+    }
+
+    /// Multiply-accumulates for an input of the given size.
+    public func macs(height: Int, width: Int) -> Int {
+        let (ho, wo) = outputSize(height: height, width: width)
+        return outChannels * reductionSize * ho * wo
+    }
+
+    private var isPointwise: Bool { kernelHeight == 1 && kernelWidth == 1 && stride == 1 && padding == 0 }
+
+    /// Columns per im2col panel (a tuning knob; set it before running, never concurrently): the panel (K×n floats) stays around 2 MiB, within L2/L3.
+    nonisolated(unsafe) public static var panelBudgetBytes = 2 << 20
+
+    /// Runs the convolution from `x` into `y` (which may be a channel slice of a bigger tensor).
+    /// `residual`, when given, has y's shape and is added before the ReLU.
+    public func run(_ x: Tensor, into y: Tensor, residual: Tensor? = nil, context: ExecutionContext) {
+        let (ho, wo) = outputSize(height: x.height, width: x.width)
+        precondition(x.channels == inChannels, "\(name): input has \(x.channels) channels, expected \(inChannels)")
+        precondition(y.channels == outChannels && y.height == ho && y.width == wo,
+                     "\(name): output is \(y.shape), expected [\(outChannels), \(ho), \(wo)]")
+        if let r = residual { precondition(r.shape == y.shape, "\(name): residual shape \(r.shape) != \(y.shape)") }
+        context.measure(name, macs: macs(height: x.height, width: x.width)) {
+            compute(x, y, residual, context)
+        }
+    }
+
+    private func compute(_ x: Tensor, _ y: Tensor, _ residual: Tensor?, _ context: ExecutionContext) {
+        let n = y.planeSize, k = reductionSize, m = outChannels
+        let threads = context.threads
+        let pointwise = isPointwise
+        // Panel width: a multiple of 16 columns, as many panels as a multiple of the thread count.
+        let budgetCols = max(64, Conv2d.panelBudgetBytes / (4 * k))
+        var panels = (n + budgetCols - 1) / budgetCols
+        if pointwise { panels = 1 }
+        panels = max(threads, (panels + threads - 1) / threads * threads)
+        var cols = (n + panels - 1) / panels
+        cols = (cols + 15) / 16 * 16
+        let minColsPerThread = 64
+        if n >= threads * minColsPerThread || threads == 1 || m < 2 * threads {
+            // Split output columns: each worker does its own panels (im2col + sgemm + epilogue).
+            if !pointwise { context.reserveScratch(k * cols) }
+            let panelCount = (n + cols - 1) / cols
+            let workers = min(threads, panelCount)
+            context.parallel(workers) { t in
+                var p = t
+                while p < panelCount {
+                    let n0 = p * cols, nc = min(cols, n - n0)
+                    self.panel(x, y, residual, n0: n0, ncols: nc, rows: 0..<m,
+                               panelBuffer: pointwise ? nil : context.scratch(thread: t))
+                    p += workers
+                }
+            }
+        } else {
+            // Few columns (coarse maps): build the whole panel once, then split output channels.
+            var buffer: UnsafeMutablePointer<Float>? = nil
+            if !pointwise {
+                context.reserveScratch(k * n)
+                buffer = context.scratch(thread: 0)
+                im2col(x, n0: 0, ncols: n, into: buffer!)
+            }
+            let shared = buffer
+            context.parallel(threads) { t in
+                let rows = ExecutionContext.split(m, parts: threads, index: t)
+                self.gemm(x, y, residual, n0: 0, ncols: n, rows: rows, panel: shared, ldPanel: n)
+            }
+        }
+    }
+
+    private func im2col(_ x: Tensor, n0: Int, ncols: Int, into col: UnsafeMutablePointer<Float>) {
+        let (ho, wo) = outputSize(height: x.height, width: x.width)
+        seg_f32_im2col_panel(x.data, inChannels, x.height, x.width, kernelHeight, kernelWidth, stride, stride,
+                             padding, padding, dilation, dilation, ho, wo, n0, ncols, col)
+    }
+
+    private func panel(_ x: Tensor, _ y: Tensor, _ residual: Tensor?, n0: Int, ncols: Int, rows: Range<Int>,
+                       panelBuffer: UnsafeMutablePointer<Float>?) {
+        if let panelBuffer {
+            im2col(x, n0: n0, ncols: ncols, into: panelBuffer)
+            gemm(x, y, residual, n0: n0, ncols: ncols, rows: rows, panel: panelBuffer, ldPanel: ncols)
+        } else {
+            gemm(x, y, residual, n0: n0, ncols: ncols, rows: rows, panel: nil, ldPanel: 0)
+        }
+    }
+
+    /// y[rows, n0..<n0+ncols] = epilogue(W[rows] · panel). A nil panel means the input itself (pointwise).
+    private func gemm(_ x: Tensor, _ y: Tensor, _ residual: Tensor?, n0: Int, ncols: Int, rows: Range<Int>,
+                      panel: UnsafeMutablePointer<Float>?, ldPanel: Int) {
+        guard !rows.isEmpty, ncols > 0 else { return }
+        let n = y.planeSize, k = reductionSize
+        let b: UnsafePointer<Float> = panel.map { UnsafePointer($0) } ?? UnsafePointer(x.data + n0)
+        let ldb = panel == nil ? x.planeSize : ldPanel
+        let c = y.data + rows.lowerBound * n + n0
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(rows.count), Int32(ncols), Int32(k),
+                    1.0, weight.pointer + rows.lowerBound * k, Int32(k), b, Int32(ldb), 0.0, c, Int32(n))
+        let biasPtr = bias.map { UnsafePointer($0.pointer + rows.lowerBound) }
+        let resPtr = residual.map { UnsafePointer($0.data + rows.lowerBound * n + n0) }
+        if biasPtr != nil || resPtr != nil || relu {
+            seg_f32_bias_residual_relu(c, n, rows.count, ncols, biasPtr, resPtr, n, relu ? 1 : 0)
+        }
+    }
+}

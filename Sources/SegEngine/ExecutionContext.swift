@@ -1,0 +1,72 @@
+import CBLAS
+import Dispatch
+import Foundation
+
+/// Time and work of one layer in one forward pass (filled only while profiling is on).
+public struct LayerTiming: Sendable {
+    public let name: String
+    /// Multiply-accumulates (convolutions; 0 for memory-bound ops).
+    public let macs: Int
+    public let seconds: Double
+}
+
+/// Threads, scratch memory and profiling for running layers. The engine owns threading: OpenBLAS is
+/// pinned to one thread and work is split across `threads` of our own (each runs its own im2col + sgemm).
+///
+/// Single owner: use one context from one thread at a time (the layers it runs fan out internally).
+public final class ExecutionContext {
+    public let threads: Int
+    /// Per-thread scratch (im2col panels), grown on demand and then reused.
+    private var scratch: [TensorStorage?]
+    /// When non-nil, every layer appends its timing here.
+    public var profile: [LayerTiming]?
+
+    public init(threads: Int = ProcessInfo.processInfo.activeProcessorCount) {
+        precondition(threads >= 1)
+        self.threads = threads
+        scratch = Array(repeating: nil, count: threads)
+        openblas_set_num_threads(1)
+    }
+
+    /// Makes sure every thread's scratch holds at least `count` floats. Call before `parallel`.
+    func reserveScratch(_ count: Int) {
+        for t in 0..<threads where (scratch[t]?.capacity ?? -1) < count {
+            scratch[t] = TensorStorage(capacity: count)
+        }
+    }
+
+    func scratch(thread: Int) -> UnsafeMutablePointer<Float> { scratch[thread]!.pointer }
+
+    /// Runs `body(worker)` for worker in 0..<n (n ≤ threads), concurrently when n > 1.
+    func parallel(_ n: Int, _ body: (Int) -> Void) {
+        if n <= 1 { body(0); return }
+        withoutActuallyEscaping(body) { escapable in
+            let box = UncheckedSendable(escapable)
+            DispatchQueue.concurrentPerform(iterations: n) { box.value($0) }
+        }
+    }
+
+    /// Splits 0..<total into `parts` near-equal ranges; returns part `index`.
+    static func split(_ total: Int, parts: Int, index: Int) -> Range<Int> {
+        let base = total / parts, extra = total % parts
+        let lo = index * base + min(index, extra)
+        return lo..<(lo + base + (index < extra ? 1 : 0))
+    }
+
+    /// Times `body` under `name` when profiling.
+    @inline(__always)
+    public func measure(_ name: @autoclosure () -> String, macs: @autoclosure () -> Int = 0, _ body: () -> Void) {
+        guard profile != nil else { body(); return }
+        let t0 = DispatchTime.now().uptimeNanoseconds
+        body()
+        let dt = Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-9
+        profile!.append(LayerTiming(name: name(), macs: macs(), seconds: dt))
+    }
+}
+
+/// Lets a closure that only touches disjoint data cross into `concurrentPerform` (its callers guarantee
+/// that workers write disjoint ranges).
+struct UncheckedSendable<T>: @unchecked Sendable {
+    let value: T
+    init(_ value: T) { self.value = value }
+}

@@ -1,1 +1,0 @@
-// SegEngine placeholder: filled in by its owner.
