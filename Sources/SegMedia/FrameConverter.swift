@@ -171,6 +171,11 @@ public final class FrameConverter: @unchecked Sendable {
     private let imageScaler = Scaler()
     private let scratch = AlignedBuffer()
 
+    /// Packed RGB output interpolates chroma horizontally (`SWS_FULL_CHR_H_INT`): without it swscale's packed
+    /// RGB writers reuse one chroma sample per pixel pair, which rings at colour edges (measured: up to 132
+    /// levels off next to testsrc2's bars) and differs from the planar paths. With it, RGB24 == GBRP exactly.
+    private var rgbFlags: Int32 { quality.swsFlags | SWS_FULL_CHR_H_INT }
+
     public init(quality: ScaleQuality = .bilinear) {
         MediaLibrary.ensureInitialized()
         self.quality = quality
@@ -188,7 +193,7 @@ public final class FrameConverter: @unchecked Sendable {
         var planes: [UnsafeMutablePointer<UInt8>?] = [dst, nil, nil, nil]
         var strides: [Int32] = [Int32(rowStride), 0, 0, 0]
         try scaler.scale(frame: frame.raw, dst: &planes, dstStride: &strides, dstW: width, dstH: height,
-                         dstFormat: AV_PIX_FMT_RGB24, dstColor: .rgb, flags: quality.swsFlags)
+                         dstFormat: AV_PIX_FMT_RGB24, dstColor: .rgb, flags: rgbFlags)
     }
 
     /// The frame as RGB24 at its own size (for the overlay), or at `width`×`height` when given.
@@ -245,7 +250,7 @@ public final class FrameConverter: @unchecked Sendable {
             var planes: [UnsafeMutablePointer<UInt8>?] = [base, nil, nil, nil]
             var strides: [Int32] = [Int32(stride), 0, 0, 0]
             try networkScaler.scale(frame: frame.raw, dst: &planes, dstStride: &strides, dstW: width, dstH: height,
-                                    dstFormat: AV_PIX_FMT_RGB24, dstColor: .rgb, flags: quality.swsFlags)
+                                    dstFormat: AV_PIX_FMT_RGB24, dstColor: .rgb, flags: rgbFlags)
             let s0 = 1 / (255 * stds[0]), s1 = 1 / (255 * stds[1]), s2 = 1 / (255 * stds[2])
             let b0 = -means[0] / stds[0], b1 = -means[1] / stds[1], b2 = -means[2] / stds[2]
             let r = dst, g = dst + hw, b = dst + 2 * hw

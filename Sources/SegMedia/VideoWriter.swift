@@ -64,7 +64,11 @@ public final class VideoWriter: @unchecked Sendable {
     private let packet = PacketBox()
     private let audioPacket = PacketBox()
     private let scaler = Scaler()
+    private let nominalRate: Rational?
     private var lastPTS: Int64?
+    /// The latest gap between input timestamps (encoder ticks): the duration given to packets that have none,
+    /// so that MP4's last sample is not cut off by its edit list.
+    private var lastFrameDuration: Int64 = 1
 
     /// Opens the output (creating the file and writing the header) or throws before any frame is encoded:
     /// `invalidArgument` for an unknown container / zero size, `ioError` for an unwritable path,
@@ -87,6 +91,7 @@ public final class VideoWriter: @unchecked Sendable {
             throw MediaError(.invalidArgument, "cannot create video", path: path, detail: "invalid time base \(timeBase)")
         }
         self.timeBase = timeBase
+        nominalRate = frameRate
 
         var oc: UnsafeMutablePointer<AVFormatContext>? = nil
         let rc = avformat_alloc_output_context2(&oc, nil, format, path)
@@ -275,9 +280,14 @@ public final class VideoWriter: @unchecked Sendable {
 
     private func encodePrepared(pts: MediaTime) throws {
         var v = pts.timeBase == timeBase ? pts.value : av_rescale_q(pts.value, pts.timeBase.av, timeBase.av)
-        if let last = lastPTS, v <= last {
-            v = last + 1
-            adjustedTimestamps += 1
+        if let last = lastPTS {
+            if v <= last {
+                v = last + 1
+                adjustedTimestamps += 1
+            }
+            lastFrameDuration = v - last
+        } else if let fps = nominalRate, let d = fps.doubleValue, d > 0 {
+            lastFrameDuration = max(1, av_rescale_q(1, AVRational(num: fps.den, den: fps.num), timeBase.av))
         }
         lastPTS = v
         yuv.raw.pointee.pts = v
@@ -293,6 +303,7 @@ public final class VideoWriter: @unchecked Sendable {
             let rc = avcodec_receive_packet(encoder.raw, packet.raw)
             if rc == FF.eagain || rc == FF.eof { return }
             if rc < 0 { throw MediaError(.internalError, "encoding failed for", path: path, code: rc) }
+            if packet.raw.pointee.duration <= 0 { packet.raw.pointee.duration = lastFrameDuration }
             av_packet_rescale_ts(packet.raw, encoder.raw.pointee.time_base, videoStream.pointee.time_base)
             packet.raw.pointee.stream_index = videoStream.pointee.index
             let wrc = av_interleaved_write_frame(oc, packet.raw)
