@@ -8,11 +8,57 @@
 #include <libavutil/opt.h>
 #include <libavutil/error.h>
 #include <libavutil/dict.h>
+#include <libavutil/time.h>
+#include <libavutil/pixdesc.h>
 #include <libavdevice/avdevice.h>
+#include <stdlib.h>
 
 // Macros Swift cannot import, re-exported as functions (prefixed, NIO style).
 static inline int cffmpeg_averror(int e) { return AVERROR(e); }
 static inline int cffmpeg_averror_eof(void) { return AVERROR_EOF; }
+static inline int cffmpeg_averror_invaliddata(void) { return AVERROR_INVALIDDATA; }
+static inline int cffmpeg_averror_exit(void) { return AVERROR_EXIT; }
+static inline int cffmpeg_averror_stream_not_found(void) { return AVERROR_STREAM_NOT_FOUND; }
+static inline int cffmpeg_averror_decoder_not_found(void) { return AVERROR_DECODER_NOT_FOUND; }
+static inline int cffmpeg_averror_demuxer_not_found(void) { return AVERROR_DEMUXER_NOT_FOUND; }
+static inline int cffmpeg_averror_encoder_not_found(void) { return AVERROR_ENCODER_NOT_FOUND; }
+static inline int cffmpeg_averror_protocol_not_found(void) { return AVERROR_PROTOCOL_NOT_FOUND; }
 static inline int64_t cffmpeg_nopts_value(void) { return AV_NOPTS_VALUE; }
 static inline AVRational cffmpeg_time_base_q(void) { return AV_TIME_BASE_Q; }
+
+// Interrupt state for AVIOInterruptCB (SegMedia's `SourceInterrupter`). Fields are touched only through the
+// __atomic builtins below, so `stop`/`deadline_us` can be set from any thread while FFmpeg polls the callback
+// on the demuxing thread. `deadline_us` is on av_gettime_relative()'s clock; 0 means "no deadline".
+typedef struct cffmpeg_interrupt {
+    int stop;
+    int timed_out;
+    int64_t deadline_us;
+} cffmpeg_interrupt;
+
+static inline cffmpeg_interrupt *cffmpeg_interrupt_new(void) {
+    return (cffmpeg_interrupt *)calloc(1, sizeof(cffmpeg_interrupt));
+}
+static inline void cffmpeg_interrupt_free(cffmpeg_interrupt *s) { free(s); }
+static inline void cffmpeg_interrupt_request_stop(cffmpeg_interrupt *s) { __atomic_store_n(&s->stop, 1, __ATOMIC_RELEASE); }
+static inline int cffmpeg_interrupt_stop_requested(cffmpeg_interrupt *s) { return __atomic_load_n(&s->stop, __ATOMIC_ACQUIRE); }
+static inline int cffmpeg_interrupt_timed_out(cffmpeg_interrupt *s) { return __atomic_load_n(&s->timed_out, __ATOMIC_ACQUIRE); }
+/// Arms (timeout_us > 0) or disarms (timeout_us <= 0) the deadline, and clears the timed-out flag.
+static inline void cffmpeg_interrupt_arm(cffmpeg_interrupt *s, int64_t timeout_us) {
+    __atomic_store_n(&s->timed_out, 0, __ATOMIC_RELEASE);
+    __atomic_store_n(&s->deadline_us, timeout_us > 0 ? av_gettime_relative() + timeout_us : 0, __ATOMIC_RELEASE);
+}
+static inline int cffmpeg_interrupt_callback(void *opaque) {
+    cffmpeg_interrupt *s = (cffmpeg_interrupt *)opaque;
+    if (__atomic_load_n(&s->stop, __ATOMIC_ACQUIRE)) return 1;
+    int64_t deadline = __atomic_load_n(&s->deadline_us, __ATOMIC_ACQUIRE);
+    if (deadline > 0 && av_gettime_relative() > deadline) {
+        __atomic_store_n(&s->timed_out, 1, __ATOMIC_RELEASE);
+        return 1;
+    }
+    return 0;
+}
+static inline AVIOInterruptCB cffmpeg_make_interrupt_cb(cffmpeg_interrupt *s) {
+    AVIOInterruptCB cb = { cffmpeg_interrupt_callback, s };
+    return cb;
+}
 #endif

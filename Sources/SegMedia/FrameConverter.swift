@@ -1,0 +1,281 @@
+import CFFmpeg
+
+/// An 8-bit image in tightly packed rows (`rowStride == width × channels`).
+public struct Image8: Sendable, Equatable {
+    public enum Layout: Sendable, Hashable {
+        /// One byte per pixel (train ids, masks).
+        case gray8
+        /// Packed R, G, B.
+        case rgb24
+        public var channels: Int { self == .gray8 ? 1 : 3 }
+        var avFormat: AVPixelFormat { self == .gray8 ? AV_PIX_FMT_GRAY8 : AV_PIX_FMT_RGB24 }
+    }
+    public var width: Int
+    public var height: Int
+    public var layout: Layout
+    public var pixels: [UInt8]
+    public init(width: Int, height: Int, layout: Layout, pixels: [UInt8]) {
+        precondition(pixels.count == width * height * layout.channels, "Image8: pixel count does not match the size")
+        self.width = width; self.height = height; self.layout = layout; self.pixels = pixels
+    }
+    public init(width: Int, height: Int, layout: Layout) {
+        self.init(width: width, height: height, layout: layout, pixels: [UInt8](repeating: 0, count: width * height * layout.channels))
+    }
+    public var rowStride: Int { width * layout.channels }
+}
+
+/// Resampling filter for size changes (swscale flags). Format-only conversions at the same size are exact
+/// copies or plain colour conversion whatever the filter.
+public enum ScaleQuality: Sendable, Hashable {
+    /// `SWS_FAST_BILINEAR`: fastest, slightly blurrier chroma.
+    case fastBilinear
+    /// `SWS_BILINEAR`: the default for the network input and the overlay.
+    case bilinear
+    /// `SWS_AREA`: best for large downscales (e.g. 4K → 1024×512).
+    case area
+    /// `SWS_BICUBIC`.
+    case bicubic
+    var swsFlags: Int32 {
+        switch self {
+        case .fastBilinear: SWS_FAST_BILINEAR
+        case .bilinear: SWS_BILINEAR
+        case .area: SWS_AREA
+        case .bicubic: SWS_BICUBIC
+        }
+    }
+}
+
+/// YUV↔RGB matrix and range of one side of a conversion.
+struct ColorDetails: Equatable {
+    var matrix: Int32       // SWS_CS_* (= AVColorSpace values)
+    var fullRange: Bool
+    static let rgb = ColorDetails(matrix: SWS_CS_DEFAULT, fullRange: true)
+    /// What an encoder output in limited-range BT.709 uses.
+    static let bt709Limited = ColorDetails(matrix: SWS_CS_ITU709, fullRange: false)
+
+    /// The frame's own tags; untagged YUV is BT.709 from 720 lines up, BT.601 below (what players assume).
+    static func of(_ f: UnsafePointer<AVFrame>) -> ColorDetails {
+        let fmt = AVPixelFormat(rawValue: f.pointee.format)
+        var m = Int32(bitPattern: f.pointee.colorspace.rawValue)
+        if m == AVCOL_SPC_UNSPECIFIED.rawValue || m == AVCOL_SPC_RGB.rawValue || m == AVCOL_SPC_RESERVED.rawValue || m > 14 {
+            m = f.pointee.height >= 720 ? SWS_CS_ITU709 : SWS_CS_ITU601
+        }
+        let jpeg = fmt == AV_PIX_FMT_YUVJ420P || fmt == AV_PIX_FMT_YUVJ422P || fmt == AV_PIX_FMT_YUVJ444P || fmt == AV_PIX_FMT_YUVJ440P
+            || fmt == AV_PIX_FMT_YUVJ411P
+        return ColorDetails(matrix: m, fullRange: jpeg || f.pointee.color_range == AVCOL_RANGE_JPEG)
+    }
+}
+
+/// One `SwsContext`, re-created only when the source or destination geometry/format changes (mid-stream
+/// resolution changes just work). Internal; single owner.
+final class Scaler {
+    private struct Key: Equatable {
+        var srcW: Int32, srcH: Int32, srcFmt: Int32, dstW: Int32, dstH: Int32, dstFmt: Int32, flags: Int32
+        var srcColor: ColorDetails, dstColor: ColorDetails
+    }
+    private var ctx: OpaquePointer?
+    private var key: Key?
+    /// How many times a context was (re)built: 1 for a steady stream, +1 per resolution change.
+    private(set) var rebuilds = 0
+
+    deinit { sws_freeContext(ctx) }
+
+    func scale(src: UnsafePointer<UnsafePointer<UInt8>?>, srcStride: UnsafePointer<Int32>, srcW: Int, srcH: Int,
+               srcFormat: AVPixelFormat, srcColor: ColorDetails,
+               dst: UnsafePointer<UnsafeMutablePointer<UInt8>?>, dstStride: UnsafePointer<Int32>, dstW: Int, dstH: Int,
+               dstFormat: AVPixelFormat, dstColor: ColorDetails, flags: Int32) throws {
+        let k = Key(srcW: Int32(srcW), srcH: Int32(srcH), srcFmt: srcFormat.rawValue, dstW: Int32(dstW), dstH: Int32(dstH),
+                    dstFmt: dstFormat.rawValue, flags: flags, srcColor: srcColor, dstColor: dstColor)
+        if k != key {
+            ctx = sws_getCachedContext(ctx, k.srcW, k.srcH, srcFormat, k.dstW, k.dstH, dstFormat, flags, nil, nil, nil)
+            guard ctx != nil else {
+                key = nil
+                throw MediaError(.internalError, "cannot convert \(srcFormat.name) \(srcW)x\(srcH) to \(dstFormat.name) \(dstW)x\(dstH)",
+                                 detail: "sws_getContext failed")
+            }
+            // Matrix and range (ignored by swscale for RGB↔RGB); brightness 0, contrast and saturation 1.0 (16.16).
+            _ = sws_setColorspaceDetails(ctx, sws_getCoefficients(srcColor.matrix), srcColor.fullRange ? 1 : 0,
+                                         sws_getCoefficients(dstColor.matrix), dstColor.fullRange ? 1 : 0, 0, 1 << 16, 1 << 16)
+            key = k
+            rebuilds += 1
+        }
+        let h = sws_scale(ctx, src, srcStride, 0, Int32(srcH), dst, dstStride)
+        if h <= 0 { throw MediaError(.internalError, "sws_scale failed", code: h < 0 ? h : nil) }
+    }
+
+    /// Scales a decoded frame.
+    func scale(frame f: UnsafeMutablePointer<AVFrame>, dst: UnsafePointer<UnsafeMutablePointer<UInt8>?>, dstStride: UnsafePointer<Int32>,
+               dstW: Int, dstH: Int, dstFormat: AVPixelFormat, dstColor: ColorDetails, flags: Int32) throws {
+        let color = ColorDetails.of(f)
+        try withFramePlanes(f) { data, stride in
+            try scale(src: data, srcStride: stride, srcW: Int(f.pointee.width), srcH: Int(f.pointee.height),
+                      srcFormat: AVPixelFormat(rawValue: f.pointee.format), srcColor: color,
+                      dst: dst, dstStride: dstStride, dstW: dstW, dstH: dstH, dstFormat: dstFormat, dstColor: dstColor, flags: flags)
+        }
+    }
+}
+
+/// Lends an AVFrame's `data`/`linesize` arrays as the pointer types swscale takes.
+func withFramePlanes<R>(_ f: UnsafeMutablePointer<AVFrame>,
+                        _ body: (UnsafePointer<UnsafePointer<UInt8>?>, UnsafePointer<Int32>) throws -> R) rethrows -> R {
+    let dataOffset = MemoryLayout<AVFrame>.offset(of: \AVFrame.data)!
+    let strideOffset = MemoryLayout<AVFrame>.offset(of: \AVFrame.linesize)!
+    let base = UnsafeRawPointer(f)
+    return try body((base + dataOffset).assumingMemoryBound(to: UnsafePointer<UInt8>?.self),
+                    (base + strideOffset).assumingMemoryBound(to: Int32.self))
+}
+
+func withMutableFramePlanes<R>(_ f: UnsafeMutablePointer<AVFrame>,
+                               _ body: (UnsafePointer<UnsafeMutablePointer<UInt8>?>, UnsafePointer<Int32>) throws -> R) rethrows -> R {
+    let dataOffset = MemoryLayout<AVFrame>.offset(of: \AVFrame.data)!
+    let strideOffset = MemoryLayout<AVFrame>.offset(of: \AVFrame.linesize)!
+    let base = UnsafeRawPointer(f)
+    return try body((base + dataOffset).assumingMemoryBound(to: UnsafeMutablePointer<UInt8>?.self),
+                    (base + strideOffset).assumingMemoryBound(to: Int32.self))
+}
+
+/// A 64-byte-aligned scratch buffer of `count` bytes (av_malloc), grown on demand.
+final class AlignedBuffer {
+    private(set) var pointer: UnsafeMutablePointer<UInt8>?
+    private(set) var capacity = 0
+    deinit { av_free(pointer) }
+    func reserve(_ bytes: Int) -> UnsafeMutablePointer<UInt8> {
+        if bytes > capacity {
+            av_free(pointer)
+            pointer = av_malloc(bytes + 64)?.assumingMemoryBound(to: UInt8.self)
+            guard pointer != nil else { fatalError("av_malloc(\(bytes)): out of memory") }
+            capacity = bytes
+        }
+        return pointer!
+    }
+}
+
+/// Converts decoded frames (any pixel format, any size, changing mid-stream) to what segstream needs:
+/// packed RGB24 at a target size, RGB24 at the frame's own size (the overlay), and the network's planar float
+/// input. Keeps one swscale context per use and reuses its buffers across frames. Single owner.
+public final class FrameConverter: @unchecked Sendable {
+    /// How the normalised CHW input is produced (all give the same values up to float rounding).
+    public enum NormalizePath: Sendable, Hashable {
+        /// swscale → planar GBRP bytes, then one affine loop per plane (contiguous reads and writes).
+        case planarBytes
+        /// swscale → packed RGB24, then one deinterleaving affine loop.
+        case packedBytes
+        /// swscale → planar GBRPF32 in [0, 1], then one affine loop per plane.
+        case planarFloat
+    }
+
+    public let quality: ScaleQuality
+    /// See `NormalizePath`; `planarBytes` measured fastest (see README in Tests/SegMediaTests).
+    public var normalizePath: NormalizePath = .planarBytes
+    private let networkScaler = Scaler()
+    private let imageScaler = Scaler()
+    private let scratch = AlignedBuffer()
+
+    /// Packed RGB output interpolates chroma horizontally (`SWS_FULL_CHR_H_INT`): without it swscale's packed
+    /// RGB writers reuse one chroma sample per pixel pair, which rings at colour edges (measured: up to 132
+    /// levels off next to testsrc2's bars) and differs from the planar paths. With it, RGB24 == GBRP exactly.
+    private var rgbFlags: Int32 { quality.swsFlags | SWS_FULL_CHR_H_INT }
+
+    public init(quality: ScaleQuality = .bilinear) {
+        MediaLibrary.ensureInitialized()
+        self.quality = quality
+    }
+
+    /// Context (re)builds so far, both uses together (tests check that a resolution change rebuilds).
+    public var scalerRebuilds: Int { networkScaler.rebuilds + imageScaler.rebuilds }
+
+    /// Writes `frame` as packed RGB24 scaled to `width`×`height` into `dst` (`rowStride` bytes per row,
+    /// at least `3 × width`).
+    public func convertToRGB24(_ frame: VideoFrame, width: Int, height: Int,
+                               into dst: UnsafeMutablePointer<UInt8>, rowStride: Int) throws {
+        precondition(width > 0 && height > 0 && rowStride >= 3 * width, "convertToRGB24: bad destination geometry")
+        let scaler = (width == frame.width && height == frame.height) ? imageScaler : networkScaler
+        var planes: [UnsafeMutablePointer<UInt8>?] = [dst, nil, nil, nil]
+        var strides: [Int32] = [Int32(rowStride), 0, 0, 0]
+        try scaler.scale(frame: frame.raw, dst: &planes, dstStride: &strides, dstW: width, dstH: height,
+                         dstFormat: AV_PIX_FMT_RGB24, dstColor: .rgb, flags: rgbFlags)
+    }
+
+    /// The frame as RGB24 at its own size (for the overlay), or at `width`×`height` when given.
+    public func rgb24(_ frame: VideoFrame, width: Int? = nil, height: Int? = nil) throws -> Image8 {
+        let w = width ?? frame.width, h = height ?? frame.height
+        var image = Image8(width: w, height: h, layout: .rgb24)
+        try image.pixels.withUnsafeMutableBufferPointer { buf in
+            try convertToRGB24(frame, width: w, height: h, into: buf.baseAddress!, rowStride: 3 * w)
+        }
+        return image
+    }
+
+    /// The frame as 8-bit gray at its own size (label images).
+    public func gray8(_ frame: VideoFrame) throws -> Image8 {
+        var image = Image8(width: frame.width, height: frame.height, layout: .gray8)
+        try image.pixels.withUnsafeMutableBufferPointer { buf in
+            var planes: [UnsafeMutablePointer<UInt8>?] = [buf.baseAddress!, nil, nil, nil]
+            var strides: [Int32] = [Int32(frame.width), 0, 0, 0]
+            try imageScaler.scale(frame: frame.raw, dst: &planes, dstStride: &strides, dstW: frame.width, dstH: frame.height,
+                                  dstFormat: AV_PIX_FMT_GRAY8, dstColor: .rgb, flags: quality.swsFlags)
+        }
+        return image
+    }
+
+    /// Fills `dst` (3 × `height` × `width` floats, channel-major R, G, B) with the frame scaled to
+    /// `width`×`height` and normalised: `(rgb / 255 − mean[c]) / std[c]`.
+    public func convertToNormalizedCHW(_ frame: VideoFrame, width: Int, height: Int,
+                                       mean: (Float, Float, Float), std: (Float, Float, Float),
+                                       into dst: UnsafeMutablePointer<Float>) throws {
+        precondition(width > 0 && height > 0, "convertToNormalizedCHW: empty size")
+        let means = [mean.0, mean.1, mean.2], stds = [std.0, std.1, std.2]
+        let hw = width * height
+        switch normalizePath {
+        case .planarBytes:
+            let stride = (width + 63) & ~63
+            let base = scratch.reserve(stride * height * 3)
+            // GBRP plane order: G, B, R.
+            var planes: [UnsafeMutablePointer<UInt8>?] = [base, base + stride * height, base + 2 * stride * height, nil]
+            var strides: [Int32] = [Int32(stride), Int32(stride), Int32(stride), 0]
+            try networkScaler.scale(frame: frame.raw, dst: &planes, dstStride: &strides, dstW: width, dstH: height,
+                                    dstFormat: AV_PIX_FMT_GBRP, dstColor: .rgb, flags: quality.swsFlags)
+            for (c, plane) in [2, 0, 1].enumerated() {   // R, G, B from GBRP planes
+                let scale = 1 / (255 * stds[c]), bias = -means[c] / stds[c]
+                let src = planes[plane]!
+                let out = dst + c * hw
+                for y in 0..<height {
+                    let s = src + y * stride, o = out + y * width
+                    for x in 0..<width { o[x] = Float(s[x]) * scale + bias }
+                }
+            }
+        case .packedBytes:
+            let stride = (3 * width + 63) & ~63
+            let base = scratch.reserve(stride * height)
+            var planes: [UnsafeMutablePointer<UInt8>?] = [base, nil, nil, nil]
+            var strides: [Int32] = [Int32(stride), 0, 0, 0]
+            try networkScaler.scale(frame: frame.raw, dst: &planes, dstStride: &strides, dstW: width, dstH: height,
+                                    dstFormat: AV_PIX_FMT_RGB24, dstColor: .rgb, flags: rgbFlags)
+            let s0 = 1 / (255 * stds[0]), s1 = 1 / (255 * stds[1]), s2 = 1 / (255 * stds[2])
+            let b0 = -means[0] / stds[0], b1 = -means[1] / stds[1], b2 = -means[2] / stds[2]
+            let r = dst, g = dst + hw, b = dst + 2 * hw
+            for y in 0..<height {
+                let s = base + y * stride, o = y * width
+                for x in 0..<width {
+                    r[o + x] = Float(s[3 * x]) * s0 + b0
+                    g[o + x] = Float(s[3 * x + 1]) * s1 + b1
+                    b[o + x] = Float(s[3 * x + 2]) * s2 + b2
+                }
+            }
+        case .planarFloat:
+            // swscale writes float planes straight into dst (G, B, R order), with the tight row stride.
+            let g = dst + hw, b = dst + 2 * hw, r = dst
+            var planes: [UnsafeMutablePointer<UInt8>?] = [UnsafeMutableRawPointer(g).assumingMemoryBound(to: UInt8.self),
+                                                          UnsafeMutableRawPointer(b).assumingMemoryBound(to: UInt8.self),
+                                                          UnsafeMutableRawPointer(r).assumingMemoryBound(to: UInt8.self), nil]
+            var strides: [Int32] = [Int32(4 * width), Int32(4 * width), Int32(4 * width), 0]
+            try networkScaler.scale(frame: frame.raw, dst: &planes, dstStride: &strides, dstW: width, dstH: height,
+                                    dstFormat: AV_PIX_FMT_GBRPF32LE, dstColor: .rgb, flags: quality.swsFlags)
+            for c in 0..<3 {
+                let scale = 1 / stds[c], bias = -means[c] / stds[c]
+                let p = dst + c * hw
+                for i in 0..<hw { p[i] = p[i] * scale + bias }
+            }
+        }
+    }
+}

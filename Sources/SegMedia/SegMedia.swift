@@ -1,1 +1,0 @@
-// SegMedia placeholder: filled in by its owner.

@@ -1,0 +1,314 @@
+import CFFmpeg
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// H.264 (libx264) encoder settings.
+public struct EncoderSettings: Sendable {
+    /// x264 preset: ultrafast … veryslow.
+    public var preset = "veryfast"
+    /// Constant rate factor (0–51, lower is better).
+    public var crf = 23.0
+    /// Keyframe interval in frames (`g`); nil = about 2 s at the nominal frame rate (250 when unknown).
+    public var gopSize: Int? = nil
+    /// x264 tune (e.g. "zerolatency" for live outputs), nil = none.
+    public var tune: String? = nil
+    /// Encoder threads, 0 = auto.
+    public var threads = 0
+    /// MP4/MOV: move the index to the front at `finish()` (rewrites the file once; off by default).
+    public var faststart = false
+    /// MP4/MOV: fragmented output (`frag_keyframe+empty_moov`), so that a killed process still leaves a
+    /// playable file. Off by default: `finish()` on SIGINT already writes a normal, complete file.
+    public var fragmented = false
+    /// Extra private options for libx264 (e.g. `["x264-params": "keyint=60"]`).
+    public var codecOptions: [String: String] = [:]
+    public init() {}
+}
+
+/// Encodes RGB24 (or decoded) frames to H.264 yuv420p and muxes them with optional stream-copied audio.
+/// The container follows the output extension (mp4, mov, mkv, …) unless `format` is given.
+///
+/// - Size: the output is `width`×`height` rounded *down* to even (yuv420p needs even sizes): an odd last
+///   column/row is cropped, never scaled (721×405 → 720×404). Frames of another size (a mid-stream resolution
+///   change) are scaled to the output size, bilinear.
+/// - Timestamps: each frame's `MediaTime` is rescaled into the encoder time base (the `timeBase` given here,
+///   normally the source stream's), so source timestamps and variable frame rate are kept. A timestamp not
+///   after the previous one is bumped by one tick and counted in `adjustedTimestamps`.
+/// - Files: the real output file is written from the start (no temp + rename), so that on SIGINT `finish()`
+///   leaves a playable partial video at the path the user asked for. If opening fails (bad path, unknown
+///   extension, header write error) nothing is left behind. The trailer is written by `finish()`, which is
+///   idempotent, safe on error paths, and also run by `deinit` if the caller forgot.
+///
+/// Single owner (see Core.swift).
+public final class VideoWriter: @unchecked Sendable {
+    public let path: String
+    public let outputWidth: Int
+    public let outputHeight: Int
+    /// The encoder time base (what frame timestamps are rescaled into).
+    public let timeBase: Rational
+    /// Whether the audio stream given at init is being copied; nil reason when it is.
+    public private(set) var audioSkippedReason: String?
+    public private(set) var framesWritten = 0
+    public private(set) var audioPacketsWritten = 0
+    public private(set) var adjustedTimestamps = 0
+    public private(set) var isFinished = false
+
+    private var formatContext: UnsafeMutablePointer<AVFormatContext>?
+    private let encoder: CodecContext
+    private let videoStream: UnsafeMutablePointer<AVStream>
+    private var audioStream: UnsafeMutablePointer<AVStream>?
+    private var audioInTimeBase = Rational(1, 1)
+    private let yuv = FrameBox()
+    private let packet = PacketBox()
+    private let audioPacket = PacketBox()
+    private let scaler = Scaler()
+    private let nominalRate: Rational?
+    private var lastPTS: Int64?
+    /// The latest gap between input timestamps (encoder ticks): the duration given to packets that have none,
+    /// so that MP4's last sample is not cut off by its edit list.
+    private var lastFrameDuration: Int64 = 1
+
+    /// Opens the output (creating the file and writing the header) or throws before any frame is encoded:
+    /// `invalidArgument` for an unknown container / zero size, `ioError` for an unwritable path,
+    /// `internalError` when libx264 is missing.
+    /// - Parameters:
+    ///   - timeBase: time base of the timestamps the frames will carry (the source stream's `timeBase`).
+    ///   - frameRate: nominal rate (rate control and the default GOP only; never used for timestamps).
+    ///   - audio: the source's audio stream to copy (`SourceInfo.audio`); skipped with `audioSkippedReason`
+    ///     when the container cannot hold its codec.
+    public init(path: String, width: Int, height: Int, timeBase: Rational, frameRate: Rational? = nil,
+                audio: AudioStreamInfo? = nil, settings: EncoderSettings = EncoderSettings(), format: String? = nil) throws {
+        MediaLibrary.ensureInitialized()
+        self.path = path
+        outputWidth = width & ~1
+        outputHeight = height & ~1
+        guard outputWidth >= 2, outputHeight >= 2 else {
+            throw MediaError(.invalidArgument, "cannot create video", path: path, detail: "frame size \(width)x\(height) is too small")
+        }
+        guard timeBase.num > 0, timeBase.den > 0 else {
+            throw MediaError(.invalidArgument, "cannot create video", path: path, detail: "invalid time base \(timeBase)")
+        }
+        self.timeBase = timeBase
+        nominalRate = frameRate
+
+        var oc: UnsafeMutablePointer<AVFormatContext>? = nil
+        let rc = avformat_alloc_output_context2(&oc, nil, format, path)
+        guard rc >= 0, let oc else {
+            throw MediaError(.invalidArgument, "cannot choose a container for", path: path,
+                             detail: "unknown output format (use .mp4, .mkv or .mov)")
+        }
+        var cleanup = true
+        var ownsFileLocal = false
+        defer {
+            if cleanup {
+                if oc.pointee.oformat.pointee.flags & AVFMT_NOFILE == 0 { avio_closep(&oc.pointee.pb) }
+                avformat_free_context(oc)
+                if ownsFileLocal { unlink(path) }
+            }
+        }
+
+        guard let codec = avcodec_find_encoder_by_name("libx264") else {
+            throw MediaError(.internalError, "cannot create video", path: path, detail: "FFmpeg has no libx264 encoder")
+        }
+        let enc = try CodecContext(codec: codec)
+        let e = enc.raw
+        e.pointee.width = Int32(outputWidth)
+        e.pointee.height = Int32(outputHeight)
+        e.pointee.pix_fmt = AV_PIX_FMT_YUV420P
+        e.pointee.time_base = timeBase.av
+        e.pointee.sample_aspect_ratio = AVRational(num: 1, den: 1)
+        e.pointee.colorspace = AVCOL_SPC_BT709
+        e.pointee.color_primaries = AVCOL_PRI_BT709
+        e.pointee.color_trc = AVCOL_TRC_BT709
+        e.pointee.color_range = AVCOL_RANGE_MPEG
+        e.pointee.thread_count = Int32(settings.threads)
+        let fps = frameRate.flatMap { $0.doubleValue != nil ? $0 : nil }
+        if let fps { e.pointee.framerate = fps.av }
+        e.pointee.gop_size = Int32(settings.gopSize ?? fps.flatMap { $0.doubleValue.map { max(1, Int(($0 * 2).rounded())) } } ?? 250)
+        if oc.pointee.oformat.pointee.flags & AVFMT_GLOBALHEADER != 0 {
+            e.pointee.flags |= AV_CODEC_FLAG_GLOBAL_HEADER
+        }
+        var codecOpts = ["preset": settings.preset, "crf": String(settings.crf)]
+        if let t = settings.tune { codecOpts["tune"] = t }
+        for (k, v) in settings.codecOptions { codecOpts[k] = v }
+        let orc = withAVDictionary(codecOpts) { dict in avcodec_open2(e, codec, &dict) }
+        if orc < 0 {
+            throw MediaError(.invalidArgument, "cannot open the H.264 encoder for", path: path, code: orc)
+        }
+
+        guard let vs = avformat_new_stream(oc, nil) else { throw MediaError(.internalError, "avformat_new_stream failed") }
+        vs.pointee.time_base = timeBase.av
+        if let fps { vs.pointee.avg_frame_rate = fps.av }
+        _ = avcodec_parameters_from_context(vs.pointee.codecpar, e)
+
+        if let audio {
+            let id = audio.parameters.pointee.codec_id
+            if avformat_query_codec(oc.pointee.oformat, id, FF_COMPLIANCE_NORMAL) != 1 {
+                audioSkippedReason = "the \(String(cString: oc.pointee.oformat.pointee.name)) container cannot hold \(audio.codecName) audio"
+            } else if let st = avformat_new_stream(oc, nil) {
+                _ = avcodec_parameters_copy(st.pointee.codecpar, audio.parameters)
+                st.pointee.codecpar.pointee.codec_tag = 0
+                st.pointee.time_base = audio.timeBase.av
+                audioStream = st
+                audioInTimeBase = audio.timeBase
+            }
+        }
+
+        // Create the file (checks writability before any work).
+        if oc.pointee.oformat.pointee.flags & AVFMT_NOFILE == 0 {
+            let arc = avio_open(&oc.pointee.pb, path, AVIO_FLAG_WRITE)
+            if arc < 0 { throw MediaError(.ioError, "cannot create output", path: path, code: arc) }
+            ownsFileLocal = true   // from here on, a failed open removes the file
+        }
+        var muxOpts: [String: String] = [:]
+        var movflags: [String] = []
+        if settings.faststart { movflags.append("+faststart") }
+        if settings.fragmented { movflags.append("+frag_keyframe+empty_moov+default_base_moof") }
+        if !movflags.isEmpty { muxOpts["movflags"] = movflags.joined() }
+        let hrc = withAVDictionary(muxOpts) { dict in avformat_write_header(oc, &dict) }
+        if hrc < 0 { throw MediaError(.ioError, "cannot write the header of", path: path, code: hrc) }
+
+        // The reusable yuv420p input frame of the encoder.
+        let f = yuv.raw
+        f.pointee.format = AV_PIX_FMT_YUV420P.rawValue
+        f.pointee.width = Int32(outputWidth)
+        f.pointee.height = Int32(outputHeight)
+        let brc = av_frame_get_buffer(f, 0)
+        if brc < 0 { throw MediaError(.internalError, "cannot allocate a frame for", path: path, code: brc) }
+
+        cleanup = false
+        formatContext = oc
+        encoder = enc
+        videoStream = vs
+    }
+
+    deinit {
+        if !isFinished { try? finish() }
+        if let oc = formatContext {
+            if oc.pointee.oformat.pointee.flags & AVFMT_NOFILE == 0 { avio_closep(&oc.pointee.pb) }
+            avformat_free_context(oc)
+        }
+    }
+
+    /// Encodes one packed RGB24 frame (`rowStride` bytes per row) shown at `pts`.
+    public func write(rgb: UnsafePointer<UInt8>, width: Int, height: Int, rowStride: Int, pts: MediaTime) throws {
+        precondition(width > 0 && height > 0 && rowStride >= 3 * width, "VideoWriter.write: bad frame geometry")
+        try prepareFrame()
+        // Same size as opened: crop the odd column/row (scale 1:1). Otherwise scale to the output size.
+        let sameSize = (width & ~1) == outputWidth && (height & ~1) == outputHeight
+        let srcW = sameSize ? outputWidth : width, srcH = sameSize ? outputHeight : height
+        var src: [UnsafePointer<UInt8>?] = [rgb, nil, nil, nil]
+        var stride: [Int32] = [Int32(rowStride), 0, 0, 0]
+        try withMutableFramePlanes(yuv.raw) { data, linesize in
+            try scaler.scale(src: &src, srcStride: &stride, srcW: srcW, srcH: srcH, srcFormat: AV_PIX_FMT_RGB24, srcColor: .rgb,
+                             dst: data, dstStride: linesize, dstW: outputWidth, dstH: outputHeight,
+                             dstFormat: AV_PIX_FMT_YUV420P, dstColor: .bt709Limited, flags: SWS_BILINEAR)
+        }
+        try encodePrepared(pts: pts)
+    }
+
+    /// Encodes an `Image8` (RGB24) shown at `pts`.
+    public func write(_ image: Image8, pts: MediaTime) throws {
+        precondition(image.layout == .rgb24, "VideoWriter.write: the image must be RGB24")
+        try image.pixels.withUnsafeBufferPointer { buf in
+            try write(rgb: buf.baseAddress!, width: image.width, height: image.height, rowStride: image.rowStride, pts: pts)
+        }
+    }
+
+    /// Encodes a decoded frame directly (any pixel format; cropped/scaled like RGB input) at its own timestamp.
+    public func write(_ frame: VideoFrame) throws {
+        try prepareFrame()
+        let f = frame.raw
+        let sameSize = (frame.width & ~1) == outputWidth && (frame.height & ~1) == outputHeight
+        let color = ColorDetails.of(f)
+        try withFramePlanes(f) { srcData, srcStride in
+            try withMutableFramePlanes(yuv.raw) { data, linesize in
+                try scaler.scale(src: srcData, srcStride: srcStride, srcW: sameSize ? outputWidth : frame.width,
+                                 srcH: sameSize ? outputHeight : frame.height, srcFormat: frame.pixelFormat, srcColor: color,
+                                 dst: data, dstStride: linesize, dstW: outputWidth, dstH: outputHeight,
+                                 dstFormat: AV_PIX_FMT_YUV420P, dstColor: .bt709Limited, flags: SWS_BILINEAR)
+            }
+        }
+        try encodePrepared(pts: frame.timestamp)
+    }
+
+    /// Stream-copies one audio packet (from `VideoSource.takeAudioPackets()`), rescaling its timestamps.
+    /// A no-op when audio is not being copied.
+    public func writeAudio(_ packet: MediaPacket) throws {
+        guard let st = audioStream, !isFinished, let oc = formatContext else { return }
+        let p = audioPacket.raw
+        let rc = av_packet_ref(p, packet.raw)
+        if rc < 0 { throw MediaError(.internalError, "cannot reference an audio packet", code: rc) }
+        av_packet_rescale_ts(p, packet.timeBase.av, st.pointee.time_base)
+        p.pointee.stream_index = st.pointee.index
+        p.pointee.pos = -1
+        let wrc = av_interleaved_write_frame(oc, p)   // takes the reference
+        av_packet_unref(p)
+        if wrc < 0 { throw MediaError(.ioError, "cannot write audio to", path: path, code: wrc) }
+        audioPacketsWritten += 1
+    }
+
+    /// Flushes the encoder, writes the trailer and closes the file. Idempotent: later calls do nothing.
+    /// Call it on every path (including errors and SIGINT) so the file is playable.
+    public func finish() throws {
+        if isFinished { return }
+        isFinished = true
+        guard let oc = formatContext else { return }
+        var firstError: MediaError? = nil
+        let src = avcodec_send_frame(encoder.raw, nil)
+        if src >= 0 || src == FF.eof {
+            do { try drainEncoder() } catch { firstError = error as? MediaError }
+        }
+        let trc = av_write_trailer(oc)
+        if trc < 0, firstError == nil { firstError = MediaError(.ioError, "cannot write the trailer of", path: path, code: trc) }
+        if oc.pointee.oformat.pointee.flags & AVFMT_NOFILE == 0 {
+            let crc = avio_closep(&oc.pointee.pb)
+            if crc < 0, firstError == nil { firstError = MediaError(.ioError, "cannot close", path: path, code: crc) }
+        }
+        if let firstError { throw firstError }
+    }
+
+    // MARK: internals
+
+    private func prepareFrame() throws {
+        if isFinished { throw MediaError(.invalidArgument, "write after finish()", path: path) }
+        let rc = av_frame_make_writable(yuv.raw)   // the encoder may still hold the previous buffer
+        if rc < 0 { throw MediaError(.internalError, "av_frame_make_writable failed", code: rc) }
+    }
+
+    private func encodePrepared(pts: MediaTime) throws {
+        var v = pts.timeBase == timeBase ? pts.value : av_rescale_q(pts.value, pts.timeBase.av, timeBase.av)
+        if let last = lastPTS {
+            if v <= last {
+                v = last + 1
+                adjustedTimestamps += 1
+            }
+            lastFrameDuration = v - last
+        } else if let fps = nominalRate, let d = fps.doubleValue, d > 0 {
+            lastFrameDuration = max(1, av_rescale_q(1, AVRational(num: fps.den, den: fps.num), timeBase.av))
+        }
+        lastPTS = v
+        yuv.raw.pointee.pts = v
+        let rc = avcodec_send_frame(encoder.raw, yuv.raw)
+        if rc < 0 { throw MediaError(.internalError, "cannot encode a frame for", path: path, code: rc) }
+        framesWritten += 1
+        try drainEncoder()
+    }
+
+    private func drainEncoder() throws {
+        guard let oc = formatContext else { return }
+        while true {
+            let rc = avcodec_receive_packet(encoder.raw, packet.raw)
+            if rc == FF.eagain || rc == FF.eof { return }
+            if rc < 0 { throw MediaError(.internalError, "encoding failed for", path: path, code: rc) }
+            if packet.raw.pointee.duration <= 0 { packet.raw.pointee.duration = lastFrameDuration }
+            av_packet_rescale_ts(packet.raw, encoder.raw.pointee.time_base, videoStream.pointee.time_base)
+            packet.raw.pointee.stream_index = videoStream.pointee.index
+            let wrc = av_interleaved_write_frame(oc, packet.raw)
+            packet.unref()
+            if wrc < 0 { throw MediaError(.ioError, "cannot write video to", path: path, code: wrc) }
+        }
+    }
+}

@@ -1,0 +1,79 @@
+import Foundation
+import Testing
+@testable import SegMedia
+
+@Suite struct ImageIOTests {
+    @Test(arguments: [Image8.Layout.gray8, .rgb24])
+    func pngRoundTripIsExact(layout: Image8.Layout) throws {
+        let dir = try makeTempDir()
+        let (w, h) = (37, 23)   // odd sizes on purpose
+        var rng = SystemRandomNumberGenerator()
+        let img = Image8(width: w, height: h, layout: layout,
+                         pixels: (0..<(w * h * layout.channels)).map { _ in UInt8.random(in: 0...255, using: &rng) })
+        let path = dir + "/img.png"
+        try ImageIO.writePNG(img, to: path, compressionLevel: 1)
+        let s = try probeStream(path, "v:0", "codec_name,pix_fmt,width,height")
+        #expect(s["codec_name"] == "png" && s["pix_fmt"] == (layout == .gray8 ? "gray" : "rgb24"))
+        #expect(s["width"] == "37" && s["height"] == "23")
+        let back = layout == .gray8 ? try ImageIO.readGray8(path) : try ImageIO.readRGB24(path)
+        #expect(back == img)
+    }
+
+    @Test func jpegDecodesToRGB() throws {
+        let dir = try makeTempDir()
+        let path = dir + "/pic.jpg"
+        try ffmpeg(["-f", "lavfi", "-i", "testsrc2=size=100x62", "-vf", "scale=99:61", "-frames:v", "1"], output: path)
+        let img = try ImageIO.readRGB24(path)
+        #expect(img.width == 99 && img.height == 61 && img.layout == .rgb24)
+        let ref = [UInt8](try toolData("ffmpeg", ["-nostdin", "-v", "error", "-i", path, "-vf", "scale=flags=bilinear+full_chroma_int",
+                                                       "-f", "rawvideo", "-pix_fmt", "rgb24", "-"]))
+        let mad = zip(img.pixels, ref).reduce(0.0) { $0 + abs(Double($1.0) - Double($1.1)) } / Double(ref.count)
+        #expect(ref.count == img.pixels.count && mad < 0.5, "mean abs diff \(mad)")
+    }
+
+    @Test func unwritableImagePath() throws {
+        let e = try #require(throws: MediaError.self) {
+            try ImageIO.writePNG(Image8(width: 4, height: 4, layout: .gray8), to: "/nonexistent-dir/x.png")
+        }
+        #expect(e.kind == .ioError && e.description.contains("/nonexistent-dir/x.png"))
+    }
+
+    @Test func missingImage() throws {
+        let e = try #require(throws: MediaError.self) { try ImageIO.readRGB24("/nonexistent-dir/x.png") }
+        #expect(e.kind == .noSuchInput)
+    }
+}
+
+@Suite struct FrameConverterTests {
+    /// All three normalisation paths agree with a direct computation from RGB24 at the same size.
+    @Test func normalizedCHWMatchesRGB() throws {
+        let source = try VideoSource(Clips.basic)
+        let frame = try #require(try source.nextFrame())
+        let (w, h) = (64, 40)
+        let mean: (Float, Float, Float) = (0.485, 0.456, 0.406), std: (Float, Float, Float) = (0.229, 0.224, 0.225)
+        let converter = FrameConverter()
+        let rgb = try converter.rgb24(frame, width: w, height: h)
+        let means = [mean.0, mean.1, mean.2], stds = [std.0, std.1, std.2]
+        var expected = [Float](repeating: 0, count: 3 * w * h)
+        for c in 0..<3 { for i in 0..<(w * h) { expected[c * w * h + i] = (Float(rgb.pixels[3 * i + c]) / 255 - means[c]) / stds[c] } }
+        for path in [FrameConverter.NormalizePath.planarBytes, .packedBytes, .planarFloat] {
+            converter.normalizePath = path
+            var out = [Float](repeating: .nan, count: 3 * w * h)
+            try out.withUnsafeMutableBufferPointer { try converter.convertToNormalizedCHW(frame, width: w, height: h, mean: mean, std: std, into: $0.baseAddress!) }
+            let maxErr = zip(out, expected).map { abs($0 - $1) }.max() ?? .nan
+            // Byte paths are exactly RGB24 (same swscale output); the float path is within 2 levels.
+            let worst = zip(out, expected).enumerated().max { abs($0.1.0 - $0.1.1) < abs($1.1.0 - $1.1.1) }!
+            let levels: Float = path == .planarFloat ? 2.01 : 0.01   // swscale's float writer is ~15-bit internally
+            #expect(maxErr <= levels / (255 * 0.224), "\(path): max error \(maxErr) at \(worst.offset) (\(worst.element))")
+        }
+    }
+
+    @Test func sameSizeRGBIsAnExactCopy() throws {
+        let source = try VideoSource(Clips.format("rgb24"))
+        let frame = try #require(try source.nextFrame())
+        let rgb = try FrameConverter().rgb24(frame)
+        let ref = [UInt8](try toolData("ffmpeg", ["-nostdin", "-v", "error", "-i", Clips.format("rgb24"), "-frames:v", "1",
+                                                 "-f", "rawvideo", "-pix_fmt", "rgb24", "-"]))
+        #expect(rgb.pixels == ref)
+    }
+}
