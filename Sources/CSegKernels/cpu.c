@@ -15,6 +15,7 @@ static seg_isa g_best = SEG_ISA_SCALAR;
 static seg_isa g_active = SEG_ISA_SCALAR;
 static int g_override = 0;
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
+static void init(void);
 
 static uint64_t xgetbv0(void) {
     uint32_t lo, hi;
@@ -40,30 +41,38 @@ static void detect(void) {
     g_supported[SEG_ISA_AVX512VNNI] = g_supported[SEG_ISA_AVX2] && os_zmm && f && dq && cd && bw && vl && vnni;
 }
 
+int seg_isa_resolve(const char *request, seg_isa *isa, int quiet) {
+    pthread_once(&g_once, init);
+    *isa = g_best;
+    if (!request || !*request) return 0;
+    int want = -1;
+    for (int i = 0; i < SEG_ISA_COUNT; i++)
+        if (strcmp(request, seg_isa_name((seg_isa)i)) == 0) want = i;
+    if (want < 0) {
+        if (!quiet)
+            fprintf(stderr, "segstream: SEGSTREAM_ISA=%s is not one of scalar|avx2|avx512vnni; using %s\n", request,
+                    seg_isa_name(g_best));
+        return -1;
+    }
+    if (!g_supported[want]) {
+        if (!quiet)
+            fprintf(stderr, "segstream: SEGSTREAM_ISA=%s is not supported by this CPU/OS; using %s\n", request,
+                    seg_isa_name(g_best));
+        return -1;
+    }
+    *isa = (seg_isa)want;
+    return 1;
+}
+
 static void init(void) {
     detect();
     for (int i = 0; i < SEG_ISA_COUNT; i++)
         if (g_supported[i]) g_best = (seg_isa)i;
     g_active = g_best;
-    const char *env = getenv("SEGSTREAM_ISA");
-    if (env && *env) {
-        int want = -1;
-        for (int i = 0; i < SEG_ISA_COUNT; i++)
-            if (strcmp(env, seg_isa_name((seg_isa)i)) == 0) want = i;
-        if (want < 0) {
-            fprintf(stderr, "segstream: SEGSTREAM_ISA=%s is not one of scalar|avx2|avx512vnni; using %s\n", env,
-                    seg_isa_name(g_best));
-            g_override = -1;
-        } else if (!g_supported[want]) {
-            fprintf(stderr, "segstream: SEGSTREAM_ISA=%s is not supported by this CPU/OS; using %s\n", env,
-                    seg_isa_name(g_best));
-            g_override = -1;
-        } else {
-            g_active = (seg_isa)want;
-            g_override = 1;
-        }
-    }
 }
+
+static pthread_once_t g_once_env = PTHREAD_ONCE_INIT;
+static void init_env(void) { g_override = seg_isa_resolve(getenv("SEGSTREAM_ISA"), &g_active, 0); }
 
 const char *seg_isa_name(seg_isa isa) {
     switch (isa) {
@@ -85,12 +94,12 @@ seg_isa seg_isa_best(void) {
 }
 
 seg_isa seg_isa_active(void) {
-    pthread_once(&g_once, init);
+    pthread_once(&g_once_env, init_env);
     return g_active;
 }
 
 int seg_isa_override_status(void) {
-    pthread_once(&g_once, init);
+    pthread_once(&g_once_env, init_env);
     return g_override;
 }
 

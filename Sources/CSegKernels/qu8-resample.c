@@ -1,4 +1,4 @@
-/* int8 bilinear resize and FAM flow warp: coordinates and Q7 fractions are computed here, once, in
+/* int8 bilinear resize and FAM flow warp: coordinates and Q14 tap weights are computed here, once, in
    scalar float code shared by every ISA; the per-ISA micro-kernels only blend channel vectors. */
 #pragma STDC FP_CONTRACT OFF
 #include <math.h>
@@ -6,18 +6,29 @@
 
 #include "qu8-common.h"
 
-static inline int32_t q7(float frac) { return (int32_t)lrintf(frac * 128.0f); }
-
-static inline void weights(int32_t fy, int32_t fx, int16_t *w) {
-    w[0] = (int16_t)((128 - fy) * (128 - fx));
-    w[1] = (int16_t)((128 - fy) * fx);
-    w[2] = (int16_t)(fy * (128 - fx));
-    w[3] = (int16_t)(fy * fx);
+/* Q14 tap weights from float fractions: each weight is rounded on its own, then the rounding remainder
+   goes to the largest weight, so the four always sum to exactly 16384 and never go negative. */
+static inline void weights(float fy, float fx, int16_t *w) {
+    const float gy = 1.0f - fy, gx = 1.0f - fx;
+    float p[4];
+    p[0] = gy * gx;
+    p[1] = gy * fx;
+    p[2] = fy * gx;
+    p[3] = fy * fx;
+    int32_t q[4], sum = 0, big = 0;
+    for (int i = 0; i < 4; i++) {
+        float s = p[i] * 16384.0f;
+        q[i] = (int32_t)lrintf(s);
+        sum += q[i];
+        if (q[i] > q[big]) big = i;
+    }
+    q[big] += 16384 - sum;
+    for (int i = 0; i < 4; i++) w[i] = (int16_t)q[i];
 }
 
 /* Source coordinate of destination index d (resize). */
 static inline void src_coord(size_t d, size_t in, size_t out, int align_corners, size_t *i0, size_t *i1,
-                             int32_t *f) {
+                             float *f) {
     float s;
     if (align_corners) {
         float scale = out > 1 ? (float)(in - 1) / (float)(out - 1) : 0.0f;
@@ -32,7 +43,7 @@ static inline void src_coord(size_t d, size_t in, size_t out, int align_corners,
     float frac = s - (float)i;
     *i0 = i;
     *i1 = i + 1 < in ? i + 1 : in - 1;
-    *f = q7(frac);
+    *f = frac;
 }
 
 void seg_qu8_resize_bilinear_isa(seg_isa isa, size_t c, size_t in_h, size_t in_w, const uint8_t *x,
@@ -44,12 +55,12 @@ void seg_qu8_resize_bilinear_isa(seg_isa isa, size_t c, size_t in_h, size_t in_w
     const uint8_t **t = malloc(out_w * 4 * sizeof *t);
     int16_t *w = malloc(out_w * 4 * sizeof *w);
     size_t *cx = malloc(out_w * 2 * sizeof *cx);
-    int32_t *fx = malloc(out_w * sizeof *fx);
+    float *fx = malloc(out_w * sizeof *fx);
     if (!t || !w || !cx || !fx) goto done;
     for (size_t j = 0; j < out_w; j++) src_coord(j, in_w, out_w, align_corners, &cx[2 * j], &cx[2 * j + 1], &fx[j]);
     for (size_t i = row_begin; i < row_end; i++) {
         size_t y0, y1;
-        int32_t fy;
+        float fy;
         src_coord(i, in_h, out_h, align_corners, &y0, &y1, &fy);
         const uint8_t *r0 = x + y0 * in_w * x_stride, *r1 = x + y1 * in_w * x_stride;
         for (size_t j = 0; j < out_w; j++) {
@@ -112,7 +123,7 @@ void seg_qu8_warp_bilinear_isa(seg_isa isa, size_t c, size_t in_h, size_t in_w, 
             v = fminf(fmaxf(v, -2.0f), (float)in_h + 1.0f);
             float u0 = floorf(u), v0 = floorf(v);
             long ix = (long)u0, iy = (long)v0;
-            int32_t fx = q7(u - u0), fy = q7(v - v0);
+            float fx = u - u0, fy = v - v0;
             int xin0 = ix >= 0 && ix < (long)in_w, xin1 = ix + 1 >= 0 && ix + 1 < (long)in_w;
             int yin0 = iy >= 0 && iy < (long)in_h, yin1 = iy + 1 >= 0 && iy + 1 < (long)in_h;
             const uint8_t *r0 = x + (size_t)iy * in_w * x_stride, *r1 = r0 + in_w * x_stride;

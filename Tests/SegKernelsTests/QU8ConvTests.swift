@@ -117,4 +117,17 @@ struct ISADispatchTests {
         #expect(["scalar", "avx2", "avx512vnni"].contains(isaName(a)))
         if seg_isa_override_status() == 0 { #expect(a == seg_isa_best()) }
     }
+
+    @Test("SEGSTREAM_ISA rule: names, unsupported and unknown requests")
+    func resolve() {
+        var isa = SEG_ISA_SCALAR
+        #expect(seg_isa_resolve(nil, &isa, 1) == 0 && isa == seg_isa_best())
+        #expect(seg_isa_resolve("", &isa, 1) == 0 && isa == seg_isa_best())
+        #expect(seg_isa_resolve("scalar", &isa, 1) == 1 && isa == SEG_ISA_SCALAR)
+        #expect(seg_isa_resolve("avx-9000", &isa, 1) == -1 && isa == seg_isa_best())
+        for i in [SEG_ISA_AVX2, SEG_ISA_AVX512VNNI] {
+            let status = seg_isa_resolve(seg_isa_name(i), &isa, 1)
+            if seg_isa_supported(i) != 0 { #expect(status == 1 && isa == i) } else { #expect(status == -1 && isa == seg_isa_best()) }
+        }
+    }
 }

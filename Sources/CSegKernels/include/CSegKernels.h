@@ -27,6 +27,9 @@ seg_isa seg_isa_active(void);
 /* 0: SEGSTREAM_ISA unset or empty; 1: honoured; -1: refused (unknown name or unsupported by this CPU;
    a message went to stderr and the table fell back to seg_isa_best()). */
 int seg_isa_override_status(void);
+/* The rule applied to SEGSTREAM_ISA, exposed for tests: request NULL/"" → 0 and *isa = best; a supported
+   ISA name → 1 and *isa = it; anything else → −1, *isa = best, and (unless quiet) a message on stderr. */
+int seg_isa_resolve(const char *request, seg_isa *isa, int quiet);
 
 /* ============================================================================================
  * int8 (qu8) kernels — qu8-*.c. Owner: int8 kernels. Keep fp32 declarations out of this section.
@@ -122,9 +125,12 @@ void seg_qu8_conv_isa(seg_isa isa, const seg_qu8_conv_args *a, size_t pixel_begi
 /* Bilinear resize of a u8 NHWC tensor [in_h][in_w][c] to [out_h][out_w][c], keeping the input's
    scale and zero point (the output is a convex combination of the taps). Source coordinates are
    computed in float (align_corners = 1: src = dst·(in−1)/(out−1), 0 when out = 1; align_corners = 0:
-   src = max((dst + 0.5)·in/out − 0.5, 0)), i0 = floor(src), i1 = min(i0 + 1, in − 1), fraction
-   quantized to Q7: f = lrintf((src − i0)·128). Output = (Σ w_tap·x_tap + 8192) >> 14 with
-   w = (128 − fy or fy)·(128 − fx or fx). Output rows [row_begin, row_end). Strides in bytes. */
+   src = max((dst + 0.5)·in/out − 0.5, 0)), i0 = floor(src), i1 = min(i0 + 1, in − 1), f = src − i0.
+   Tap weights in Q14: w = lrintf(16384·(1−fy or fy)·(1−fx or fx)) each, then 16384 − Σw is added to
+   the largest, so they sum to exactly 16384. Output = (Σ w_tap·x_tap + 8192) >> 14 (within about
+   0.53 LSB of the exact float bilinear value). Coordinates and weights are computed once in shared
+   scalar code; the per-ISA kernels do only the integer blend. Output rows [row_begin, row_end).
+   Strides in bytes. */
 void seg_qu8_resize_bilinear(size_t c, size_t in_h, size_t in_w, const uint8_t *x, size_t x_stride,
                              size_t out_h, size_t out_w, uint8_t *y, size_t y_stride, int align_corners,
                              size_t row_begin, size_t row_end);
@@ -138,7 +144,8 @@ void seg_qu8_resize_bilinear_isa(seg_isa isa, size_t c, size_t in_h, size_t in_w
    (pixel form, sfnet-reference §1.3):
      align_corners = 1: u = j·(in_w−1)/(out_w−1) + fx·(in_w−1)/(2·out_w)   (same for v with i, h, fy)
      align_corners = 0: g = −1 + 2j/(out_w−1) + fx/out_w; u = ((g + 1)·in_w − 1)/2
-   (when out_w = 1: the base term is 0 / g = −1 + fx/out_w, as torch.linspace(−1, 1, 1) = [−1]). i0 = floor(u), fraction in Q7 as for resize;
+   (when out_w = 1: the base term is 0 / g = −1 + fx/out_w, as torch.linspace(−1, 1, 1) = [−1]).
+   i0 = floor(u), Q14 tap weights as for resize;
    taps outside the input contribute x_zp (real 0), weights are not renormalised. Rows [row_begin, row_end). */
 void seg_qu8_warp_bilinear(size_t c, size_t in_h, size_t in_w, const uint8_t *x, size_t x_stride,
                            uint8_t x_zp, size_t out_h, size_t out_w, const float *flow, size_t flow_stride,
