@@ -57,4 +57,166 @@ void seg_f32_from_bf16(const uint16_t *src, float *dst, size_t n);
 
 /* ============================== end of fp32 kernels ============================================== */
 
+/* ============================================================================================
+ * CPU / ISA dispatch (cpu.c)
+ * ============================================================================================ */
+
+typedef enum seg_isa {
+    SEG_ISA_SCALAR = 0,      /* plain C, the test oracle */
+    SEG_ISA_AVX2 = 1,        /* AVX2 + FMA (bit-identical to scalar) */
+    SEG_ISA_AVX512VNNI = 2,  /* AVX-512 F/CD/BW/DQ/VL + VNNI (bit-identical to scalar) */
+    SEG_ISA_COUNT = 3
+} seg_isa;
+
+/* "scalar", "avx2", "avx512vnni"; "?" for anything else. */
+const char *seg_isa_name(seg_isa isa);
+/* 1 when the CPU and the OS (OSXSAVE + XCR0) support `isa`. */
+int seg_isa_supported(seg_isa isa);
+/* The best ISA the CPU and OS support. */
+seg_isa seg_isa_best(void);
+/* The ISA the dispatch table uses: seg_isa_best(), or SEGSTREAM_ISA when it names a supported ISA. */
+seg_isa seg_isa_active(void);
+/* 0: SEGSTREAM_ISA unset or empty; 1: honoured; -1: refused (unknown name or unsupported by this CPU;
+   a message went to stderr and the table fell back to seg_isa_best()). */
+int seg_isa_override_status(void);
+/* The rule applied to SEGSTREAM_ISA, exposed for tests: request NULL/"" → 0 and *isa = best; a supported
+   ISA name → 1 and *isa = it; anything else → −1, *isa = best, and (unless quiet) a message on stderr. */
+int seg_isa_resolve(const char *request, seg_isa *isa, int quiet);
+
+/* ============================================================================================
+ * int8 (qu8) kernels — qu8-*.c. Owner: int8 kernels. Keep fp32 declarations out of this section.
+ *
+ * Quantization: activations u8, asymmetric, per tensor (real = s·(q − zp)); weights s8, symmetric
+ * (zp 0, values in [−127, 127]), per output channel; int32 accumulation; float requantization
+ * epilogue that is the same sequence in every ISA, so every variant is bit-identical to scalar:
+ *   v = (float)(acc + bias[c]) * mult[c]                 (acc = Σ x_q·w_q over taps and channels)
+ *   v = v + (float)(r_q − r_zp) * r_mult                 (optional residual, r_mult = s_r / s_y)
+ *   v = min(max(v, y_min − y_zp), y_max − y_zp)          (float clamp; ReLU ⇔ y_min = y_zp)
+ *   y = lrintf(v) + y_zp                                 (round to nearest even, cvtps2dq)
+ * fp32-output variant (weights packed with y_scale = 0): y = (float)(acc + bias[c]) * mult[c] + fbias[c].
+ * No fused-multiply-add anywhere in the epilogue (the files build with FP_CONTRACT OFF).
+ *
+ * Layout: NHWC. An activation tensor is [H][W][pixel], a pixel being `stride` bytes of which the
+ * first C are channels. Convolution inputs must have cin4 = round_up(Cin, 4) readable bytes per pixel
+ * (their values are irrelevant beyond Cin: the packed weights are 0 there). Kernels never read past
+ * cin4 bytes of an input pixel, never read past the last channel of a residual pixel, and never write
+ * past the last channel (cout) of an output pixel: output pixels may be channel slices of a wider
+ * (concat) buffer. No alignment is required of activation buffers; packed weights are 64-byte
+ * aligned internally.
+ * ============================================================================================ */
+
+/* Per-output-channel symmetric quantization of float weights [cout][k] (k = cin·kh·kw, OIHW):
+   scale[c] = max|w| / 127 (1 when the row is all 0), wq = clamp(lrintf(w / scale), −127, 127). */
+void seg_qu8_quantize_weights(size_t cout, size_t k, const float *w, int8_t *wq, float *scale);
+
+/* Packed weights (opaque). Layout: output channels in groups of 64 (the last group may hold 16, 32 or
+   48 after rounding cout up to 16); per group [kh·kw taps][cin4/4][group oc][4] s8, zero-filled
+   padding; plus int32 bias, float mult and float fbias per channel (cout rounded up to 64). */
+typedef struct seg_qu8_conv_weights seg_qu8_conv_weights;
+
+/* Packs OIHW s8 weights `w` [cout][cin][kh][kw] with per-channel scales `w_scale` [cout] and an
+   optional float bias [cout] (NULL: none), for an input quantized with (x_scale, x_zp).
+   y_scale > 0: u8 output; bias[c] = lrintf(b[c] / (x_scale·w_scale[c])) − x_zp·Σw[c],
+                mult[c] = x_scale·w_scale[c] / y_scale.
+   y_scale == 0: fp32 output; bias[c] = −x_zp·Σw[c], mult[c] = x_scale·w_scale[c], fbias[c] = b[c].
+   Returns NULL on allocation failure. */
+seg_qu8_conv_weights *seg_qu8_conv_pack(size_t cout, size_t cin, size_t kh, size_t kw, const int8_t *w,
+                                        const float *w_scale, const float *bias, float x_scale,
+                                        uint8_t x_zp, float y_scale);
+void seg_qu8_conv_weights_free(seg_qu8_conv_weights *w);
+/* Packed sizes, for the engine's bookkeeping. */
+size_t seg_qu8_conv_weights_cout(const seg_qu8_conv_weights *w);
+size_t seg_qu8_conv_weights_cin(const seg_qu8_conv_weights *w);
+int seg_qu8_conv_weights_is_f32(const seg_qu8_conv_weights *w);
+
+/* Convolution geometry. Output size is the caller's choice (normally
+   out = (in + pad_before + pad_after − dilation·(k − 1) − 1) / stride + 1, see seg_conv_out_size);
+   taps that fall outside the input read the zero-point row. */
+typedef struct seg_qu8_conv_geometry {
+    uint32_t in_h, in_w, out_h, out_w;
+    uint32_t kh, kw;
+    uint32_t stride_h, stride_w;
+    uint32_t dilation_h, dilation_w;
+    uint32_t pad_top, pad_left;
+} seg_qu8_conv_geometry;
+
+size_t seg_conv_out_size(size_t in, size_t k, size_t stride, size_t dilation, size_t pad_before,
+                         size_t pad_after);
+
+/* Indirection table (opaque): one input-pixel pointer per (output pixel, tap), [out_h·out_w][kh·kw],
+   built against input base `x` with pixel stride `x_stride` bytes (row stride = in_w·x_stride).
+   Padding taps point at an owned row of round_up(cin, 64) bytes filled with x_zp. The table may be
+   reused with any other input buffer of the same geometry and strides: pass that buffer as
+   seg_qu8_conv_args.x and the table is rebased on the fly. Returns NULL on allocation failure. */
+typedef struct seg_qu8_indirection seg_qu8_indirection;
+seg_qu8_indirection *seg_qu8_conv_indirection(const seg_qu8_conv_geometry *g, size_t cin, const uint8_t *x,
+                                              size_t x_stride, uint8_t x_zp);
+void seg_qu8_indirection_free(seg_qu8_indirection *ind);
+
+typedef struct seg_qu8_conv_args {
+    const seg_qu8_conv_weights *w;
+    const seg_qu8_indirection *ind;
+    const uint8_t *x;      /* input base of this call (NULL: the one the table was built with) */
+    void *y;               /* output pixel 0; u8, or float when the weights were packed for fp32 */
+    size_t y_stride;       /* bytes between output pixels (≥ cout, or ≥ 4·cout for fp32) */
+    const uint8_t *r;      /* optional residual (u8 output only), pixel p at r + p·r_stride; NULL: none */
+    size_t r_stride;       /* bytes between residual pixels */
+    float r_mult;          /* s_r / s_y */
+    uint8_t r_zp;
+    uint8_t y_zp;          /* u8 output zero point */
+    uint8_t y_min, y_max;  /* u8 output clamp (0, 255 for none; y_min = y_zp for ReLU) */
+} seg_qu8_conv_args;
+
+/* Computes output pixels [pixel_begin, pixel_end) (row-major over out_h·out_w; any range, e.g. a
+   thread's share of rows, or a range starting mid-row), all cout channels. Thread-safe for
+   disjoint ranges. Uses seg_isa_active(). */
+void seg_qu8_conv(const seg_qu8_conv_args *a, size_t pixel_begin, size_t pixel_end);
+/* Same with an explicit ISA (tests, benchmarks). The ISA must be supported (seg_isa_supported). */
+void seg_qu8_conv_isa(seg_isa isa, const seg_qu8_conv_args *a, size_t pixel_begin, size_t pixel_end);
+
+/* Bilinear resize of a u8 NHWC tensor [in_h][in_w][c] to [out_h][out_w][c], keeping the input's
+   scale and zero point (the output is a convex combination of the taps). Source coordinates are
+   computed in float (align_corners = 1: src = dst·(in−1)/(out−1), 0 when out = 1; align_corners = 0:
+   src = max((dst + 0.5)·in/out − 0.5, 0)), i0 = floor(src), i1 = min(i0 + 1, in − 1), f = src − i0.
+   Tap weights in Q14: w = lrintf(16384·(1−fy or fy)·(1−fx or fx)) each, then 16384 − Σw is added to
+   the largest, so they sum to exactly 16384. Output = (Σ w_tap·x_tap + 8192) >> 14 (within about
+   0.53 LSB of the exact float bilinear value). Coordinates and weights are computed once in shared
+   scalar code; the per-ISA kernels do only the integer blend. Output rows [row_begin, row_end).
+   Strides in bytes. */
+void seg_qu8_resize_bilinear(size_t c, size_t in_h, size_t in_w, const uint8_t *x, size_t x_stride,
+                             size_t out_h, size_t out_w, uint8_t *y, size_t y_stride, int align_corners,
+                             size_t row_begin, size_t row_end);
+void seg_qu8_resize_bilinear_isa(seg_isa isa, size_t c, size_t in_h, size_t in_w, const uint8_t *x,
+                                 size_t x_stride, size_t out_h, size_t out_w, uint8_t *y, size_t y_stride,
+                                 int align_corners, size_t row_begin, size_t row_end);
+
+/* FAM flow warp (grid_sample, bilinear, zero padding) of u8 NHWC x [in_h][in_w][c] onto the output
+   grid [out_h][out_w], keeping x's scale/zp. flow: float NHWC [out_h][out_w][2] (x then y, in pixels
+   of the output grid as SFNet's flow_make produces), pixel stride `flow_stride` bytes. Sample point
+   (pixel form, sfnet-reference §1.3):
+     align_corners = 1: u = j·(in_w−1)/(out_w−1) + fx·(in_w−1)/(2·out_w)   (same for v with i, h, fy)
+     align_corners = 0: g = −1 + 2j/(out_w−1) + fx/out_w; u = ((g + 1)·in_w − 1)/2
+   (when out_w = 1: the base term is 0 / g = −1 + fx/out_w, as torch.linspace(−1, 1, 1) = [−1]).
+   i0 = floor(u), Q14 tap weights as for resize;
+   taps outside the input contribute x_zp (real 0), weights are not renormalised. Rows [row_begin, row_end). */
+void seg_qu8_warp_bilinear(size_t c, size_t in_h, size_t in_w, const uint8_t *x, size_t x_stride,
+                           uint8_t x_zp, size_t out_h, size_t out_w, const float *flow, size_t flow_stride,
+                           uint8_t *y, size_t y_stride, int align_corners, size_t row_begin, size_t row_end);
+void seg_qu8_warp_bilinear_isa(seg_isa isa, size_t c, size_t in_h, size_t in_w, const uint8_t *x,
+                               size_t x_stride, uint8_t x_zp, size_t out_h, size_t out_w, const float *flow,
+                               size_t flow_stride, uint8_t *y, size_t y_stride, int align_corners,
+                               size_t row_begin, size_t row_end);
+
+/* Adaptive average pool (PyTorch bins: start = floor(i·L/s), end = ceil((i+1)·L/s)) of u8 NHWC
+   [in_h][in_w][c] to [out_h][out_w][c], same scale/zp; y = (sum + n/2) / n (n = window size). */
+void seg_qu8_adaptive_avgpool(size_t c, size_t in_h, size_t in_w, const uint8_t *x, size_t x_stride,
+                              size_t out_h, size_t out_w, uint8_t *y, size_t y_stride);
+
+/* Max pool 3×3, stride 2, padding 1 (padding never wins: max over in-range taps), u8 NHWC, same
+   scale/zp. out = (in + 2 − 3) / 2 + 1. Output rows [row_begin, row_end). */
+void seg_qu8_maxpool_3x3s2p1(size_t c, size_t in_h, size_t in_w, const uint8_t *x, size_t x_stride,
+                             uint8_t *y, size_t y_stride, size_t row_begin, size_t row_end);
+
+/* ============================ end of int8 (qu8) section ==================================== */
+
 #endif

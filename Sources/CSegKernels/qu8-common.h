@@ -1,0 +1,88 @@
+/* Internal to CSegKernels: int8 (qu8) micro-kernel contracts and dispatch table. */
+#ifndef SEG_QU8_COMMON_H
+#define SEG_QU8_COMMON_H
+#pragma STDC FP_CONTRACT OFF
+#include <math.h>
+
+#include "CSegKernels.h"
+
+#define SEG_QU8_GROUP 64 /* output channels per packed weight group (NR of the widest kernel) */
+
+struct seg_qu8_conv_weights {
+    size_t cout, cin, cin4, kh, kw, taps, ngroups, cout64;
+    int f32;
+    int32_t *bias;  /* [cout64] */
+    float *mult;    /* [cout64] */
+    float *fbias;   /* [cout64] */
+    int8_t *w;      /* group g at w + g·taps·cin4·64: [taps][cin4/4][min(64, cout16 − 64g)][4] */
+    void *mem;
+};
+
+struct seg_qu8_indirection {
+    seg_qu8_conv_geometry g;
+    size_t cin, taps, pixels;
+    const uint8_t *base;    /* input base the table was built against */
+    const uint8_t **ptrs;   /* [pixels][taps] */
+    uint8_t *zero;          /* zero-point row */
+};
+
+/* Epilogue parameters for one micro-kernel call; pointers already offset to the tile's first
+   channel (bias/mult/fbias) and first pixel (r). */
+typedef struct seg_qu8_epilogue {
+    const int32_t *bias;
+    const float *mult;
+    const float *fbias;  /* non-NULL ⇒ fp32 output */
+    const uint8_t *r;    /* residual or NULL */
+    size_t r_stride;
+    float r_mult;
+    int32_t r_zp;
+    int32_t y_zp;
+    float lo, hi;        /* y_min − y_zp, y_max − y_zp */
+} seg_qu8_epilogue;
+
+/* Indirect GEMM micro-kernel: mr (1..MR) output pixels × nc (1..64) output channels of one weight
+   group. a: indirection rows of the tile's first pixel, a_stride pointers between pixels; each
+   pointer ≠ zero is shifted by a_offset bytes. w: the group's packed weights; ks taps; kc = cin4. */
+typedef void (*seg_qu8_igemm_fn)(size_t mr, size_t nc, size_t ks, size_t kc, const uint8_t *const *a,
+                                 size_t a_stride, ptrdiff_t a_offset, const uint8_t *zero, const int8_t *w,
+                                 void *y, size_t y_stride, const seg_qu8_epilogue *e);
+
+/* Bilinear micro-kernel: n output pixels; for pixel i, taps t[4i..4i+3] (row0 col0, row0 col1,
+   row1 col0, row1 col1) and Q14 weights w[4i..4i+3] (sum 16384); c channels. */
+typedef void (*seg_qu8_bilinear_fn)(size_t n, size_t c, const uint8_t *const *t, const int16_t *w,
+                                    uint8_t *y, size_t y_stride);
+
+typedef struct seg_qu8_ukernels {
+    seg_qu8_igemm_fn igemm;
+    size_t igemm_mr;
+    seg_qu8_bilinear_fn bilinear;
+} seg_qu8_ukernels;
+
+const seg_qu8_ukernels *seg_qu8_ukernels_get(seg_isa isa);
+
+void seg_qu8_igemm_minmax_ukernel_1x64c4__scalar(size_t, size_t, size_t, size_t, const uint8_t *const *,
+                                                 size_t, ptrdiff_t, const uint8_t *, const int8_t *,
+                                                 void *, size_t, const seg_qu8_epilogue *);
+void seg_qu8_igemm_minmax_ukernel_4x8c4__avx2(size_t, size_t, size_t, size_t, const uint8_t *const *,
+                                              size_t, ptrdiff_t, const uint8_t *, const int8_t *,
+                                              void *, size_t, const seg_qu8_epilogue *);
+void seg_qu8_igemm_minmax_ukernel_6x64c4__avx512vnni(size_t, size_t, size_t, size_t, const uint8_t *const *,
+                                                     size_t, ptrdiff_t, const uint8_t *, const int8_t *,
+                                                     void *, size_t, const seg_qu8_epilogue *);
+void seg_qu8_bilinear_ukernel__scalar(size_t, size_t, const uint8_t *const *, const int16_t *, uint8_t *, size_t);
+void seg_qu8_bilinear_ukernel__avx2(size_t, size_t, const uint8_t *const *, const int16_t *, uint8_t *, size_t);
+void seg_qu8_bilinear_ukernel__avx512bw(size_t, size_t, const uint8_t *const *, const int16_t *, uint8_t *, size_t);
+
+/* The scalar epilogue, the definition every SIMD variant reproduces. */
+static inline uint8_t seg_qu8_requant(int32_t acc, int32_t bias, float mult, const seg_qu8_epilogue *e, int32_t r) {
+    float v = (float)(acc + bias) * mult;
+    if (e->r) {
+        float t = (float)(r - e->r_zp) * e->r_mult;
+        v = v + t;
+    }
+    v = v < e->lo ? e->lo : v;
+    v = v > e->hi ? e->hi : v;
+    return (uint8_t)((int32_t)lrintf(v) + e->y_zp);
+}
+
+#endif
