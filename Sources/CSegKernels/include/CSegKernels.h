@@ -266,5 +266,19 @@ void seg_u8_draw_bitmap(uint8_t *img, size_t stride, int img_w, int img_h, int x
 #ifdef __cplusplus
 }
 #endif
+
+/* ===================================================================================================
+ * Image conversion (u8-convert.c): the network's input from packed RGB24.
+ * =================================================================================================== */
+
+/* dst (3 planes of w·h floats, R, G, B) = src·scale[c] + bias[c]; with scale = 1/(255·std) and
+   bias = −mean/std this is PyTorch's ToTensor + Normalize. src rows are `src_stride` bytes apart. */
+void seg_f32_from_rgb24_affine(const uint8_t *src, size_t src_stride, size_t w, size_t h,
+                               const float scale[3], const float bias[3], float *dst);
+
+/* Nearest-neighbour resize of a class-id map (PyTorch `nearest`: src = floor(dst·in/out)). */
+void seg_u8_resize_nearest(const uint8_t *src, size_t src_stride, size_t in_w, size_t in_h,
+                           uint8_t *dst, size_t dst_stride, size_t out_w, size_t out_h);
+
 #endif /* CSEGKERNELS_RENDER_H */
 /* ==== end render ======================================================================================= */
