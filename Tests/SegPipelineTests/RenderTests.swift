@@ -41,10 +41,13 @@ struct RenderCase {
     func pixel(_ x: Int, _ y: Int) -> [UInt8] { Array(frame[(y * stride + 3 * x)..<(y * stride + 3 * x + 3)]) }
     func label(_ x: Int, _ y: Int) -> UInt8 { labels[y * labelStride + x] }
 
-    /// Renders and returns the output (packed, stride 3·outWidth) and its width.
+    /// Renders and returns the output (packed, stride 3·outWidth) and its width; checks that nothing was
+    /// written past the output (a canary tail) or into the input.
     func render(_ renderer: FrameRenderer, hud: HUDText? = nil) -> (image: [UInt8], width: Int) {
         let size = renderer.outputSize(frameWidth: width, frameHeight: height)
-        var out = [UInt8](repeating: 0x5A, count: 3 * size.width * size.height)
+        let canary = 4096
+        var out = [UInt8](repeating: 0x5A, count: 3 * size.width * size.height + canary)
+        let (frameBefore, labelsBefore) = (frame, labels)
         frame.withUnsafeBufferPointer { f in
             labels.withUnsafeBufferPointer { l in
                 out.withUnsafeMutableBufferPointer { o in
@@ -54,7 +57,9 @@ struct RenderCase {
                 }
             }
         }
-        return (out, size.width)
+        #expect(out.suffix(canary).allSatisfy { $0 == 0x5A }, "wrote past the output")
+        #expect(frame == frameBefore && labels == labelsBefore, "wrote into the input")
+        return (Array(out.dropLast(canary)), size.width)
     }
 }
 
@@ -285,6 +290,17 @@ struct RenderOverlayTests {
         #expect(box.y1 - box.y0 + 1 == 2 * 3 * s + 2 * lineHeight - s)  // two entries
         // pad, swatch, gap, then the longer name ("road", not "car"), pad
         #expect(box.x1 - box.x0 + 1 == 3 + 7 + 4 + BitmapFont.textWidth(characters: 4) + 3)
+    }
+
+    @Test("tiny frames clip the legend and HUD instead of writing out of bounds", arguments: [(1, 1), (7, 3), (40, 12)])
+    func tiny(size: (Int, Int)) {
+        let c = greyCase(width: size.0, height: size.1, label: { x, _ in UInt8(x % 19) })
+        for mode in VisualizationMode.allCases {
+            let r = FrameRenderer(palette: cityscapesPalette, classNames: cityscapesNames,
+                                  style: RenderStyle(mode: mode, legendContent: .all, textScale: 3))
+            let (out, w) = c.render(r, hud: HUDText(fps: 99.9, inferenceMilliseconds: 1, frameIndex: 1))
+            #expect(out.count == 3 * w * size.1)  // and the helper checks its canary tail
+        }
     }
 
     @Test("every printable ASCII glyph exists, is non-empty (space excepted) and differs from every other")

@@ -25,7 +25,8 @@ public final class FrameRenderer: @unchecked Sendable {
     private let nameBytes: UnsafeMutablePointer<UInt8>  // every class name, ASCII, back to back
     private let nameStart: [Int]
     private let nameLength: [Int]
-    private let shownClasses: [Int]
+    private let shownClasses: UnsafeMutablePointer<Int>  // ids of the classes style shows, ascending
+    private let shownCount: Int
     private var layout = Layout(frameWidth: -1, frameHeight: -1, scale: 1)
 
     /// - Parameters:
@@ -38,13 +39,16 @@ public final class FrameRenderer: @unchecked Sendable {
         self.style = style
         classCount = palette.count
         self.classNames = (0..<palette.count).map { $0 < classNames.count ? classNames[$0] : "class \($0)" }
-        shownClasses = (0..<palette.count).filter { style.isVisible($0) }
+        let shown = (0..<palette.count).filter { style.isVisible($0) }
+        shownCount = shown.count
+        shownClasses = .allocate(capacity: max(1, shown.count))
+        shownClasses.initialize(from: shown, count: shown.count)
 
         maskColors = .allocate(capacity: 256 * 3)
         maskColors.initialize(repeating: 0, count: 256 * 3)
         var weights = [UInt16](repeating: 0, count: 256)
         let w = UInt16(style.blendWeight)
-        for c in shownClasses {
+        for c in shown {
             for k in 0..<3 { maskColors[3 * c + k] = palette[c][k] }
             weights[c] = w
         }
@@ -84,6 +88,7 @@ public final class FrameRenderer: @unchecked Sendable {
         entries.deallocate()
         hudBytes.deallocate()
         nameBytes.deallocate()
+        shownClasses.deallocate()
     }
 
     /// The size of the annotated frame: the frame's, or twice its width side by side.
@@ -198,7 +203,9 @@ public final class FrameRenderer: @unchecked Sendable {
         }
         var n = 0
         var longest = 0
-        for c in shownClasses where style.legendContent == .all || present[c] != 0 {
+        // Index loops over raw buffers: iterating an Array allocates in unoptimised builds.
+        for k in 0..<shownCount where style.legendContent == .all || present[shownClasses[k]] != 0 {
+            let c = shownClasses[k]
             entries[n] = c
             n += 1
             longest = max(longest, nameLength[c])
