@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import SegMedia
 
 /// sysexits(3) codes: every failure a user can cause maps to one of them.
 enum SysExit: Int32 {
@@ -14,16 +15,16 @@ enum SysExit: Int32 {
 
 /// An error that knows its sysexits code; its description is the one-line message.
 protocol ExitClassified: Error, CustomStringConvertible {
-    var exitCode: SysExit { get }
+    var sysexit: SysExit { get }
 }
 
 /// A failure of the CLI itself (bad combination of options, unreadable directory, …).
 struct CLIError: ExitClassified {
     let description: String
-    let exitCode: SysExit
+    let sysexit: SysExit
     init(_ message: String, _ code: SysExit) {
         description = message
-        exitCode = code
+        sysexit = code
     }
 }
 
@@ -38,11 +39,13 @@ func reportingErrors<T>(_ body: () throws -> T) throws -> T {
     } catch {
         let (message, code) = classify(error)
         FileHandle.standardError.write(Data("segstream: \(message)\n".utf8))
-        throw ExitCode(code.rawValue)
+        throw ExitCode(code)
     }
 }
 
-func classify(_ error: Error) -> (String, SysExit) {
-    if let e = error as? ExitClassified { return (e.description, e.exitCode) }
-    return ("\(error)", .software)
+func classify(_ error: Error) -> (String, Int32) {
+    if let e = error as? ExitClassified { return (e.description, e.sysexit.rawValue) }
+    if let e = error as? MediaError { return (e.description, e.exitCode) }
+    if let e = error as? CustomStringConvertible { return (e.description, SysExit.software.rawValue) }
+    return ("\(error)", SysExit.software.rawValue)
 }

@@ -1,0 +1,48 @@
+import ArgumentParser
+import Foundation
+import SFNet
+
+/// `--model` and `--threads`, shared by every command that runs the network.
+struct ModelOptions: ParsableArguments {
+    @Option(name: .long, help: "Model file (.safetensors). Default: the bundled model (see README).")
+    var model: String?
+
+    @Option(name: .long, help: "Engine threads (default: all cores).")
+    var threads: Int?
+
+    func validate() throws {
+        if let threads, threads < 1 || threads > 256 { throw ValidationError("--threads must be between 1 and 256") }
+    }
+
+    var threadCount: Int { threads ?? ProcessInfo.processInfo.activeProcessorCount }
+
+    /// The model file to use: `--model`, else `$SEGSTREAM_MODEL`, else the bundled default next to the
+    /// installed binary (`../share/segstream/models`) or in the source tree the binary was built in.
+    func resolvedModelPath() throws -> String {
+        if let model { return model }
+        if let env = ProcessInfo.processInfo.environment["SEGSTREAM_MODEL"], !env.isEmpty { return env }
+        let name = "sfnet-df1-synth.safetensors"
+        let exe = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
+        let candidates = [
+            exe.appendingPathComponent("../share/segstream/models/\(name)"),
+            exe.appendingPathComponent("../../models/\(name)"),       // .build/release/segstream in a checkout
+            exe.appendingPathComponent("../../../models/\(name)"),    // .build/<triple>/release/segstream
+            URL(fileURLWithPath: "models/\(name)"),
+        ]
+        for url in candidates where FileManager.default.fileExists(atPath: url.standardizedFileURL.path) {
+            return url.standardizedFileURL.path
+        }
+        throw CLIError("no model given and the bundled model \(name) was not found; pass --model FILE or set SEGSTREAM_MODEL",
+                       .noInput)
+    }
+
+    func loadModel() throws -> SFNetModel {
+        let path = try resolvedModelPath()
+        guard FileManager.default.fileExists(atPath: path) else { throw CLIError("model file not found: \(path)", .noInput) }
+        do {
+            return try SFNetModel(contentsOf: URL(fileURLWithPath: path), threads: threadCount)
+        } catch let error as CustomStringConvertible {
+            throw CLIError("model \(path): \(error.description)", .dataError)
+        }
+    }
+}
