@@ -64,7 +64,7 @@ extension MediaError {
     static func input(_ operation: String, path: String, code: Int32, isFile: Bool, timedOut: Bool = false,
                       stopRequested: Bool = false) -> MediaError {
         if stopRequested { return MediaError(.interrupted, operation, path: path, detail: "interrupted by the caller") }
-        if timedOut { return MediaError(.unavailable, operation, path: path, detail: "timed out") }
+        if timedOut || code == FF.exit { return MediaError(.unavailable, operation, path: path, detail: "timed out") }
         let kind: Kind
         switch code {
         case cffmpeg_averror(ENOENT), cffmpeg_averror(EACCES), cffmpeg_averror(EISDIR), cffmpeg_averror(ENOTDIR):

@@ -25,15 +25,18 @@ public final class SourceInterrupter: @unchecked Sendable {
 public enum InputKind: Sendable, Hashable {
     /// A local file path (also `file://` URLs).
     case file(String)
-    /// `-`: standard input, opened as `pipe:0`.
-    case stdin
+    /// `-` (standard input, fd 0) or `pipe:N`: a non-seekable byte stream read through FFmpeg's `pipe:`
+    /// protocol. Needs a streamable container (MPEG-TS, MKV, fragmented MP4; `SourceOptions.format` if the
+    /// probe cannot tell).
+    case pipe(fd: Int32)
     /// A network URL FFmpeg opens (rtsp, rtmp, http(s), udp, tcp, srt, …).
     case network(url: String, scheme: String)
     /// A V4L2 capture device, `/dev/videoN` (or `v4l2:///dev/videoN`).
     case device(String)
 
     public init(_ input: String) {
-        if input == "-" || input == "pipe:" || input == "pipe:0" { self = .stdin; return }
+        if input == "-" || input == "pipe:" { self = .pipe(fd: 0); return }
+        if input.hasPrefix("pipe:"), let fd = Int32(input.dropFirst("pipe:".count)), fd >= 0 { self = .pipe(fd: fd); return }
         if input.hasPrefix("v4l2://") { self = .device(String(input.dropFirst("v4l2://".count))); return }
         if input.hasPrefix("/dev/video") { self = .device(input); return }
         if input.hasPrefix("file://") { self = .file(String(input.dropFirst("file://".count))); return }
@@ -179,8 +182,8 @@ public final class VideoSource: @unchecked Sendable {
         case .file(let path):
             isFile = true
             url = path
-        case .stdin:
-            url = "pipe:0"
+        case .pipe(let fd):
+            url = "pipe:\(fd)"
         case .device(let dev):
             url = dev
             live = true
@@ -231,7 +234,7 @@ public final class VideoSource: @unchecked Sendable {
         for (k, v) in options.formatOptions { opts[k] = v }
         let rc = withAVDictionary(opts) { dict in avformat_open_input(&ctx, url, inputFormat, &dict) }
         if rc < 0 {   // avformat_open_input frees the context on failure
-            throw MediaError.input("cannot open input", path: displayPath, code: rc, isFile: isFile || kind == .stdin,
+            throw MediaError.input("cannot open input", path: displayPath, code: rc, isFile: isFile,
                                    timedOut: interrupter.timedOut, stopRequested: interrupter.isInterrupted)
         }
         var fail: MediaError? = nil
@@ -369,7 +372,9 @@ public final class VideoSource: @unchecked Sendable {
                 if interrupter.isInterrupted {
                     throw MediaError(.interrupted, "reading interrupted", path: info.input, detail: "interrupted by the caller")
                 }
-                if interrupter.timedOut {
+                // AVERROR_EXIT without a stop request is our deadline (the flag itself may belong to an earlier
+                // read: AVIO keeps the error sticky after a packet that was already buffered).
+                if interrupter.timedOut || r == FF.exit {
                     throw MediaError(.unavailable, "no data from", path: info.input,
                                      detail: "timed out after \(readTimeout ?? 0) s")
                 }

@@ -122,8 +122,35 @@ import Testing
         #expect(quiet.takeAudioPackets().isEmpty)
     }
 
+    /// A non-seekable pipe (what `-` is): MPEG-TS bytes fed by a writer thread through `pipe:N`.
+    @Test func readsFromAPipe() throws {
+        var fds: [Int32] = [0, 0]
+        #expect(pipe(&fds) == 0)
+        let data = try Data(contentsOf: URL(fileURLWithPath: Clips.resolutionChange))
+        let writeFD = fds[1]
+        let writer = Thread {
+            data.withUnsafeBytes { raw in
+                var off = 0
+                while off < raw.count {
+                    let n = write(writeFD, raw.baseAddress! + off, min(4096, raw.count - off))
+                    if n <= 0 { break }
+                    off += n
+                }
+            }
+            close(writeFD)
+        }
+        writer.start()
+        defer { close(fds[0]) }
+        let source = try VideoSource("pipe:\(fds[0])")
+        #expect(source.kind == .pipe(fd: fds[0]) && !source.info.isLive)
+        let frames = try readAll(source)
+        #expect(frames.count == 24)
+        #expect(frames.map { $0.timestamp.value } == (try probeFrames(Clips.resolutionChange)).map { $0.pts ?? -1 })
+    }
+
     @Test func inputKinds() {
-        #expect(InputKind("-") == .stdin)
+        #expect(InputKind("-") == .pipe(fd: 0))
+        #expect(InputKind("pipe:5") == .pipe(fd: 5))
         #expect(InputKind("/dev/video0") == .device("/dev/video0"))
         #expect(InputKind("v4l2:///dev/video2") == .device("/dev/video2"))
         #expect(InputKind("rtsp://cam/stream") == .network(url: "rtsp://cam/stream", scheme: "rtsp"))
@@ -169,6 +196,33 @@ import Testing
         let start = Date()
         let e = try #require(throws: MediaError.self) { try VideoSource("tcp://127.0.0.1:\(server.port)", options: options) }
         #expect(e.kind == .unavailable)
+        #expect(Date().timeIntervalSince(start) < 5)
+    }
+
+    /// A stream that delivers some video and then goes silent (without closing) errors after `readTimeout`
+    /// instead of hanging.
+    @Test func stalledStreamTimesOutOnRead() throws {
+        let server = try SilentTCPServer()
+        let data = try Data(contentsOf: URL(fileURLWithPath: Clips.truncated.replacingOccurrences(of: "truncated", with: "full")))
+        let listenFD = server.fd
+        let feeder = Thread {
+            let c = accept(listenFD, nil, nil)
+            guard c >= 0 else { return }
+            _ = data.withUnsafeBytes { write(c, $0.baseAddress!, $0.count) }
+            Thread.sleep(forTimeInterval: 8)   // stall, connection open
+            close(c)
+        }
+        feeder.start()
+        var options = SourceOptions()
+        options.openTimeout = 5
+        options.readTimeout = 0.7
+        let source = try VideoSource("tcp://127.0.0.1:\(server.port)", options: options)
+        #expect(source.info.isLive)
+        var frames = 0
+        let start = Date()
+        let e = try #require(throws: MediaError.self) { while try source.nextFrame() != nil { frames += 1 } }
+        #expect(e.kind == .unavailable && e.description.contains("timed out"), "\(e)")
+        #expect(frames > 0)
         #expect(Date().timeIntervalSince(start) < 5)
     }
 
