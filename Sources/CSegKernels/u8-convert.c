@@ -25,3 +25,7 @@ void seg_u8_resize_nearest(const uint8_t *src, size_t src_stride, size_t in_w, s
         for (size_t x = 0; x < out_w; x++) d[x] = s[x * in_w / out_w];
     }
 }
+
+void seg_u8_histogram(const uint8_t *labels, size_t n, uint32_t counts[256]) {
+    for (size_t i = 0; i < n; i++) counts[labels[i]]++;
+}

@@ -1,15 +1,20 @@
 import Foundation
 
+/// What a full queue does with one more element.
+public enum QueueOverflowPolicy: String, Sendable {
+    /// The producer waits for room: every element is delivered.
+    case wait
+    /// The oldest queued element is evicted (and counted): the consumer always gets the freshest.
+    case dropOldest
+}
+
 /// A blocking, bounded FIFO between two pipeline stages, each running on its own thread.
 ///
 /// `push` either waits for room (`.wait`: files, where every frame matters) or evicts the oldest queued
 /// element (`.dropOldest`: live sources, where latency matters more than completeness). Evicted elements
 /// are handed back to the caller so their buffers can be recycled, and every eviction is counted.
 public final class BoundedQueue<Element>: @unchecked Sendable {
-    public enum OverflowPolicy: String, Sendable {
-        case wait
-        case dropOldest
-    }
+    public typealias OverflowPolicy = QueueOverflowPolicy
 
     public let capacity: Int
     public let policy: OverflowPolicy

@@ -46,6 +46,5 @@ func reportingErrors<T>(_ body: () throws -> T) throws -> T {
 func classify(_ error: Error) -> (String, Int32) {
     if let e = error as? ExitClassified { return (e.description, e.sysexit.rawValue) }
     if let e = error as? MediaError { return (e.description, e.exitCode) }
-    if let e = error as? CustomStringConvertible { return (e.description, SysExit.software.rawValue) }
     return ("\(error)", SysExit.software.rawValue)
 }

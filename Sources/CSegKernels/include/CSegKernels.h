@@ -276,6 +276,9 @@ void seg_u8_draw_bitmap(uint8_t *img, size_t stride, int img_w, int img_h, int x
 void seg_f32_from_rgb24_affine(const uint8_t *src, size_t src_stride, size_t w, size_t h,
                                const float scale[3], const float bias[3], float *dst);
 
+/* counts[v] += number of i < n with labels[i] == v (counts has 256 entries). */
+void seg_u8_histogram(const uint8_t *labels, size_t n, uint32_t counts[256]);
+
 /* Nearest-neighbour resize of a class-id map (PyTorch `nearest`: src = floor(dst·in/out)). */
 void seg_u8_resize_nearest(const uint8_t *src, size_t src_stride, size_t in_w, size_t in_h,
                            uint8_t *dst, size_t dst_stride, size_t out_w, size_t out_h);

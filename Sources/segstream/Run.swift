@@ -1,0 +1,190 @@
+import ArgumentParser
+import Dispatch
+import Foundation
+import SegMedia
+import SegPipeline
+
+/// `segstream run`: segment a video file, stream or camera into an annotated video plus machine outputs.
+struct Run: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Segment a video: file, '-' (stdin), URL (rtsp/http/udp/tcp) or /dev/videoN.",
+        discussion: """
+            The network runs at --size, or by default at the frame's aspect ratio rounded to multiples of 32 with \
+            the long side at most 1024; labels are brought back to the frame's size by nearest neighbour. The \
+            output keeps the source's timestamps (variable frame rate stays correct) and copies its audio. On \
+            SIGINT/SIGTERM or an input error, frames in flight are finished and the output is closed properly, so \
+            it always plays. Telemetry (FPS, per-stage latency p50/p95/p99, drops) goes to stderr as JSON lines \
+            every few seconds and at the end, or to --telemetry FILE.
+            """)
+
+    @Argument(help: "Input: a file, '-' for stdin, a URL FFmpeg opens, or a V4L2 device (/dev/videoN).")
+    var input: String
+
+    @Option(name: [.short, .customLong("output")], help: "Annotated video (.mp4, .mkv or .mov).")
+    var output: String?
+
+    @OptionGroup var modelOptions: ModelOptions
+
+    @Option(name: .long, help: "Network input size WxH (default: automatic, see above).")
+    var size: String?
+
+    @Option(name: .long, help: "Scale the frame by this factor before rounding to multiples of 32 (with the automatic size).")
+    var scale: Double?
+
+    @Option(name: .long, help: "Stop after this many frames.")
+    var maxFrames: Int?
+
+    @Option(name: .long, help: "Skip frames before this time, in seconds.")
+    var start: Double?
+
+    @Option(name: .long, help: "Overlay opacity 0…1 (default 0.5).")
+    var alpha: Double = 0.5
+
+    @Option(name: .long, help: "overlay, mask or side-by-side (default overlay).")
+    var visualize: VisualizationMode = .overlay
+
+    @Option(name: .long, help: "Comma-separated class names or ids to show (default: all).")
+    var classes: String?
+
+    @Option(name: .long, help: "Legend lists the classes present in each frame or all shown classes: present|all|none.")
+    var legend: String = "present"
+
+    @Flag(name: .long, help: "No FPS/latency line on the video.")
+    var noHud = false
+
+    @Option(name: .long, help: "Write a train-id PNG per frame (000000.png, …) into this directory.")
+    var masks: String?
+
+    @Option(name: .long, help: "Write one JSON line per frame and a final summary to this file.")
+    var json: String?
+
+    @Option(name: .long, help: "Write telemetry JSON lines here instead of stderr.")
+    var telemetry: String?
+
+    @Option(name: .long, help: "Seconds between telemetry records (default 5).")
+    var telemetryInterval: Double = 5
+
+    @Option(name: .long, help: "When inference falls behind: wait (every frame; default for files) or oldest (drop the oldest queued frame; default for live sources).")
+    var drop: String?
+
+    @Option(name: .long, help: "x264 constant rate factor (default 23).")
+    var crf: Double = 23
+
+    @Option(name: .long, help: "x264 preset (default veryfast).")
+    var preset: String = "veryfast"
+
+    @Flag(name: .long, inversion: .prefixedNo, help: "Progress bar on stderr (default: when stderr is a terminal).")
+    var progress: Bool?
+
+    func validate() throws {
+        if let size, parseSize(size) == nil { throw ValidationError("--size must be WxH with positive integers, e.g. 1024x512") }
+        if let scale, !(scale > 0 && scale <= 8) { throw ValidationError("--scale must be in (0, 8]") }
+        if size != nil && scale != nil { throw ValidationError("give --size or --scale, not both") }
+        if let maxFrames, maxFrames < 1 { throw ValidationError("--max-frames must be at least 1") }
+        if let start, start < 0 { throw ValidationError("--start must not be negative") }
+        if !(0...1).contains(alpha) { throw ValidationError("--alpha must be between 0 and 1") }
+        if !["present", "all", "none"].contains(legend) { throw ValidationError("--legend must be present, all or none") }
+        if let drop, !["wait", "oldest"].contains(drop) { throw ValidationError("--drop must be wait or oldest") }
+        if !(telemetryInterval > 0) { throw ValidationError("--telemetry-interval must be positive") }
+        if !(0...51).contains(crf) { throw ValidationError("--crf must be between 0 and 51") }
+        if let output {
+            let ext = URL(fileURLWithPath: output).pathExtension.lowercased()
+            if !["mp4", "mkv", "mov", "m4v"].contains(ext) {
+                throw ValidationError("the output must end in .mp4, .mkv or .mov (got '\(output)')")
+            }
+        }
+    }
+
+    func parseSize(_ text: String) -> NetworkSize? {
+        let parts = text.lowercased().split(separator: "x")
+        guard parts.count == 2, let w = Int(parts[0]), let h = Int(parts[1]), w > 0, h > 0, w <= 8192, h <= 8192 else { return nil }
+        return NetworkSize(width: w, height: h)
+    }
+
+    func run() throws {
+        try reportingErrors {
+            if !input.contains("://"), input != "-", !input.hasPrefix("/dev/video"), !FileManager.default.fileExists(atPath: input) {
+                throw CLIError("no such input: \(input)", .noInput)
+            }
+            let model = try modelOptions.loadModel()
+            var options = RunOptions(input: input)
+            options.output = output
+            options.networkSize = size.flatMap(parseSize)
+            options.scale = scale ?? 1
+            options.maxFrames = maxFrames
+            options.start = start
+            options.dropPolicy = drop.map { $0 == "wait" ? .wait : .dropOldest }
+            options.masksDirectory = masks
+            options.jsonPath = json
+            options.telemetryPath = telemetry
+            options.telemetryInterval = telemetryInterval
+            if let progress { options.showProgress = progress }
+            options.encoder.crf = crf
+            options.encoder.preset = preset
+            var style = RenderStyle(mode: visualize, alpha: alpha, showLegend: legend != "none",
+                                    legendContent: legend == "all" ? .all : .present, showHUD: !noHud)
+            if let classes {
+                let names = classes.split(separator: ",").map { String($0) }
+                do {
+                    style.visibleClasses = try RenderStyle.visibility(selecting: names, classNames: model.config.classNames)
+                } catch {
+                    throw CLIError("--classes: \(error)", .usage)
+                }
+            }
+            options.style = style
+
+            let pipeline = try RunPipeline(model: model, options: options)
+            let signals = SignalStopper { signal in pipeline.requestStop() }
+            let summary = try pipeline.run()
+            signals.cancel()
+            let message = String(format: "segstream: %d frames in %.1f s (%.2f fps) at %@, %d dropped, %d corrupt packets skipped",
+                                 summary.frames, summary.seconds, summary.fps, summary.networkSize.description,
+                                 summary.dropped, summary.corruptPackets)
+            FileHandle.standardError.write(Data((message + "\n").utf8))
+            if let error = summary.inputError {
+                // The output was finished and plays; the exit code still says the input broke.
+                throw error
+            }
+            if let signal = signals.received { throw ExitCode(128 + signal) }
+        }
+    }
+}
+
+extension VisualizationMode: ExpressibleByArgument {}
+
+/// Turns SIGINT and SIGTERM into a graceful stop (the run finishes its output), once; a second signal
+/// of the same kind falls back to the default action.
+final class SignalStopper: @unchecked Sendable {
+    private var sources: [DispatchSourceSignal] = []
+    private let lock = NSLock()
+    private var receivedSignal: Int32?
+
+    init(onSignal: @escaping @Sendable (Int32) -> Void) {
+        for sig in [SIGINT, SIGTERM] {
+            signal(sig, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
+            source.setEventHandler { [weak self] in
+                guard let self else { return }
+                self.lock.lock()
+                let first = self.receivedSignal == nil
+                if first { self.receivedSignal = sig }
+                self.lock.unlock()
+                FileHandle.standardError.write(Data("\nsegstream: signal \(sig), finishing the output (send it again to abort)\n".utf8))
+                signal(sig, SIG_DFL)
+                onSignal(sig)
+            }
+            source.resume()
+            sources.append(source)
+        }
+    }
+
+    var received: Int32? {
+        lock.lock()
+        defer { lock.unlock() }
+        return receivedSignal
+    }
+
+    func cancel() {
+        for source in sources { source.cancel() }
+    }
+}
