@@ -25,12 +25,13 @@ a = p.parse_args()
 torch.set_num_threads(a.threads)
 model = build_sfnet(a.arch).eval()
 x = torch.randn(1, 3, a.height, a.width)
-times = []
+times, cpu = [], []
 with torch.inference_mode():
     for i in range(a.warmup + a.iterations):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         model(x).argmax(1)
         if i >= a.warmup:
             times.append((time.perf_counter() - t0) * 1000)
+            cpu.append((time.process_time() - c0) * 1000)
 print(f"torch {a.arch} {a.height}x{a.width} threads={a.threads}: median {statistics.median(times):.1f} ms "
-      f"(min {min(times):.1f}, max {max(times):.1f}, n={len(times)})")
+      f"(min {min(times):.1f}, max {max(times):.1f}, n={len(times)}), cpu {statistics.median(cpu):.1f} ms/frame")

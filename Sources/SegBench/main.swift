@@ -19,6 +19,7 @@ let iterations = Int(options["iterations", default: "5"])!, warmup = Int(options
 let mode = options["mode", default: "labels"]   // labels (fused upsample+argmax) or logits (full-size logits)
 
 if let b = options["panel-bytes"].flatMap(Int.init) { Conv2d.panelBudgetBytes = b }
+if let b = options["winograd-bytes"].flatMap(Int.init) { Conv2d.winogradBudgetBytes = b }
 let model = SFNetModel.random(config: SFNetConfig(arch: arch), threads: threads)
 let input = Tensor(channels: 3, height: height, width: width)
 for i in 0..<input.count { input.data[i] = Float((i * 7919) % 1000) / 500 - 1 }
@@ -29,22 +30,31 @@ var labels = [UInt8](repeating: 0, count: height * width)
     else { labels.withUnsafeMutableBufferPointer { model.predictLabels(input: input, into: $0) } }
 }
 for _ in 0..<warmup { runOnce() }
-var times: [Double] = []
+/// Process CPU time (all threads), ms: steadier than wall time on a shared machine.
+func cpuMilliseconds() -> Double {
+    var ts = timespec()
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts)
+    return Double(ts.tv_sec) * 1e3 + Double(ts.tv_nsec) / 1e6
+}
+var times: [Double] = [], cpuTimes: [Double] = []
 for _ in 0..<iterations {
-    let t0 = DispatchTime.now().uptimeNanoseconds
+    let t0 = DispatchTime.now().uptimeNanoseconds, c0 = cpuMilliseconds()
     runOnce()
     times.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6)
+    cpuTimes.append(cpuMilliseconds() - c0)
 }
-times.sort()
+times.sort(); cpuTimes.sort()
 let median = times[times.count / 2]
 @MainActor func peakRSSMiB() -> Double {
     guard let s = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
           let line = s.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }) else { return 0 }
     return Double(line.split(separator: " ").dropFirst().first.flatMap { Double($0) } ?? 0) / 1024
 }
-print(String(format: "swift %@ %dx%d threads=%d mode=%@: median %.1f ms (min %.1f, max %.1f, n=%d), peak RSS %.0f MiB",
-             arch.rawValue, height, width, threads, mode, median, times.first!, times.last!, times.count, peakRSSMiB()))
+print(String(format: "swift %@ %dx%d threads=%d mode=%@: median %.1f ms (min %.1f, max %.1f, n=%d), cpu %.1f ms/frame, peak RSS %.0f MiB",
+             arch.rawValue, height, width, threads, mode, median, times.first!, times.last!, times.count,
+             cpuTimes[cpuTimes.count / 2], peakRSSMiB()))
 
+print(String(format: "activation arena %.0f MiB", Double(model.activationBytes) / 1048576))
 if flags.contains("profile") {
     let timings = model.profile(input: input)
     var byName: [(String, Double, Int)] = timings.map { ($0.name, $0.seconds * 1000, $0.macs) }

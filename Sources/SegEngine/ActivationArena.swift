@@ -1,5 +1,5 @@
 /// Activation buffers reused across frames. The first forward pass at a given input size records which
-/// buffer each `acquire` got (best fit among released ones, else a new one); later passes with the same
+/// buffer each `acquire` got (best fit among released ones no more than twice the request, else a new one); later passes with the same
 /// key replay that assignment, so steady-state frames allocate nothing and peak memory is the largest
 /// live set rather than the sum of all activations.
 ///
@@ -39,6 +39,9 @@ public final class ActivationArena {
             for i in buffers.indices where isFree[i] && buffers[i].capacity >= need {
                 if best < 0 || buffers[i].capacity < buffers[best].capacity { best = i }
             }
+            // A buffer more than twice the request would pin a big block under a small tensor for its
+            // whole life; a fresh exact-size one keeps the big block free for big requests.
+            if best >= 0 && buffers[best].capacity > 2 * need { best = -1 }
             if best < 0 {
                 buffers.append(TensorStorage(capacity: need))
                 isFree.append(true)
