@@ -10,7 +10,7 @@ bin=$(swift build -c release --show-bin-path)/SegBench
 for size in ${SIZES:-512x1024 1024x2048}; do
   h=${size%x*}; w=${size#*x}
   for arch in ${ARCHS:-r18 df1}; do
-    s=$("$bin" --arch "$arch" --height "$h" --width "$w" --threads "$threads" --iterations "$iterations")
+    s=$("$bin" --arch "$arch" --height "$h" --width "$w" --threads "$threads" --iterations "$iterations" | grep median)
     t=$(python3 bench/torch_fp32.py --arch "$arch" --height "$h" --width "$w" --threads "$threads" --iterations "$iterations")
     echo "$s"; echo "$t"
     sm=$(sed -E 's/.*median ([0-9.]+) ms.*/\1/' <<<"$s"); tm=$(sed -E 's/.*median ([0-9.]+) ms.*/\1/' <<<"$t")
