@@ -36,6 +36,8 @@ let package = Package(
                 "SegPipeline", "SFNet", "SegMedia", "SegEngine",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
+        // Release-only fp32 timing harness (bench/fp32_bench.sh); not part of the product.
+        .executableTarget(name: "SegBench", dependencies: ["SFNet", "SegEngine"]),
         .testTarget(name: "SegKernelsTests", dependencies: ["CSegKernels"]),
         .testTarget(name: "SegEngineTests", dependencies: ["SegEngine"], resources: [.copy("Fixtures")]),
         .testTarget(name: "SFNetTests", dependencies: ["SFNet", "SegEngine"], resources: [.copy("Fixtures")]),

@@ -132,8 +132,8 @@ public final class SFNetModel {
         return labels
     }
 
-    /// Logits at the network's own resolution (/4 for R18 and DF2... see the reference), C×h×w, in a
-    /// fresh tensor.
+    /// Logits at the network's fusion resolution (/4 of the input for R18, /16 for DF1, /8 for DF2),
+    /// numClasses×h×w, in a fresh tensor.
     public func lowResolutionLogits(input: Tensor) -> Tensor {
         let logits = networkLogits(input)
         let out = Tensor(channels: logits.channels, height: logits.height, width: logits.width)

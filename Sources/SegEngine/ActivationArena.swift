@@ -1,12 +1,14 @@
 /// Activation buffers reused across frames. The first forward pass at a given input size records which
-/// buffer each `acquire` got (best fit among released ones, else a new one); later passes with the same
-/// key replay that assignment, so steady-state frames allocate nothing and peak memory is the largest
+/// buffer each `acquire` got (best fit among released ones no more than twice the request, else a new one); later passes with the same
+/// key replay that assignment (one recording per key), so steady-state frames allocate nothing and peak memory is the largest
 /// live set rather than the sum of all activations.
 ///
 /// Single owner: used by one forward pass at a time.
 public final class ActivationArena {
     private var buffers: [TensorStorage] = []
     private var isFree: [Bool] = []
+    /// Buffer index of each acquire, per key (buffers never shrink, so a recording stays valid).
+    private var assignments: [[Int]: [Int]] = [:]
     private var assignment: [Int] = []
     private var cursor = 0
     private var replaying = false
@@ -16,12 +18,14 @@ public final class ActivationArena {
 
     /// Starts a pass; `key` identifies the sequence of requests (e.g. the input size).
     public func beginPass(key: [Int]) {
-        if key == self.key && !assignment.isEmpty {
+        if let previous = self.key { assignments[previous] = assignment }
+        self.key = key
+        if let recorded = assignments[key], !recorded.isEmpty {
+            assignment = recorded
             replaying = true
         } else {
-            self.key = key
+            assignment = []
             replaying = false
-            assignment.removeAll(keepingCapacity: true)
         }
         cursor = 0
         for i in isFree.indices { isFree[i] = true }
@@ -39,6 +43,9 @@ public final class ActivationArena {
             for i in buffers.indices where isFree[i] && buffers[i].capacity >= need {
                 if best < 0 || buffers[i].capacity < buffers[best].capacity { best = i }
             }
+            // A buffer more than twice the request would pin a big block under a small tensor for its
+            // whole life; a fresh exact-size one keeps the big block free for big requests.
+            if best >= 0 && buffers[best].capacity > 2 * need { best = -1 }
             if best < 0 {
                 buffers.append(TensorStorage(capacity: need))
                 isFree.append(true)
@@ -62,6 +69,6 @@ public final class ActivationArena {
 
     /// Frees every buffer (e.g. after a change of input size).
     public func reset() {
-        buffers.removeAll(); isFree.removeAll(); assignment.removeAll(); key = nil
+        buffers.removeAll(); isFree.removeAll(); assignment.removeAll(); assignments.removeAll(); key = nil
     }
 }

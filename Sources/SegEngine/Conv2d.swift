@@ -15,7 +15,7 @@ public struct BatchNormParameters: Sendable {
 /// Layouts: input C_in×H×W, output C_out×H_o×W_o (CHW, see `Tensor`); weights C_out×(C_in·kh·kw)
 /// row-major (PyTorch's `[C_out, C_in, kh, kw]`). Output size: `(H + 2p − d(k−1) − 1)/s + 1`.
 /// Computed as one sgemm per column panel: W (C_out×K) · im2col panel (K×n); 1×1 stride-1 convs
-/// use the input directly as the panel.
+/// use the input directly as the panel; 3×3 stride-1 convs use Winograd F(2×2,3×3) on maps big enough.
 public final class Conv2d {
     public let name: String
     public let inChannels: Int, outChannels: Int
@@ -24,6 +24,8 @@ public final class Conv2d {
     public let relu: Bool
     let weight: TensorStorage
     let bias: TensorStorage?
+    /// Winograd F(2×2,3×3) weights, 16×C_out×C_in, for 3×3 stride-1 undilated convs.
+    let winogradWeights: TensorStorage?
 
     /// - Parameters:
     ///   - weight: C_out·C_in·kh·kw values in PyTorch order.
@@ -31,7 +33,7 @@ public final class Conv2d {
     ///   - batchNorm: folded in now: w' = w·s, b' = (b − mean)·s + β with s = γ/√(var + eps).
     public init(name: String, inChannels: Int, outChannels: Int, kernelSize: Int, stride: Int = 1,
                 padding: Int = 0, dilation: Int = 1, weight: [Float], bias: [Float]? = nil,
-                batchNorm: BatchNormParameters? = nil, relu: Bool = false) {
+                batchNorm: BatchNormParameters? = nil, relu: Bool = false, allowWinograd: Bool = true) {
         precondition(inChannels > 0 && outChannels > 0 && kernelSize > 0 && stride > 0 && dilation > 0 && padding >= 0)
         let k = inChannels * kernelSize * kernelSize
         precondition(weight.count == outChannels * k, "\(name): weight count \(weight.count), expected \(outChannels * k)")
@@ -56,6 +58,13 @@ public final class Conv2d {
             weight.withUnsafeBufferPointer { w.pointer.update(from: $0.baseAddress!, count: weight.count) }
         }
         self.weight = w
+        if allowWinograd && kernelSize == 3 && stride == 1 && dilation == 1 && inChannels >= 8 && outChannels >= 8 {
+            let u = TensorStorage(capacity: 16 * outChannels * inChannels)
+            seg_f32_winograd23_weights(w.pointer, outChannels, inChannels, u.pointer)
+            winogradWeights = u
+        } else {
+            winogradWeights = nil
+        }
         if let b {
             let bs = TensorStorage(capacity: outChannels)
             b.withUnsafeBufferPointer { bs.pointer.update(from: $0.baseAddress!, count: outChannels) }
@@ -96,7 +105,14 @@ public final class Conv2d {
         }
     }
 
+    /// Bytes of Winograd scratch (transformed inputs + products) per chunk of tiles.
+    nonisolated(unsafe) public static var winogradBudgetBytes = 4 << 20
+
     private func compute(_ x: Tensor, _ y: Tensor, _ residual: Tensor?, _ context: ExecutionContext) {
+        if let u = winogradWeights, (y.height + 1) / 2 * ((y.width + 1) / 2) >= 16 * context.threads {
+            winograd(x, y, residual, u, context)
+            return
+        }
         let n = y.planeSize, k = reductionSize, m = outChannels
         let threads = context.threads
         let pointwise = isPointwise
@@ -134,6 +150,40 @@ public final class Conv2d {
             context.parallel(threads) { t in
                 let rows = ExecutionContext.split(m, parts: threads, index: t)
                 self.gemm(x, y, residual, n0: 0, ncols: n, rows: rows, panel: shared, ldPanel: n)
+            }
+        }
+    }
+
+    /// Winograd F(2×2,3×3): per chunk of output tiles, transform the inputs, 16 sgemms, transform back
+    /// (with bias, residual and ReLU fused). Workers take chunks round-robin.
+    private func winograd(_ x: Tensor, _ y: Tensor, _ residual: Tensor?, _ u: TensorStorage, _ context: ExecutionContext) {
+        let threads = context.threads
+        let tilesW = (y.width + 1) / 2, tiles = (y.height + 1) / 2 * tilesW
+        let cin = inChannels, cout = outChannels
+        let perTile = 16 * (cin + cout)
+        var chunks = max(1, tiles / max(16, Conv2d.winogradBudgetBytes / (4 * perTile)))
+        chunks = (chunks + threads - 1) / threads * threads
+        let nt = (tiles + chunks - 1) / chunks
+        let chunkCount = (tiles + nt - 1) / nt
+        context.reserveScratch(perTile * nt)
+        let workers = min(threads, chunkCount)
+        let biasPtr = bias.map { UnsafePointer($0.pointer) }
+        let resPtr = residual.map { UnsafePointer($0.data) }
+        context.parallel(workers) { t in
+            let v = context.scratch(thread: t)
+            var c = t
+            while c < chunkCount {
+                let t0 = c * nt, count = min(nt, tiles - t0)
+                let m = v + 16 * cin * count
+                seg_f32_winograd23_input(x.data, cin, x.height, x.width, self.padding, tilesW, t0, count, v)
+                for e in 0..<16 {
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(cout), Int32(count), Int32(cin),
+                                1.0, u.pointer + e * cout * cin, Int32(cin), v + e * cin * count, Int32(count),
+                                0.0, m + e * cout * count, Int32(count))
+                }
+                seg_f32_winograd23_output(m, cout, count, tilesW, t0, y.height, y.width, biasPtr, resPtr,
+                                          self.relu ? 1 : 0, y.data)
+                c += workers
             }
         }
     }

@@ -49,6 +49,20 @@ func fixtureURL(_ name: String) throws -> URL {
         #expect(Double(agree) >= 0.9999 * Double(hw), "argmax agrees on \(agree) of \(hw) pixels")
     }
 
+    @Test func steadyStateReusesActivations() throws {
+        // Alternating input sizes give the same numbers, and repeated sizes allocate nothing new.
+        let model = try SFNetModel(contentsOf: try fixtureURL("df2_w16"), threads: 2)
+        let a = Tensor(channels: 3, height: 40, width: 56, values: (0..<(3 * 40 * 56)).map { Float($0 % 17) / 8 - 1 })
+        let b = Tensor(channels: 3, height: 33, width: 47, values: (0..<(3 * 33 * 47)).map { Float($0 % 13) / 6 - 1 })
+        let first = model.forward(input: a).toArray()
+        _ = model.forward(input: b)
+        let bytes = model.activationBytes
+        #expect(model.forward(input: a).toArray() == first)
+        _ = model.predictLabels(input: b)
+        _ = model.forward(input: a)
+        #expect(model.activationBytes == bytes)
+    }
+
     @Test func configComesFromMetadata() throws {
         let r18 = try SFNetModel(contentsOf: try fixtureURL("r18_w16"), threads: 1)
         #expect(r18.config.arch == .r18 && r18.config.numClasses == 19 && r18.config.widthDivisor == 16)

@@ -11,15 +11,18 @@ import Testing
         let x = try OpFixtures.tensor(f, "\(name).x")
         let expected = try OpFixtures.tensor(f, "\(name).y")
         let wShape = f.entries["\(name).w"]!.shape
-        let conv = Conv2d(name: name, inChannels: wShape[1], outChannels: wShape[0], kernelSize: p["kernel"] as! Int,
-                          stride: p["stride"] as! Int, padding: p["padding"] as! Int, dilation: p["dilation"] as! Int,
-                          weight: try f.floats("\(name).w"), bias: f.entries["\(name).b"] != nil ? try f.floats("\(name).b") : nil,
-                          relu: p["relu"] as! Bool)
-        let residual = f.entries["\(name).res"] != nil ? try OpFixtures.tensor(f, "\(name).res") : nil
-        let y = Tensor(channels: expected.channels, height: expected.height, width: expected.width)
-        conv.run(x, into: y, residual: residual, context: ExecutionContext(threads: threads))
-        let tol = 1e-5 * max(1, maxAbs(expected.toArray()))
-        #expect(maxAbsDiff(y.toArray(), expected.toArray()) <= tol, "\(name) threads \(threads)")
+        // Both algorithms: Winograd (3×3 stride 1, when eligible) and im2col + sgemm.
+        for winograd in [true, false] {
+            let conv = Conv2d(name: name, inChannels: wShape[1], outChannels: wShape[0], kernelSize: p["kernel"] as! Int,
+                              stride: p["stride"] as! Int, padding: p["padding"] as! Int, dilation: p["dilation"] as! Int,
+                              weight: try f.floats("\(name).w"), bias: f.entries["\(name).b"] != nil ? try f.floats("\(name).b") : nil,
+                              relu: p["relu"] as! Bool, allowWinograd: winograd)
+            let residual = f.entries["\(name).res"] != nil ? try OpFixtures.tensor(f, "\(name).res") : nil
+            let y = Tensor(channels: expected.channels, height: expected.height, width: expected.width)
+            conv.run(x, into: y, residual: residual, context: ExecutionContext(threads: threads))
+            let tol = 1e-5 * max(1, maxAbs(expected.toArray()))
+            #expect(maxAbsDiff(y.toArray(), expected.toArray()) <= tol, "\(name) threads \(threads) winograd \(winograd)")
+        }
     }
 
     @Test func convolutionWithFoldedBatchNorm() throws {

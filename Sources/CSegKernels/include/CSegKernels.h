@@ -51,6 +51,17 @@ void seg_f32_bilinear_argmax_u8(const float *x, size_t C, size_t Hi, size_t Wi,
                                 uint8_t *labels, size_t Ho, size_t Wo,
                                 size_t row0, size_t row1, int align_corners);
 
+/* Winograd F(2×2,3×3) for 3×3 stride-1 convs (padding `pad`, no dilation). Output tiles are 2×2, numbered
+   row-major over tilesH×tilesW = ceil(Ho/2)×ceil(Wo/2); a chunk is tiles [t0, t0+nt).
+   weights: w C_out×C_in×3×3 → u[16][C_out][C_in].
+   input:   x C×H×W → v[16][C][nt] (the transformed 4×4 input tiles of the chunk).
+   output:  m[16][C_out][nt] (= u[e]·v[e]) → y C_out×Ho×Wo, with bias/residual/ReLU fused (res has y's layout). */
+void seg_f32_winograd23_weights(const float *w, size_t cout, size_t cin, float *u);
+void seg_f32_winograd23_input(const float *x, size_t C, size_t H, size_t W, size_t pad, size_t tilesW,
+                              size_t t0, size_t nt, float *v);
+void seg_f32_winograd23_output(const float *m, size_t cout, size_t nt, size_t tilesW, size_t t0,
+                               size_t Ho, size_t Wo, const float *bias, const float *res, int relu, float *y);
+
 /* Widening conversions for model loading (n elements, little-endian source). */
 void seg_f32_from_f16(const uint16_t *src, float *dst, size_t n);
 void seg_f32_from_bf16(const uint16_t *src, float *dst, size_t n);

@@ -1,0 +1,68 @@
+// SegBench: times the fp32 SFNet forward pass with random weights (release builds only mean anything).
+//   swift run -c release SegBench --arch r18 --height 512 --width 1024 --threads 2 --iterations 5 [--profile]
+import Foundation
+import SegEngine
+import SFNet
+
+var options: [String: String] = [:]
+var flags: Set<String> = []
+var args = CommandLine.arguments.dropFirst()
+while let a = args.popFirst() {
+    guard a.hasPrefix("--") else { continue }
+    if let v = args.first, !v.hasPrefix("--") { options[String(a.dropFirst(2))] = v; args.removeFirst() }
+    else { flags.insert(String(a.dropFirst(2))) }
+}
+let arch = SFNetArch(rawValue: options["arch", default: "df1"]) ?? .df1
+let height = Int(options["height", default: "512"])!, width = Int(options["width", default: "1024"])!
+let threads = Int(options["threads", default: "\(ProcessInfo.processInfo.activeProcessorCount)"])!
+let iterations = Int(options["iterations", default: "5"])!, warmup = Int(options["warmup", default: "1"])!
+let mode = options["mode", default: "labels"]   // labels (fused upsample+argmax) or logits (full-size logits)
+
+if let b = options["panel-bytes"].flatMap(Int.init) { Conv2d.panelBudgetBytes = b }
+if let b = options["winograd-bytes"].flatMap(Int.init) { Conv2d.winogradBudgetBytes = b }
+let model = SFNetModel.random(config: SFNetConfig(arch: arch), threads: threads)
+let input = Tensor(channels: 3, height: height, width: width)
+for i in 0..<input.count { input.data[i] = Float((i * 7919) % 1000) / 500 - 1 }
+var labels = [UInt8](repeating: 0, count: height * width)
+
+@MainActor func runOnce() {
+    if mode == "logits" { _ = model.forward(input: input) }
+    else { labels.withUnsafeMutableBufferPointer { model.predictLabels(input: input, into: $0) } }
+}
+for _ in 0..<warmup { runOnce() }
+/// Process CPU time (all threads), ms: steadier than wall time on a shared machine.
+func cpuMilliseconds() -> Double {
+    var ts = timespec()
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts)
+    return Double(ts.tv_sec) * 1e3 + Double(ts.tv_nsec) / 1e6
+}
+var times: [Double] = [], cpuTimes: [Double] = []
+for _ in 0..<iterations {
+    let t0 = DispatchTime.now().uptimeNanoseconds, c0 = cpuMilliseconds()
+    runOnce()
+    times.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6)
+    cpuTimes.append(cpuMilliseconds() - c0)
+}
+times.sort(); cpuTimes.sort()
+let median = times[times.count / 2]
+@MainActor func peakRSSMiB() -> Double {
+    guard let s = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+          let line = s.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }) else { return 0 }
+    return Double(line.split(separator: " ").dropFirst().first.flatMap { Double($0) } ?? 0) / 1024
+}
+print(String(format: "swift %@ %dx%d threads=%d mode=%@: median %.1f ms (min %.1f, max %.1f, n=%d), cpu %.1f ms/frame, peak RSS %.0f MiB",
+             arch.rawValue, height, width, threads, mode, median, times.first!, times.last!, times.count,
+             cpuTimes[cpuTimes.count / 2], peakRSSMiB()))
+
+print(String(format: "activation arena %.0f MiB", Double(model.activationBytes) / 1048576))
+if flags.contains("profile") {
+    let timings = model.profile(input: input)
+    var byName: [(String, Double, Int)] = timings.map { ($0.name, $0.seconds * 1000, $0.macs) }
+    byName.sort { $0.1 > $1.1 }
+    let total = timings.reduce(0) { $0 + $1.seconds } * 1000
+    print(String(format: "profile total %.1f ms", total))
+    for (name, ms, macs) in byName.prefix(25) {
+        let gflops = macs > 0 ? Double(2 * macs) / (ms * 1e6) : 0
+        print(String(format: "  %-40@ %8.2f ms  %7.3f GMAC  %6.1f GFLOP/s", name, ms, Double(macs) / 1e9, gflops))
+    }
+}
