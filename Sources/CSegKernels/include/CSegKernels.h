@@ -50,7 +50,11 @@ int seg_isa_resolve(const char *request, seg_isa *isa, int quiet);
  * cin4 bytes of an input pixel, never read past the last channel of a residual pixel, and never write
  * past the last channel (cout) of an output pixel: output pixels may be channel slices of a wider
  * (concat) buffer. No alignment is required of activation buffers; packed weights are 64-byte
- * aligned internally.
+ * aligned internally. Resize, warp and pooling read exactly c bytes per tap pixel (masked or scalar
+ * tails) and write exactly c bytes per output pixel.
+ * Threads: packed weights and indirection tables are read-only after creation; any number of threads
+ * may run seg_qu8_conv / resize / warp / maxpool on disjoint output ranges at once. The conv path
+ * allocates nothing; resize and warp allocate a few small per-call row tables.
  * ============================================================================================ */
 
 /* Per-output-channel symmetric quantization of float weights [cout][k] (k = cin·kh·kw, OIHW):
