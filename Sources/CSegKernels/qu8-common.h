@@ -47,10 +47,28 @@ typedef void (*seg_qu8_igemm_fn)(size_t mr, size_t nc, size_t ks, size_t kc, con
                                  size_t a_stride, ptrdiff_t a_offset, const uint8_t *zero, const int8_t *w,
                                  void *y, size_t y_stride, const seg_qu8_epilogue *e);
 
+/* Fused-add epilogue of the blend: r already offset to the call's first pixel; x_mult = s_x/s_y/16384. */
+typedef struct seg_qu8_blend_add {
+    const uint8_t *r;
+    size_t r_stride;
+    float x_mult, r_mult;
+    int32_t x_zp16384, r_zp, y_zp;
+    float lo, hi;
+} seg_qu8_blend_add;
+
 /* Bilinear micro-kernel: n output pixels; for pixel i, taps t[4i..4i+3] (row0 col0, row0 col1,
-   row1 col0, row1 col1) and Q14 weights w[4i..4i+3] (sum 16384); c channels. */
+   row1 col0, row1 col1) and Q14 weights w[4i..4i+3] (sum 16384); c channels. add: NULL → y = (B + 8192) >> 14. */
 typedef void (*seg_qu8_bilinear_fn)(size_t n, size_t c, const uint8_t *const *t, const int16_t *w,
-                                    uint8_t *y, size_t y_stride);
+                                    uint8_t *y, size_t y_stride, const seg_qu8_blend_add *add);
+
+static inline uint8_t seg_qu8_blend_add_scalar(int32_t b, int32_t r, const seg_qu8_blend_add *e) {
+    float v = (float)(b - e->x_zp16384) * e->x_mult;
+    float t = (float)(r - e->r_zp) * e->r_mult;
+    v = v + t;
+    v = v < e->lo ? e->lo : v;
+    v = v > e->hi ? e->hi : v;
+    return (uint8_t)((int32_t)lrintf(v) + e->y_zp);
+}
 
 typedef struct seg_qu8_ukernels {
     seg_qu8_igemm_fn igemm;
@@ -69,9 +87,12 @@ void seg_qu8_igemm_minmax_ukernel_4x8c4__avx2(size_t, size_t, size_t, size_t, co
 void seg_qu8_igemm_minmax_ukernel_6x64c4__avx512vnni(size_t, size_t, size_t, size_t, const uint8_t *const *,
                                                      size_t, ptrdiff_t, const uint8_t *, const int8_t *,
                                                      void *, size_t, const seg_qu8_epilogue *);
-void seg_qu8_bilinear_ukernel__scalar(size_t, size_t, const uint8_t *const *, const int16_t *, uint8_t *, size_t);
-void seg_qu8_bilinear_ukernel__avx2(size_t, size_t, const uint8_t *const *, const int16_t *, uint8_t *, size_t);
-void seg_qu8_bilinear_ukernel__avx512bw(size_t, size_t, const uint8_t *const *, const int16_t *, uint8_t *, size_t);
+void seg_qu8_bilinear_ukernel__scalar(size_t, size_t, const uint8_t *const *, const int16_t *, uint8_t *, size_t,
+                                      const seg_qu8_blend_add *);
+void seg_qu8_bilinear_ukernel__avx2(size_t, size_t, const uint8_t *const *, const int16_t *, uint8_t *, size_t,
+                                    const seg_qu8_blend_add *);
+void seg_qu8_bilinear_ukernel__avx512bw(size_t, size_t, const uint8_t *const *, const int16_t *, uint8_t *, size_t,
+                                        const seg_qu8_blend_add *);
 
 /* The scalar epilogue, the definition every SIMD variant reproduces. */
 static inline uint8_t seg_qu8_requant(int32_t acc, int32_t bias, float mult, const seg_qu8_epilogue *e, int32_t r) {

@@ -70,7 +70,7 @@ void seg_qu8_resize_bilinear_isa(seg_isa isa, size_t c, size_t in_h, size_t in_w
             t[4 * j + 3] = r1 + cx[2 * j + 1] * x_stride;
             weights(fy, fx[j], w + 4 * j);
         }
-        uk->bilinear(out_w, c, t, w, y + i * out_w * y_stride, y_stride);
+        uk->bilinear(out_w, c, t, w, y + i * out_w * y_stride, y_stride, NULL);
     }
 done:
     free(t);
@@ -104,7 +104,7 @@ static inline float warp_coord(size_t d, float flow, size_t in, size_t out, int 
 void seg_qu8_warp_bilinear_isa(seg_isa isa, size_t c, size_t in_h, size_t in_w, const uint8_t *x,
                                size_t x_stride, uint8_t x_zp, size_t out_h, size_t out_w, const float *flow,
                                size_t flow_stride, uint8_t *y, size_t y_stride, int align_corners,
-                               size_t row_begin, size_t row_end) {
+                               const seg_qu8_add_params *add, size_t row_begin, size_t row_end) {
     if (row_end > out_h) row_end = out_h;
     if (row_begin >= row_end || out_w == 0 || c == 0) return;
     const seg_qu8_ukernels *uk = seg_qu8_ukernels_get(isa);
@@ -113,6 +113,19 @@ void seg_qu8_warp_bilinear_isa(seg_isa isa, size_t c, size_t in_h, size_t in_w, 
     uint8_t *zero = malloc(c);
     if (!t || !w || !zero) goto done;
     for (size_t k = 0; k < c; k++) zero[k] = x_zp;
+    seg_qu8_blend_add e;
+    if (add) {
+        e = (seg_qu8_blend_add){
+            .r_stride = add->r_stride,
+            .x_mult = add->x_mult * (1.0f / 16384.0f),
+            .r_mult = add->r_mult,
+            .x_zp16384 = (int32_t)x_zp * 16384,
+            .r_zp = add->r_zp,
+            .y_zp = add->y_zp,
+            .lo = (float)((int32_t)add->y_min - (int32_t)add->y_zp),
+            .hi = (float)((int32_t)add->y_max - (int32_t)add->y_zp),
+        };
+    }
     for (size_t i = row_begin; i < row_end; i++) {
         for (size_t j = 0; j < out_w; j++) {
             const float *f = (const float *)((const char *)flow + (i * out_w + j) * flow_stride);
@@ -133,7 +146,8 @@ void seg_qu8_warp_bilinear_isa(seg_isa isa, size_t c, size_t in_h, size_t in_w, 
             t[4 * j + 3] = yin1 && xin1 ? r1 + (size_t)(ix + 1) * x_stride : zero;
             weights(fy, fx, w + 4 * j);
         }
-        uk->bilinear(out_w, c, t, w, y + i * out_w * y_stride, y_stride);
+        if (add) e.r = add->r + i * out_w * add->r_stride;
+        uk->bilinear(out_w, c, t, w, y + i * out_w * y_stride, y_stride, add ? &e : NULL);
     }
 done:
     free(t);
@@ -143,7 +157,8 @@ done:
 
 void seg_qu8_warp_bilinear(size_t c, size_t in_h, size_t in_w, const uint8_t *x, size_t x_stride,
                            uint8_t x_zp, size_t out_h, size_t out_w, const float *flow, size_t flow_stride,
-                           uint8_t *y, size_t y_stride, int align_corners, size_t row_begin, size_t row_end) {
+                           uint8_t *y, size_t y_stride, int align_corners, const seg_qu8_add_params *add,
+                           size_t row_begin, size_t row_end) {
     seg_qu8_warp_bilinear_isa(seg_isa_active(), c, in_h, in_w, x, x_stride, x_zp, out_h, out_w, flow,
-                              flow_stride, y, y_stride, align_corners, row_begin, row_end);
+                              flow_stride, y, y_stride, align_corners, add, row_begin, row_end);
 }

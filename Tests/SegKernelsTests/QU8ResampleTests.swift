@@ -40,10 +40,31 @@ struct QU8ResampleTests {
         return y
     }
 
-    static func warp(_ isa: seg_isa, _ s: Shape, _ x: [UInt8], _ zp: UInt8, _ flow: [Float]) -> [UInt8] {
+    /// The fused add's operand and scales (lat in FAM).
+    struct Add {
+        var r: [UInt8], rStride: Int, xMult: Float, rMult: Float, rZp: UInt8, yZp: UInt8, yMin: UInt8, yMax: UInt8
+        static func random(_ s: Shape, _ rng: inout SplitMix) -> Add {
+            let rs = s.c + [0, 2].randomElement(using: &rng)!
+            let zp = UInt8.random(in: 0...255, using: &rng)
+            return Add(r: randomBytes(s.outH * s.outW * rs, &rng), rStride: rs, xMult: Float.random(in: 0.3...1.5, using: &rng),
+                       rMult: Float.random(in: 0.3...1.5, using: &rng), rZp: UInt8.random(in: 0...255, using: &rng),
+                       yZp: zp, yMin: Bool.random(using: &rng) ? zp : 0, yMax: 255)
+        }
+    }
+
+    static func warp(_ isa: seg_isa, _ s: Shape, _ x: [UInt8], _ zp: UInt8, _ flow: [Float], _ add: Add? = nil) -> [UInt8] {
         var y = [UInt8](repeating: 0xA5, count: s.outH * s.outW * s.yStride)
-        seg_qu8_warp_bilinear_isa(isa, s.c, s.inH, s.inW, x, s.xStride, zp, s.outH, s.outW, flow, 8, &y, s.yStride,
-                                  s.align ? 1 : 0, s.rowBegin, s.rowEnd)
+        if let add {
+            add.r.withUnsafeBufferPointer { rp in
+                var p = seg_qu8_add_params(r: rp.baseAddress, r_stride: add.rStride, x_mult: add.xMult, r_mult: add.rMult,
+                                           r_zp: add.rZp, y_zp: add.yZp, y_min: add.yMin, y_max: add.yMax)
+                seg_qu8_warp_bilinear_isa(isa, s.c, s.inH, s.inW, x, s.xStride, zp, s.outH, s.outW, flow, 8, &y, s.yStride,
+                                          s.align ? 1 : 0, &p, s.rowBegin, s.rowEnd)
+            }
+        } else {
+            seg_qu8_warp_bilinear_isa(isa, s.c, s.inH, s.inW, x, s.xStride, zp, s.outH, s.outW, flow, 8, &y, s.yStride,
+                                      s.align ? 1 : 0, nil, s.rowBegin, s.rowEnd)
+        }
         return y
     }
 
@@ -74,9 +95,10 @@ struct QU8ResampleTests {
             let x = randomBytes(s.inH * s.inW * s.xStride, &rng)
             let zp = UInt8.random(in: 0...255, using: &rng)
             let flow = Self.randomFlow(s, &rng)
-            let ref = Self.warp(SEG_ISA_SCALAR, s, x, zp, flow)
+            let add: Add? = Bool.random(using: &rng) ? Add.random(s, &rng) : nil
+            let ref = Self.warp(SEG_ISA_SCALAR, s, x, zp, flow, add)
             for isa in simdISAs {
-                let bad = mismatch(Self.warp(isa, s, x, zp, flow), ref)
+                let bad = mismatch(Self.warp(isa, s, x, zp, flow, add), ref)
                 #expect(bad == nil, "warp \(isaName(isa)): \(bad ?? ""); \(s); \(TestSeed.note)")
             }
         }
@@ -97,8 +119,10 @@ struct QU8ResampleTests {
             let x = randomBytes(s.inH * s.inW * s.xStride, &rng)
             let zp = UInt8.random(in: 0...255, using: &rng)
             let flow = Self.randomFlow(s, &rng)
+            let add = Add.random(s, &rng)
             let r = Self.resize(SEG_ISA_SCALAR, s, x), w = Self.warp(SEG_ISA_SCALAR, s, x, zp, flow)
-            var worstR = 0.0, worstW = 0.0
+            let wa = Self.warp(SEG_ISA_SCALAR, s, x, zp, flow, add)
+            var worstR = 0.0, worstW = 0.0, worstA = 0.0
             for i in 0..<s.outH {
                 for j in 0..<s.outW {
                     let v = Self.src(i, s.inH, s.outH, s.align), u = Self.src(j, s.inW, s.outW, s.align)
@@ -119,11 +143,17 @@ struct QU8ResampleTests {
                         worstR = max(worstR, abs(Double(r[(i * s.outW + j) * s.yStride + k]) - wantR))
                         let wantW = sample(x, s.inH, s.inW, s.xStride, zp, k, uw, vw)
                         worstW = max(worstW, abs(Double(w[(i * s.outW + j) * s.yStride + k]) - wantW))
+                        let rq = Double(add.r[(i * s.outW + j) * add.rStride + k])
+                        var a = Double(add.xMult) * (wantW - Double(zp)) + Double(add.rMult) * (rq - Double(add.rZp))
+                        a = min(max(a + Double(add.yZp), Double(add.yMin)), Double(add.yMax))
+                        // Tolerance: rounding 0.5 + Q14 weight error (≤ 0.03 LSB of x) scaled by x_mult ≤ 1.5.
+                        worstA = max(worstA, abs(Double(wa[(i * s.outW + j) * s.yStride + k]) - a) - 0.05)
                     }
                 }
             }
             #expect(worstR <= 0.55, "resize off by \(worstR): \(s); \(TestSeed.note)")
             #expect(worstW <= 0.55, "warp off by \(worstW): \(s); \(TestSeed.note)")
+            #expect(worstA <= 0.5, "warp+add off by \(worstA): \(s); \(TestSeed.note)")
         }
     }
 

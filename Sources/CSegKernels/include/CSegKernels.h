@@ -113,7 +113,11 @@ int seg_isa_resolve(const char *request, seg_isa *isa, int quiet);
  * cin4 bytes of an input pixel, never read past the last channel of a residual pixel, and never write
  * past the last channel (cout) of an output pixel: output pixels may be channel slices of a wider
  * (concat) buffer. No alignment is required of activation buffers; packed weights are 64-byte
- * aligned internally.
+ * aligned internally. Resize, warp and pooling read exactly c bytes per tap pixel (masked or scalar
+ * tails) and write exactly c bytes per output pixel.
+ * Threads: packed weights and indirection tables are read-only after creation; any number of threads
+ * may run seg_qu8_conv / resize / warp / maxpool on disjoint output ranges at once. The conv path
+ * allocates nothing; resize and warp allocate a few small per-call row tables.
  * ============================================================================================ */
 
 /* Per-output-channel symmetric quantization of float weights [cout][k] (k = cin·kh·kw, OIHW):
@@ -210,13 +214,27 @@ void seg_qu8_resize_bilinear_isa(seg_isa isa, size_t c, size_t in_h, size_t in_w
    (when out_w = 1: the base term is 0 / g = −1 + fx/out_w, as torch.linspace(−1, 1, 1) = [−1]).
    i0 = floor(u), Q14 tap weights as for resize;
    taps outside the input contribute x_zp (real 0), weights are not renormalised. Rows [row_begin, row_end). */
+/* Optional fused add for the warp (FAM: f = lat + warp(f_coarse)): with B = Σ w_tap·x_tap (Q14),
+     v = (float)(B − 16384·x_zp) * (x_mult / 16384) + (float)(r_q − r_zp) * r_mult
+     y = lrintf(min(max(v, y_min − y_zp), y_max − y_zp)) + y_zp
+   (no FMA; identical in every ISA). r is u8 NHWC on the output grid, pixel p at r + p·r_stride. */
+typedef struct seg_qu8_add_params {
+    const uint8_t *r;
+    size_t r_stride;
+    float x_mult;  /* s_x / s_y */
+    float r_mult;  /* s_r / s_y */
+    uint8_t r_zp, y_zp, y_min, y_max;
+} seg_qu8_add_params;
+
+/* add: NULL for a plain warp (output keeps x's scale/zp), else the fused add above. */
 void seg_qu8_warp_bilinear(size_t c, size_t in_h, size_t in_w, const uint8_t *x, size_t x_stride,
                            uint8_t x_zp, size_t out_h, size_t out_w, const float *flow, size_t flow_stride,
-                           uint8_t *y, size_t y_stride, int align_corners, size_t row_begin, size_t row_end);
+                           uint8_t *y, size_t y_stride, int align_corners, const seg_qu8_add_params *add,
+                           size_t row_begin, size_t row_end);
 void seg_qu8_warp_bilinear_isa(seg_isa isa, size_t c, size_t in_h, size_t in_w, const uint8_t *x,
                                size_t x_stride, uint8_t x_zp, size_t out_h, size_t out_w, const float *flow,
                                size_t flow_stride, uint8_t *y, size_t y_stride, int align_corners,
-                               size_t row_begin, size_t row_end);
+                               const seg_qu8_add_params *add, size_t row_begin, size_t row_end);
 
 /* Adaptive average pool (PyTorch bins: start = floor(i·L/s), end = ceil((i+1)·L/s)) of u8 NHWC
    [in_h][in_w][c] to [out_h][out_w][c], same scale/zp; y = (sum + n/2) / n (n = window size). */
