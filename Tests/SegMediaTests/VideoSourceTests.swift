@@ -24,6 +24,26 @@ import Testing
         #expect(try source.nextFrame() == nil)   // stays at the end
     }
 
+    /// A raw H.264 elementary stream carries no timestamps: they are extrapolated from the frame rate, flagged
+    /// and counted (and only then).
+    @Test func missingTimestampsAreSynthesizedAndFlagged() throws {
+        let dir = try makeTempDir()
+        let path = dir + "/raw.h264"
+        try ffmpeg(["-f", "lavfi", "-i", "testsrc2=size=64x48:rate=10", "-frames:v", "6", "-c:v", "libx264", "-bf", "0",
+                    "-f", "h264"], output: path)
+        #expect(try probeFrames(path).allSatisfy { $0.pts == nil })   // ffprobe agrees: no timestamps
+        let source = try VideoSource(path)
+        let frames = try readAll(source)
+        #expect(frames.count == 6)
+        #expect(frames.allSatisfy(\.timestampIsSynthesized) && source.synthesizedTimestamps == 6)
+        let fps = try #require(source.info.averageFrameRate.doubleValue ?? source.info.realFrameRate.doubleValue)
+        for (i, f) in frames.enumerated() { #expect(abs(f.pts - Double(i) / fps) < 1e-6, "frame \(i): \(f.pts)") }
+        // Real timestamps are never replaced.
+        let real = try VideoSource(Clips.basic)
+        _ = try readAll(real)
+        #expect(real.synthesizedTimestamps == 0)
+    }
+
     @Test(arguments: ["yuv444p", "yuv420p10le", "rgb24", "gray"])
     func unusualPixelFormats(pixfmt: String) throws {
         let path = Clips.format(pixfmt)
