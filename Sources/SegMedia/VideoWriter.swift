@@ -87,6 +87,8 @@ public final class VideoWriter: @unchecked Sendable {
     /// - Parameters:
     ///   - timeBase: time base of the timestamps the frames will carry (the source stream's `timeBase`).
     ///   - frameRate: nominal rate (rate control and the default GOP only; never used for timestamps).
+    ///   - format: container name (`ffmpeg -f`), overriding the extension; `path` "-" writes to stdout
+    ///     (Matroska by default).
     ///   - audio: the source's audio stream to copy (`SourceInfo.audio`); skipped with `audioSkippedReason`
     ///     when the container cannot hold its codec.
     public init(path: String, width: Int, height: Int, timeBase: Rational, frameRate: Rational? = nil,
@@ -106,7 +108,10 @@ public final class VideoWriter: @unchecked Sendable {
         startAtZero = settings.startAtZero
 
         var oc: UnsafeMutablePointer<AVFormatContext>? = nil
-        let rc = avformat_alloc_output_context2(&oc, nil, format, path)
+        // "-" streams to stdout; a streamable container is needed there (MKV unless `format` says otherwise).
+        let isPipe = path == "-"
+        let url = isPipe ? "pipe:1" : path
+        let rc = avformat_alloc_output_context2(&oc, nil, format ?? (isPipe ? "matroska" : nil), url)
         guard rc >= 0, let oc else {
             throw MediaError(.invalidArgument, "cannot choose a container for", path: path,
                              detail: "unknown output format (use .mp4, .mkv or .mov)")
@@ -170,9 +175,9 @@ public final class VideoWriter: @unchecked Sendable {
 
         // Create the file (checks writability before any work).
         if oc.pointee.oformat.pointee.flags & AVFMT_NOFILE == 0 {
-            let arc = avio_open(&oc.pointee.pb, path, AVIO_FLAG_WRITE)
+            let arc = avio_open(&oc.pointee.pb, url, AVIO_FLAG_WRITE)
             if arc < 0 { throw MediaError(.ioError, "cannot create output", path: path, code: arc) }
-            ownsFileLocal = true   // from here on, a failed open removes the file
+            ownsFileLocal = !isPipe   // from here on, a failed open removes the file
         }
         var muxOpts: [String: String] = [:]
         var movflags: [String] = []

@@ -14,6 +14,7 @@ import Testing
         #expect(abs((source.info.duration ?? 0) - 2.0) < 0.01)
         #expect(source.info.averageFrameRate == Rational(10, 1))
         #expect(source.info.audio == nil)
+        #expect(source.info.unusedOptions.isEmpty)
         let frames = try readAll(source)
         let probed = try probeFrames(path)
         #expect(frames.count == 20)
@@ -166,6 +167,13 @@ import Testing
         let frames = try readAll(source)
         #expect(frames.count == 24)
         #expect(frames.map { $0.timestamp.value } == (try probeFrames(Clips.resolutionChange)).map { $0.pts ?? -1 })
+    }
+
+    @Test func unknownFormatOptionsAreReported() throws {
+        var options = SourceOptions()
+        options.formatOptions = ["no_such_option": "1", "probesize": "5000000"]
+        let source = try VideoSource(Clips.basic, options: options)
+        #expect(source.info.unusedOptions == ["no_such_option"])
     }
 
     @Test func inputKinds() {

@@ -197,6 +197,18 @@ func transcode(_ input: String, to output: String, keepAudio: Bool = false, sett
         }
     }
 
+    @Test func explicitFormatOverridesTheExtension() throws {
+        let dir = try makeTempDir()
+        let out = dir + "/stream.bin"
+        let source = try VideoSource(Clips.basic)
+        let writer = try VideoWriter(path: out, width: 160, height: 96, timeBase: source.info.timeBase, format: "mpegts")
+        while let f = try source.nextFrame() { try writer.write(f) }
+        try writer.finish()
+        #expect(try tool("ffprobe", ["-v", "error", "-show_entries", "format=format_name", "-of", "csv=p=0", out])
+                    .trimmingCharacters(in: .whitespacesAndNewlines) == "mpegts")
+        #expect(try probeFrames(out).count == 20)
+    }
+
     @Test func unknownExtensionIsAUsageError() throws {
         let dir = try makeTempDir()
         let e = try #require(throws: MediaError.self) {
