@@ -121,6 +121,9 @@ import Testing
         let frames = try readAll(source)
         #expect(frames.count >= 15)   // most of the 30 frames survive
         #expect(source.corruptPackets + source.corruptFrames > 0)
+        // FFmpeg's complaints are kept for a failure report.
+        #expect(MediaLibrary.recentFFmpegLog().contains { $0.contains("h264") })
+        #expect(MediaLibrary.ffmpegErrorCount > 0)
     }
 
     @Test func audioPacketsAreQueuedWhenAsked() throws {
