@@ -42,11 +42,13 @@ public enum MediaLibrary {
         avdevice_register_all()
         _ = avformat_network_init()
         av_log_set_level(AV_LOG_ERROR)
+        installLogCallback()
     }()
     static func ensureInitialized() { _ = setup }
 
-    /// FFmpeg's own log verbosity (stderr). SegMedia sets `AV_LOG_ERROR` at first use so per-frame warnings
-    /// (e.g. "data is not aligned") do not flood the CLI; `segstream -v` can raise it (e.g. `AV_LOG_INFO` = 32).
+    /// Which FFmpeg log lines are echoed to stderr (`AV_LOG_QUIET` -8 … `AV_LOG_DEBUG` 48). SegMedia sets
+    /// `AV_LOG_ERROR` (16) at first use; echoing is rate-limited, and warnings/errors are always kept for
+    /// `recentFFmpegLog()` (see FFmpegLog.swift). `segstream -v` can raise it (`AV_LOG_INFO` = 32).
     public static func setFFmpegLogLevel(_ level: Int32) {
         ensureInitialized()
         av_log_set_level(level)

@@ -189,7 +189,21 @@ public final class FrameConverter: @unchecked Sendable {
     public func convertToRGB24(_ frame: VideoFrame, width: Int, height: Int,
                                into dst: UnsafeMutablePointer<UInt8>, rowStride: Int) throws {
         precondition(width > 0 && height > 0 && rowStride >= 3 * width, "convertToRGB24: bad destination geometry")
-        let scaler = (width == frame.width && height == frame.height) ? imageScaler : networkScaler
+        if width != frame.width || height != frame.height {
+            // Scaling straight to packed RGB with full chroma interpolation is swscale's slow path (1080p →
+            // 1024×512: 9.7 ms vs 2.3 ms measured); planar GBRP + interleave gives identical bytes.
+            let stride = (width + 63) & ~63
+            let base = try scaleToGBRP(frame, width: width, height: height, planeStride: stride)
+            let g = base, b = base + stride * height, r = base + 2 * stride * height
+            for y in 0..<height {
+                let o = dst + y * rowStride, ro = r + y * stride, go = g + y * stride, bo = b + y * stride
+                for x in 0..<width {
+                    o[3 * x] = ro[x]; o[3 * x + 1] = go[x]; o[3 * x + 2] = bo[x]
+                }
+            }
+            return
+        }
+        let scaler = imageScaler
         var planes: [UnsafeMutablePointer<UInt8>?] = [dst, nil, nil, nil]
         var strides: [Int32] = [Int32(rowStride), 0, 0, 0]
         try scaler.scale(frame: frame.raw, dst: &planes, dstStride: &strides, dstW: width, dstH: height,
@@ -230,6 +244,17 @@ public final class FrameConverter: @unchecked Sendable {
         return image
     }
 
+    /// Scales into the scratch buffer as planar G, B, R planes (`planeStride` bytes per row, planes
+    /// `planeStride × height` apart); returns the G plane.
+    private func scaleToGBRP(_ frame: VideoFrame, width: Int, height: Int, planeStride stride: Int) throws -> UnsafeMutablePointer<UInt8> {
+        let base = scratch.reserve(stride * height * 3)
+        var planes: [UnsafeMutablePointer<UInt8>?] = [base, base + stride * height, base + 2 * stride * height, nil]
+        var strides: [Int32] = [Int32(stride), Int32(stride), Int32(stride), 0]
+        try networkScaler.scale(frame: frame.raw, dst: &planes, dstStride: &strides, dstW: width, dstH: height,
+                                dstFormat: AV_PIX_FMT_GBRP, dstColor: .rgb, flags: quality.swsFlags)
+        return base
+    }
+
     /// Fills `dst` (3 × `height` × `width` floats, channel-major R, G, B) with the frame scaled to
     /// `width`×`height` and normalised: `(rgb / 255 − mean[c]) / std[c]`.
     public func convertToNormalizedCHW(_ frame: VideoFrame, width: Int, height: Int,
@@ -241,15 +266,10 @@ public final class FrameConverter: @unchecked Sendable {
         switch normalizePath {
         case .planarBytes:
             let stride = (width + 63) & ~63
-            let base = scratch.reserve(stride * height * 3)
-            // GBRP plane order: G, B, R.
-            var planes: [UnsafeMutablePointer<UInt8>?] = [base, base + stride * height, base + 2 * stride * height, nil]
-            var strides: [Int32] = [Int32(stride), Int32(stride), Int32(stride), 0]
-            try networkScaler.scale(frame: frame.raw, dst: &planes, dstStride: &strides, dstW: width, dstH: height,
-                                    dstFormat: AV_PIX_FMT_GBRP, dstColor: .rgb, flags: quality.swsFlags)
+            let base = try scaleToGBRP(frame, width: width, height: height, planeStride: stride)
             for (c, plane) in [2, 0, 1].enumerated() {   // R, G, B from GBRP planes
                 let scale = 1 / (255 * stds[c]), bias = -means[c] / stds[c]
-                let src = planes[plane]!
+                let src = base + plane * stride * height
                 let out = dst + c * hw
                 for y in 0..<height {
                     let s = src + y * stride, o = out + y * width

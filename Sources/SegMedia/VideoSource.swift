@@ -92,6 +92,8 @@ public struct SourceInfo: Sendable {
     public var isLive: Bool
     /// The first audio stream, when there is one (whether or not `keepAudio` is on).
     public var audio: AudioStreamInfo?
+    /// Keys of `SourceOptions.formatOptions` that no demuxer/protocol/device recognised (worth a warning).
+    public var unusedOptions: [String]
 }
 
 /// A decoded video frame: an owned `AVFrame` (its pixel buffers are refcounted from the decoder's pool) plus
@@ -232,7 +234,12 @@ public final class VideoSource: @unchecked Sendable {
         interrupter.arm(timeout: openTimeout)
         var opts = defaults
         for (k, v) in options.formatOptions { opts[k] = v }
-        let rc = withAVDictionary(opts) { dict in avformat_open_input(&ctx, url, inputFormat, &dict) }
+        var unused: [String] = []
+        let rc = withAVDictionary(opts) { dict in
+            let r = avformat_open_input(&ctx, url, inputFormat, &dict)
+            unused = dictionaryKeys(dict).filter { options.formatOptions[$0] != nil }
+            return r
+        }
         if rc < 0 {   // avformat_open_input frees the context on failure
             throw MediaError.input("cannot open input", path: displayPath, code: rc, isFile: isFile,
                                    timedOut: interrupter.timedOut, stopRequested: interrupter.isInterrupted)
@@ -316,7 +323,7 @@ public final class VideoSource: @unchecked Sendable {
             width: Int(par.pointee.width), height: Int(par.pointee.height),
             pixelFormatName: AVPixelFormat(rawValue: par.pointee.format).name,
             timeBase: tb, averageFrameRate: avg, realFrameRate: real,
-            duration: duration, estimatedFrameCount: count, isLive: live, audio: audio)
+            duration: duration, estimatedFrameCount: count, isLive: live, audio: audio, unusedOptions: unused.sorted())
     }
 
     deinit { avformat_close_input(&formatContext) }

@@ -22,6 +22,10 @@ public struct EncoderSettings: Sendable {
     /// MP4/MOV: fragmented output (`frag_keyframe+empty_moov`), so that a killed process still leaves a
     /// playable file. Off by default: `finish()` on SIGINT already writes a normal, complete file.
     public var fragmented = false
+    /// Shift every timestamp (video and audio alike) so the first video frame is at 0, as ffmpeg does by
+    /// default: an MPEG-TS or RTSP source starting at 1.4 s would otherwise open with a 1.4 s gap. Deltas
+    /// (variable frame rate) and A/V sync are untouched. Off = keep absolute source timestamps.
+    public var startAtZero = true
     /// Extra private options for libx264 (e.g. `["x264-params": "keyint=60"]`).
     public var codecOptions: [String: String] = [:]
     public init() {}
@@ -52,6 +56,8 @@ public final class VideoWriter: @unchecked Sendable {
     public private(set) var audioSkippedReason: String?
     public private(set) var framesWritten = 0
     public private(set) var audioPacketsWritten = 0
+    /// Audio packets dropped because they end before the first video frame (with `startAtZero`).
+    public private(set) var audioPacketsTrimmed = 0
     public private(set) var adjustedTimestamps = 0
     public private(set) var isFinished = false
 
@@ -65,6 +71,11 @@ public final class VideoWriter: @unchecked Sendable {
     private let audioPacket = PacketBox()
     private let scaler = Scaler()
     private let nominalRate: Rational?
+    private let startAtZero: Bool
+    /// The first video frame's source time (with `startAtZero`): subtracted from every timestamp.
+    private var origin: MediaTime?
+    /// Audio that arrived before the first video frame (the origin is not known yet).
+    private var pendingAudio: [MediaPacket] = []
     private var lastPTS: Int64?
     /// The latest gap between input timestamps (encoder ticks): the duration given to packets that have none,
     /// so that MP4's last sample is not cut off by its edit list.
@@ -76,6 +87,8 @@ public final class VideoWriter: @unchecked Sendable {
     /// - Parameters:
     ///   - timeBase: time base of the timestamps the frames will carry (the source stream's `timeBase`).
     ///   - frameRate: nominal rate (rate control and the default GOP only; never used for timestamps).
+    ///   - format: container name (`ffmpeg -f`), overriding the extension; `path` "-" writes to stdout
+    ///     (Matroska by default).
     ///   - audio: the source's audio stream to copy (`SourceInfo.audio`); skipped with `audioSkippedReason`
     ///     when the container cannot hold its codec.
     public init(path: String, width: Int, height: Int, timeBase: Rational, frameRate: Rational? = nil,
@@ -92,9 +105,13 @@ public final class VideoWriter: @unchecked Sendable {
         }
         self.timeBase = timeBase
         nominalRate = frameRate
+        startAtZero = settings.startAtZero
 
         var oc: UnsafeMutablePointer<AVFormatContext>? = nil
-        let rc = avformat_alloc_output_context2(&oc, nil, format, path)
+        // "-" streams to stdout; a streamable container is needed there (MKV unless `format` says otherwise).
+        let isPipe = path == "-"
+        let url = isPipe ? "pipe:1" : path
+        let rc = avformat_alloc_output_context2(&oc, nil, format ?? (isPipe ? "matroska" : nil), url)
         guard rc >= 0, let oc else {
             throw MediaError(.invalidArgument, "cannot choose a container for", path: path,
                              detail: "unknown output format (use .mp4, .mkv or .mov)")
@@ -158,9 +175,9 @@ public final class VideoWriter: @unchecked Sendable {
 
         // Create the file (checks writability before any work).
         if oc.pointee.oformat.pointee.flags & AVFMT_NOFILE == 0 {
-            let arc = avio_open(&oc.pointee.pb, path, AVIO_FLAG_WRITE)
+            let arc = avio_open(&oc.pointee.pb, url, AVIO_FLAG_WRITE)
             if arc < 0 { throw MediaError(.ioError, "cannot create output", path: path, code: arc) }
-            ownsFileLocal = true   // from here on, a failed open removes the file
+            ownsFileLocal = !isPipe   // from here on, a failed open removes the file
         }
         var muxOpts: [String: String] = [:]
         var movflags: [String] = []
@@ -237,10 +254,33 @@ public final class VideoWriter: @unchecked Sendable {
     /// Stream-copies one audio packet (from `VideoSource.takeAudioPackets()`), rescaling its timestamps.
     /// A no-op when audio is not being copied.
     public func writeAudio(_ packet: MediaPacket) throws {
-        guard let st = audioStream, !isFinished, let oc = formatContext else { return }
+        guard audioStream != nil, !isFinished, formatContext != nil else { return }
+        if startAtZero && origin == nil {
+            pendingAudio.append(packet)   // written once the first video frame fixes the origin
+            return
+        }
+        try muxAudio(packet)
+    }
+
+    private func muxAudio(_ packet: MediaPacket) throws {
+        guard let st = audioStream, let oc = formatContext else { return }
         let p = audioPacket.raw
         let rc = av_packet_ref(p, packet.raw)
         if rc < 0 { throw MediaError(.internalError, "cannot reference an audio packet", code: rc) }
+        if let origin {
+            let shift = av_rescale_q(origin.value, origin.timeBase.av, packet.timeBase.av)
+            if p.pointee.pts != FF.noPTS {
+                // Drop audio that ends before the first frame; keep what overlaps it (e.g. AAC priming at a
+                // negative time, which the muxers handle with an edit list or a small shift).
+                if p.pointee.pts + max(p.pointee.duration, 0) < shift {
+                    av_packet_unref(p)
+                    audioPacketsTrimmed += 1
+                    return
+                }
+                p.pointee.pts -= shift
+            }
+            if p.pointee.dts != FF.noPTS { p.pointee.dts -= shift }
+        }
         av_packet_rescale_ts(p, packet.timeBase.av, st.pointee.time_base)
         p.pointee.stream_index = st.pointee.index
         p.pointee.pos = -1
@@ -280,6 +320,15 @@ public final class VideoWriter: @unchecked Sendable {
 
     private func encodePrepared(pts: MediaTime) throws {
         var v = pts.timeBase == timeBase ? pts.value : av_rescale_q(pts.value, pts.timeBase.av, timeBase.av)
+        if startAtZero {
+            if origin == nil {
+                origin = MediaTime(value: v, timeBase: timeBase)
+                let queued = pendingAudio
+                pendingAudio = []
+                for p in queued { try muxAudio(p) }
+            }
+            v -= origin!.value
+        }
         if let last = lastPTS {
             if v <= last {
                 v = last + 1

@@ -30,8 +30,13 @@ func ffmpeg(_ args: [String], output: String) throws {
     try tool("ffmpeg", ["-nostdin", "-y", "-v", "error"] + args + [output])
 }
 
+/// Tests expect FFmpeg to complain (corrupt streams, missing files): keep its lines out of the test output.
+/// They are still collected for `MediaLibrary.recentFFmpegLog()`.
+func quietFFmpeg() { MediaLibrary.setFFmpegLogLevel(-8) }   // AV_LOG_QUIET
+
 /// A fresh temporary directory per test.
 func makeTempDir(_ label: String = #function) throws -> String {
+    quietFFmpeg()
     let safe = label.filter { $0.isLetter || $0.isNumber }
     let dir = NSTemporaryDirectory() + "segmedia-\(safe)-\(UUID().uuidString.prefix(8))"
     try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
@@ -92,6 +97,7 @@ func readAll(_ source: VideoSource) throws -> [VideoFrame] {
 /// Test clips, each generated once per test process (static lets are initialised once, thread-safely).
 enum Clips {
     static let dir: String = {
+        quietFFmpeg()
         let d = NSTemporaryDirectory() + "segmedia-clips-\(getpid())"
         try? FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true)
         return d

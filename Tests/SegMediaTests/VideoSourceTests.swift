@@ -14,6 +14,7 @@ import Testing
         #expect(abs((source.info.duration ?? 0) - 2.0) < 0.01)
         #expect(source.info.averageFrameRate == Rational(10, 1))
         #expect(source.info.audio == nil)
+        #expect(source.info.unusedOptions.isEmpty)
         let frames = try readAll(source)
         let probed = try probeFrames(path)
         #expect(frames.count == 20)
@@ -22,6 +23,26 @@ import Testing
         #expect(abs(frames[3].pts - 0.3) < 1e-9)
         #expect(source.corruptPackets == 0)
         #expect(try source.nextFrame() == nil)   // stays at the end
+    }
+
+    /// A raw H.264 elementary stream carries no timestamps: they are extrapolated from the frame rate, flagged
+    /// and counted (and only then).
+    @Test func missingTimestampsAreSynthesizedAndFlagged() throws {
+        let dir = try makeTempDir()
+        let path = dir + "/raw.h264"
+        try ffmpeg(["-f", "lavfi", "-i", "testsrc2=size=64x48:rate=10", "-frames:v", "6", "-c:v", "libx264", "-bf", "0",
+                    "-f", "h264"], output: path)
+        #expect(try probeFrames(path).allSatisfy { $0.pts == nil })   // ffprobe agrees: no timestamps
+        let source = try VideoSource(path)
+        let frames = try readAll(source)
+        #expect(frames.count == 6)
+        #expect(frames.allSatisfy(\.timestampIsSynthesized) && source.synthesizedTimestamps == 6)
+        let fps = try #require(source.info.averageFrameRate.doubleValue ?? source.info.realFrameRate.doubleValue)
+        for (i, f) in frames.enumerated() { #expect(abs(f.pts - Double(i) / fps) < 1e-6, "frame \(i): \(f.pts)") }
+        // Real timestamps are never replaced.
+        let real = try VideoSource(Clips.basic)
+        _ = try readAll(real)
+        #expect(real.synthesizedTimestamps == 0)
     }
 
     @Test(arguments: ["yuv444p", "yuv420p10le", "rgb24", "gray"])
@@ -90,16 +111,23 @@ import Testing
         let dir = try makeTempDir()
         let out = dir + "/corrupt.ts"
         var data = try Data(contentsOf: URL(fileURLWithPath: Clips.truncated.replacingOccurrences(of: "truncated", with: "full")))
-        var rng = SystemRandomNumberGenerator()
+        var state: UInt64 = 0x9E37_79B9_7F4A_7C15   // fixed seed: the same damage every run
         let start = data.count / 3
         for i in stride(from: start, to: start + 6000, by: 188) {
-            for j in 4..<188 where i + j < data.count { data[i + j] = UInt8.random(in: 0...255, using: &rng) }
+            for j in 4..<188 where i + j < data.count {
+                state = state &* 6364136223846793005 &+ 1442695040888963407
+                data[i + j] = UInt8(truncatingIfNeeded: state >> 33)
+            }
         }
         try data.write(to: URL(fileURLWithPath: out))
         let source = try VideoSource(out)
         let frames = try readAll(source)
         #expect(frames.count >= 15)   // most of the 30 frames survive
         #expect(source.corruptPackets + source.corruptFrames > 0)
+        // FFmpeg's complaints are kept for a failure report.
+        #expect(MediaLibrary.recentFFmpegLog().contains { $0.contains("h264") || $0.contains("mpegts") },
+                "\(MediaLibrary.recentFFmpegLog())")
+        #expect(MediaLibrary.ffmpegErrorCount > 0)
     }
 
     @Test func audioPacketsAreQueuedWhenAsked() throws {
@@ -146,6 +174,13 @@ import Testing
         let frames = try readAll(source)
         #expect(frames.count == 24)
         #expect(frames.map { $0.timestamp.value } == (try probeFrames(Clips.resolutionChange)).map { $0.pts ?? -1 })
+    }
+
+    @Test func unknownFormatOptionsAreReported() throws {
+        var options = SourceOptions()
+        options.formatOptions = ["no_such_option": "1", "probesize": "5000000"]
+        let source = try VideoSource(Clips.basic, options: options)
+        #expect(source.info.unusedOptions == ["no_such_option"])
     }
 
     @Test func inputKinds() {

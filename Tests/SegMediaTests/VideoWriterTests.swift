@@ -57,6 +57,33 @@ func transcode(_ input: String, to output: String, keepAudio: Bool = false, sett
         }
     }
 
+    /// An MPEG-TS source starting at 1.4 s (with audio) comes out starting at 0, deltas and A/V offset intact.
+    @Test func outputStartsAtZeroKeepingDeltasAndSync() throws {
+        let dir = try makeTempDir()
+        let src = dir + "/late.ts"
+        try ffmpeg(["-f", "lavfi", "-i", "testsrc2=size=64x48:rate=10", "-f", "lavfi", "-i", "sine=sample_rate=48000",
+                    "-t", "1", "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac"], output: src)
+        let srcTimes = try probeFrameTimes(src)
+        #expect(srcTimes.first ?? 0 > 1)   // MPEG-TS starts at 1.4 s
+        let srcAudioStart = Double(try probeStream(src, "a:0", "start_time")["start_time"] ?? "") ?? .nan
+        for ext in ["mp4", "mkv"] {
+            let out = dir + "/zero.\(ext)"
+            let (_, writer) = try transcode(src, to: out, keepAudio: true)
+            let times = try probeFrameTimes(out)
+            #expect(times.count == srcTimes.count)
+            // MKV cannot start a stream below 0, so the audio frame overlapping the first video frame shifts
+            // everything by < 1 audio frame (21 ms); MP4 uses an edit list and starts exactly at 0.
+            #expect((times.first ?? 1) < (ext == "mp4" ? 1e-3 : 0.025), "\(ext): \(times)")
+            #expect(zip(times, srcTimes).allSatisfy { abs(($0 - times[0]) - ($1 - srcTimes[0])) < 1e-3 }, "\(ext): \(times)")
+            let audioStart = Double(try probeStream(out, "a:0", "start_time")["start_time"] ?? "") ?? .nan
+            // Audio keeps its offset from the first frame; packets before the first frame are trimmed.
+            let expected = srcAudioStart - srcTimes[0]
+            #expect(audioStart > -0.025 && audioStart < 0.05 && (expected < 0 || abs(audioStart - expected) < 2e-3),
+                    "\(ext): audio starts at \(audioStart), source offset \(expected)")
+            #expect(writer.audioPacketsWritten + writer.audioPacketsTrimmed == (try countPackets(src, stream: "a:0")))
+        }
+    }
+
     @Test func oddSizeIsCroppedToEven() throws {
         let dir = try makeTempDir()
         let out = dir + "/odd.mp4"
@@ -142,7 +169,9 @@ func transcode(_ input: String, to output: String, keepAudio: Bool = false, sett
     @Test func nonMonotonicTimestampsAreBumped() throws {
         let dir = try makeTempDir()
         let out = dir + "/bumped.mkv"
-        let writer = try VideoWriter(path: out, width: 32, height: 32, timeBase: Rational(1, 1000))
+        var settings = EncoderSettings()
+        settings.startAtZero = false
+        let writer = try VideoWriter(path: out, width: 32, height: 32, timeBase: Rational(1, 1000), settings: settings)
         let img = Image8(width: 32, height: 32, layout: .rgb24)
         for ms in [0, 40, 40, 30, 120] as [Int64] { try writer.write(img, pts: MediaTime(value: ms, timeBase: Rational(1, 1000))) }
         try writer.finish()
@@ -166,6 +195,18 @@ func transcode(_ input: String, to output: String, keepAudio: Bool = false, sett
             #expect(e.description.contains(path))
             #expect(!FileManager.default.fileExists(atPath: path))
         }
+    }
+
+    @Test func explicitFormatOverridesTheExtension() throws {
+        let dir = try makeTempDir()
+        let out = dir + "/stream.bin"
+        let source = try VideoSource(Clips.basic)
+        let writer = try VideoWriter(path: out, width: 160, height: 96, timeBase: source.info.timeBase, format: "mpegts")
+        while let f = try source.nextFrame() { try writer.write(f) }
+        try writer.finish()
+        #expect(try tool("ffprobe", ["-v", "error", "-show_entries", "format=format_name", "-of", "csv=p=0", out])
+                    .trimmingCharacters(in: .whitespacesAndNewlines) == "mpegts")
+        #expect(try probeFrames(out).count == 20)
     }
 
     @Test func unknownExtensionIsAUsageError() throws {
