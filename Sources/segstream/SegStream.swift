@@ -1,4 +1,6 @@
 import ArgumentParser
+import Foundation
+import SegMedia
 
 /// The one executable: each subcommand is a thin layer over the library modules.
 @main
@@ -11,5 +13,18 @@ struct SegStream: ParsableCommand {
             74 I/O, 78 configuration.
             """,
         version: "0.1.0",
-        subcommands: [Run.self, Infer.self])
+        subcommands: [Run.self, Infer.self, Eval.self])
+
+    /// FFmpeg's own log lines are off: segstream reports problems itself, in one line, and counts what it
+    /// skips. `SEGSTREAM_FFMPEG_LOGLEVEL` (an av_log level number, e.g. 32 for info) turns them back on.
+    static func main() {
+        let level = ProcessInfo.processInfo.environment["SEGSTREAM_FFMPEG_LOGLEVEL"].flatMap { Int32($0) } ?? -8
+        MediaLibrary.setFFmpegLogLevel(level)
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch {
+            exit(withError: error)
+        }
+    }
 }
