@@ -200,12 +200,12 @@ public final class VideoSource: @unchecked Sendable {
                 defaults["rtsp_transport"] = "tcp"
                 defaults["timeout"] = "10000000"   // socket I/O timeout, µs (rtsp's `timeout` in lavf 59)
             case "udp", "rtp":
-                defaults["overrun_nonfatal"] = "1"
-                defaults["fifo_size"] = "1000000"
+                defaults["overrun_nonfatal"] = "1"   // a slow reader loses packets instead of failing
                 defaults["timeout"] = "10000000"
             case "http", "https", "hls":
                 defaults["rw_timeout"] = "10000000"
                 defaults["reconnect"] = "1"
+                defaults["reconnect_streamed"] = "1"
                 defaults["reconnect_on_network_error"] = "1"
                 defaults["reconnect_delay_max"] = "5"
             default:

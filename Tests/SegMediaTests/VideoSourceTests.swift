@@ -257,6 +257,28 @@ import Testing
         #expect(Date().timeIntervalSince(start) < 5)
     }
 
+    /// An HTTP source (with our default reconnect/timeout options) from a one-shot hand-written server.
+    @Test func readsOverHTTP() throws {
+        let server = try SilentTCPServer()
+        let body = try Data(contentsOf: URL(fileURLWithPath: Clips.resolutionChange))
+        let listenFD = server.fd
+        let httpd = Thread {
+            let c = accept(listenFD, nil, nil)
+            guard c >= 0 else { return }
+            var req = [UInt8](repeating: 0, count: 4096)
+            _ = read(c, &req, req.count)
+            let head = "HTTP/1.1 200 OK\r\nContent-Type: video/mp2t\r\nContent-Length: \(body.count)\r\nConnection: close\r\n\r\n"
+            _ = Array(head.utf8).withUnsafeBytes { write(c, $0.baseAddress!, $0.count) }
+            _ = body.withUnsafeBytes { write(c, $0.baseAddress!, $0.count) }
+            close(c)
+        }
+        httpd.start()
+        let source = try VideoSource("http://127.0.0.1:\(server.port)/clip.ts")
+        #expect(source.info.isLive && source.info.formatName == "mpegts")
+        let frames = try readAll(source)
+        #expect(frames.count == 24)
+    }
+
     /// A stream that delivers some video and then goes silent (without closing) errors after `readTimeout`
     /// instead of hanging.
     @Test func stalledStreamTimesOutOnRead() throws {
