@@ -354,7 +354,8 @@ public final class VideoSource: @unchecked Sendable {
             if r == FF.eof {
                 finished = true
                 if framesDecoded == 0 {
-                    throw MediaError(.invalidInput, "no decodable video frame in", path: info.input,
+                    // A live stream that ends before its first frame is an unavailable source, not bad data.
+                    throw MediaError(info.isLive ? .unavailable : .invalidInput, "no decodable video frame in", path: info.input,
                                      detail: corruptPackets > 0 ? "\(corruptPackets) corrupt packets" : "no video frames")
                 }
                 return nil
