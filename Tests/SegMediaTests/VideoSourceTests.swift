@@ -228,6 +228,19 @@ import Testing
         #expect(e.description.contains(path) && e.description.contains("Invalid data"))
     }
 
+    @Test(arguments: ["empty", "headerOnly"])
+    func filesWithoutFramesAreInvalidInput(kind: String) throws {
+        let dir = try makeTempDir()
+        let path = dir + "/\(kind).mkv"
+        if kind == "empty" {
+            #expect(FileManager.default.createFile(atPath: path, contents: Data()))
+        } else {
+            try ffmpeg(["-f", "lavfi", "-i", "testsrc2=size=64x48", "-frames:v", "0", "-c:v", "libx264"], output: path)
+        }
+        let e = try #require(throws: MediaError.self) { _ = try readAll(try VideoSource(path)) }
+        #expect(e.kind == .invalidInput && e.exitCode == 65, "\(e)")
+    }
+
     @Test func audioOnlyFileHasNoVideoStream() throws {
         let dir = try makeTempDir()
         let path = dir + "/tone.wav"
