@@ -38,12 +38,13 @@ final class FFmpegLogSink: @unchecked Sendable {
         s.withUTF8 { _ = write(2, $0.baseAddress, $0.count) }
     }
 
-    func log(_ avcl: UnsafeMutableRawPointer?, _ level: Int32, _ fmt: UnsafePointer<CChar>?, _ args: CVaListPointer?) {
+    func log(_ avcl: UnsafeMutableRawPointer?, _ rawLevel: Int32, _ fmt: UnsafePointer<CChar>?, _ args: CVaListPointer?) {
+        let level = rawLevel & 0xff   // upper bits may carry a colour (AV_LOG_C)
         let echoLevel = av_log_get_level()
         guard level <= max(echoLevel, AV_LOG_WARNING), let fmt, let args else { return }
         var buf = [CChar](repeating: 0, count: 1024)
         pthread_mutex_lock(&mutex); defer { pthread_mutex_unlock(&mutex) }
-        av_log_format_line2(avcl, level, fmt, args, &buf, Int32(buf.count), &printPrefix)
+        av_log_format_line2(avcl, rawLevel, fmt, args, &buf, Int32(buf.count), &printPrefix)
         let n = buf.firstIndex(of: 0) ?? buf.count
         partial += String(decoding: buf[..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
         guard partial.hasSuffix("\n") else { return }   // a line may arrive in pieces

@@ -23,6 +23,27 @@ public enum ImageIO {
         return try FrameConverter().gray8(frame)
     }
 
+    /// Reads a label map: the 8-bit values of a gray image, or the palette *indices* of a palette (pal8) image
+    /// such as a VOC-style mask, copied exactly with no colour conversion. Any other pixel format is rejected
+    /// (`invalidInput`), because converting colour to a label would be wrong.
+    public static func readLabelMap(_ path: String) throws -> Image8 {
+        let (source, frame) = try firstFrame(path)
+        _ = source
+        let fmt = frame.pixelFormat
+        guard fmt == AV_PIX_FMT_GRAY8 || fmt == AV_PIX_FMT_PAL8 else {
+            throw MediaError(.invalidInput, "not an 8-bit label image", path: path,
+                             detail: "pixel format \(fmt.name); expected gray or pal8")
+        }
+        let w = frame.width, h = frame.height
+        var image = Image8(width: w, height: h, layout: .gray8)
+        let src = frame.raw.pointee.data.0!
+        let stride = Int(frame.raw.pointee.linesize.0)
+        image.pixels.withUnsafeMutableBufferPointer { dst in
+            for y in 0..<h { (dst.baseAddress! + y * w).update(from: src + y * stride, count: w) }
+        }
+        return image
+    }
+
     /// Writes `image` (gray8 or rgb24) as a PNG. `compressionLevel` is zlib's 0–9 (FFmpeg's default when nil);
     /// low levels are much faster for per-frame mask dumps.
     public static func writePNG(_ image: Image8, to path: String, compressionLevel: Int? = nil) throws {

@@ -71,6 +71,8 @@ extension MediaError {
             kind = isFile ? .noSuchInput : .unavailable
         case FF.invalidData, cffmpeg_averror_stream_not_found(), cffmpeg_averror_demuxer_not_found():
             kind = .invalidInput
+        case FF.eof:   // an empty or cut-short header
+            kind = isFile ? .invalidInput : .unavailable
         case cffmpeg_averror_decoder_not_found(), cffmpeg_averror_protocol_not_found():
             kind = isFile ? .invalidInput : .unavailable
         case FF.exit:

@@ -55,11 +55,13 @@ public struct SourceOptions: Sendable {
     public var formatOptions: [String: String] = [:]
     /// Force an input format (`-f`), e.g. "mpegts" for stdin. nil = probe (V4L2 devices imply "v4l2").
     public var format: String? = nil
-    /// Seconds allowed for opening and probing. nil = no limit. Default: 15 s for network/devices, none for files.
-    public var openTimeout: Double?? = .none
+    /// Seconds allowed for opening and probing. nil = the default for the kind (15 s for network/devices, no
+    /// limit for files and pipes); `.infinity` = no limit.
+    public var openTimeout: Double? = nil
     /// Seconds a single packet read may block before the stream counts as dead (`MediaError.Kind.unavailable`).
-    /// Default: 10 s for network/devices, none for files and stdin.
-    public var readTimeout: Double?? = .none
+    /// nil = the default for the kind (10 s for network/devices, no limit for files and pipes); `.infinity` =
+    /// no limit.
+    public var readTimeout: Double? = nil
     /// Decoder threads; 0 = auto (one per core).
     public var decoderThreads: Int = 0
     /// Keep the audio stream's packets (see `VideoSource.takeAudioPackets()`). Off by default so that a caller
@@ -198,12 +200,12 @@ public final class VideoSource: @unchecked Sendable {
                 defaults["rtsp_transport"] = "tcp"
                 defaults["timeout"] = "10000000"   // socket I/O timeout, µs (rtsp's `timeout` in lavf 59)
             case "udp", "rtp":
-                defaults["overrun_nonfatal"] = "1"
-                defaults["fifo_size"] = "1000000"
+                defaults["overrun_nonfatal"] = "1"   // a slow reader loses packets instead of failing
                 defaults["timeout"] = "10000000"
             case "http", "https", "hls":
                 defaults["rw_timeout"] = "10000000"
                 defaults["reconnect"] = "1"
+                defaults["reconnect_streamed"] = "1"
                 defaults["reconnect_on_network_error"] = "1"
                 defaults["reconnect_delay_max"] = "5"
             default:
@@ -217,8 +219,12 @@ public final class VideoSource: @unchecked Sendable {
             inputFormat = fmt
         }
         if let l = options.live { live = l }
-        let openTimeout: Double? = options.openTimeout ?? (live ? 15 : nil)
-        readTimeout = options.readTimeout ?? (live ? 10 : nil)
+        func limit(_ t: Double?, _ liveDefault: Double) -> Double? {
+            guard let t else { return live ? liveDefault : nil }
+            return t.isFinite && t > 0 ? t : nil
+        }
+        let openTimeout = limit(options.openTimeout, 15)
+        readTimeout = limit(options.readTimeout, 10)
         let displayPath = input
 
         // Check a plain file before FFmpeg does, for a clearer message than FFmpeg's.
@@ -348,7 +354,8 @@ public final class VideoSource: @unchecked Sendable {
             if r == FF.eof {
                 finished = true
                 if framesDecoded == 0 {
-                    throw MediaError(.invalidInput, "no decodable video frame in", path: info.input,
+                    // A live stream that ends before its first frame is an unavailable source, not bad data.
+                    throw MediaError(info.isLive ? .unavailable : .invalidInput, "no decodable video frame in", path: info.input,
                                      detail: corruptPackets > 0 ? "\(corruptPackets) corrupt packets" : "no video frames")
                 }
                 return nil
@@ -374,7 +381,7 @@ public final class VideoSource: @unchecked Sendable {
         while true {
             interrupter.arm(timeout: readTimeout)
             let r = av_read_frame(fc, packet.raw)
-            if r == FF.eagain { continue }   // non-blocking devices
+            if r == FF.eagain { usleep(2000); continue }   // a device with nothing ready yet
             if r < 0 {
                 if interrupter.isInterrupted {
                     throw MediaError(.interrupted, "reading interrupted", path: info.input, detail: "interrupted by the caller")

@@ -19,6 +19,26 @@ import Testing
         #expect(back == img)
     }
 
+    @Test func labelMapsAreReadVerbatim() throws {
+        let dir = try makeTempDir()
+        let (w, h) = (19, 11)
+        let labels = Image8(width: w, height: h, layout: .gray8, pixels: (0..<(w * h)).map { UInt8($0 % 19) })
+        let gray = dir + "/labels.png"
+        try ImageIO.writePNG(labels, to: gray)
+        #expect(try ImageIO.readLabelMap(gray) == labels)
+        // A palette PNG: the indices come back, not colours.
+        let pal = dir + "/pal.png"
+        try ffmpeg(["-i", gray, "-pix_fmt", "pal8"], output: pal)
+        #expect(try probeStream(pal, "v:0", "pix_fmt")["pix_fmt"] == "pal8")
+        let indices = [UInt8](try toolData("ffmpeg", ["-nostdin", "-v", "error", "-i", pal, "-f", "rawvideo", "-pix_fmt", "pal8", "-"]))
+        #expect(try ImageIO.readLabelMap(pal).pixels == Array(indices.prefix(w * h)))
+        // Colour is refused.
+        let rgb = dir + "/rgb.png"
+        try ImageIO.writePNG(Image8(width: 4, height: 4, layout: .rgb24), to: rgb)
+        let e = try #require(throws: MediaError.self) { try ImageIO.readLabelMap(rgb) }
+        #expect(e.kind == .invalidInput && e.description.contains("rgb24"))
+    }
+
     @Test func jpegDecodesToRGB() throws {
         let dir = try makeTempDir()
         let path = dir + "/pic.jpg"

@@ -34,11 +34,26 @@ func ffmpeg(_ args: [String], output: String) throws {
 /// They are still collected for `MediaLibrary.recentFFmpegLog()`.
 func quietFFmpeg() { MediaLibrary.setFFmpegLogLevel(-8) }   // AV_LOG_QUIET
 
+/// This test process's scratch root, `$TMPDIR/segmedia-tests-<pid>`. Roots left by earlier runs whose process
+/// is gone are removed on first use (a test cannot clean up after the whole run).
+let scratchRoot: String = {
+    let tmp = NSTemporaryDirectory()
+    let fm = FileManager.default
+    for name in (try? fm.contentsOfDirectory(atPath: tmp)) ?? [] where name.hasPrefix("segmedia-tests-") {
+        if let pid = Int32(name.dropFirst("segmedia-tests-".count)), kill(pid, 0) != 0, errno == ESRCH {
+            try? fm.removeItem(atPath: tmp + "/" + name)
+        }
+    }
+    let root = tmp + "/segmedia-tests-\(getpid())"
+    try? fm.createDirectory(atPath: root, withIntermediateDirectories: true)
+    return root
+}()
+
 /// A fresh temporary directory per test.
 func makeTempDir(_ label: String = #function) throws -> String {
     quietFFmpeg()
     let safe = label.filter { $0.isLetter || $0.isNumber }
-    let dir = NSTemporaryDirectory() + "segmedia-\(safe)-\(UUID().uuidString.prefix(8))"
+    let dir = scratchRoot + "/\(safe)-\(UUID().uuidString.prefix(8))"
     try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
     return dir
 }
@@ -98,7 +113,7 @@ func readAll(_ source: VideoSource) throws -> [VideoFrame] {
 enum Clips {
     static let dir: String = {
         quietFFmpeg()
-        let d = NSTemporaryDirectory() + "segmedia-clips-\(getpid())"
+        let d = scratchRoot + "/clips"
         try? FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true)
         return d
     }()

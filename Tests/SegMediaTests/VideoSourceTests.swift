@@ -125,9 +125,7 @@ import Testing
         #expect(frames.count >= 15)   // most of the 30 frames survive
         #expect(source.corruptPackets + source.corruptFrames > 0)
         // FFmpeg's complaints are kept for a failure report.
-        #expect(MediaLibrary.recentFFmpegLog().contains { $0.contains("h264") || $0.contains("mpegts") },
-                "\(MediaLibrary.recentFFmpegLog())")
-        #expect(MediaLibrary.ffmpegErrorCount > 0)
+        #expect(!MediaLibrary.recentFFmpegLog().isEmpty)
     }
 
     @Test func audioPacketsAreQueuedWhenAsked() throws {
@@ -183,6 +181,26 @@ import Testing
         #expect(source.info.unusedOptions == ["no_such_option"])
     }
 
+    /// The pipeline shape: decode on its own thread, convert on another (objects are handed over, never shared).
+    @Test func stagesOnDifferentThreads() async throws {
+        let source = try VideoSource(Clips.basic)
+        let (frames, continuation) = AsyncStream.makeStream(of: VideoFrame.self)
+        let decoder = Thread {
+            while let f = try? source.nextFrame() { continuation.yield(f) }
+            continuation.finish()
+        }
+        decoder.start()
+        let converter = FrameConverter()
+        let chw = UnsafeMutablePointer<Float>.allocate(capacity: 3 * 32 * 32)
+        defer { chw.deallocate() }
+        var count = 0
+        for await f in frames {
+            try converter.convertToNormalizedCHW(f, width: 32, height: 32, mean: (0, 0, 0), std: (1, 1, 1), into: chw)
+            count += 1
+        }
+        #expect(count == 20)
+    }
+
     @Test func inputKinds() {
         #expect(InputKind("-") == .pipe(fd: 0))
         #expect(InputKind("pipe:5") == .pipe(fd: 5))
@@ -210,6 +228,19 @@ import Testing
         #expect(e.description.contains(path) && e.description.contains("Invalid data"))
     }
 
+    @Test(arguments: ["empty", "headerOnly"])
+    func filesWithoutFramesAreInvalidInput(kind: String) throws {
+        let dir = try makeTempDir()
+        let path = dir + "/\(kind).mkv"
+        if kind == "empty" {
+            #expect(FileManager.default.createFile(atPath: path, contents: Data()))
+        } else {
+            try ffmpeg(["-f", "lavfi", "-i", "testsrc2=size=64x48", "-frames:v", "0", "-c:v", "libx264"], output: path)
+        }
+        let e = try #require(throws: MediaError.self) { _ = try readAll(try VideoSource(path)) }
+        #expect(e.kind == .invalidInput && e.exitCode == 65, "\(e)")
+    }
+
     @Test func audioOnlyFileHasNoVideoStream() throws {
         let dir = try makeTempDir()
         let path = dir + "/tone.wav"
@@ -220,8 +251,13 @@ import Testing
     }
 
     @Test func missingDeviceIsUnavailable() throws {
+        quietFFmpeg()
+        let errorsBefore = MediaLibrary.ffmpegErrorCount
         let e = try #require(throws: MediaError.self) { try VideoSource("/dev/video99") }
         #expect(e.kind == .unavailable && e.exitCode == 69)
+        // The v4l2 device's own error line is in the log ring, though not echoed (quiet).
+        #expect(MediaLibrary.ffmpegErrorCount > errorsBefore)
+        #expect(MediaLibrary.recentFFmpegLog().contains { $0.contains("/dev/video99") })
     }
 
     @Test func deadNetworkStreamTimesOut() throws {
@@ -232,6 +268,28 @@ import Testing
         let e = try #require(throws: MediaError.self) { try VideoSource("tcp://127.0.0.1:\(server.port)", options: options) }
         #expect(e.kind == .unavailable)
         #expect(Date().timeIntervalSince(start) < 5)
+    }
+
+    /// An HTTP source (with our default reconnect/timeout options) from a one-shot hand-written server.
+    @Test func readsOverHTTP() throws {
+        let server = try SilentTCPServer()
+        let body = try Data(contentsOf: URL(fileURLWithPath: Clips.resolutionChange))
+        let listenFD = server.fd
+        let httpd = Thread {
+            let c = accept(listenFD, nil, nil)
+            guard c >= 0 else { return }
+            var req = [UInt8](repeating: 0, count: 4096)
+            _ = read(c, &req, req.count)
+            let head = "HTTP/1.1 200 OK\r\nContent-Type: video/mp2t\r\nContent-Length: \(body.count)\r\nConnection: close\r\n\r\n"
+            _ = Array(head.utf8).withUnsafeBytes { write(c, $0.baseAddress!, $0.count) }
+            _ = body.withUnsafeBytes { write(c, $0.baseAddress!, $0.count) }
+            close(c)
+        }
+        httpd.start()
+        let source = try VideoSource("http://127.0.0.1:\(server.port)/clip.ts")
+        #expect(source.info.isLive && source.info.formatName == "mpegts")
+        let frames = try readAll(source)
+        #expect(frames.count == 24)
     }
 
     /// A stream that delivers some video and then goes silent (without closing) errors after `readTimeout`

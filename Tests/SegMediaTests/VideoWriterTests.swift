@@ -43,6 +43,9 @@ func transcode(_ input: String, to output: String, keepAudio: Bool = false, sett
         #expect(times.count == 20)
         let expected = (0..<20).map { Double($0) * 0.1 }
         #expect(zip(times, expected).allSatisfy { abs($0 - $1) < 1e-3 }, "\(times)")
+        // 20 frames of 0.1 s: the last frame keeps its duration (MP4's edit list would otherwise cut it).
+        let duration = try tool("ffprobe", ["-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0", out])
+        #expect(abs((Double(duration.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0) - 2.0) < 0.02, "\(duration)")
     }
 
     @Test func variableFrameRateSurvives() throws {
