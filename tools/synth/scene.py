@@ -14,6 +14,7 @@ import math
 
 import numpy as np
 from PIL import Image, ImageDraw
+from scipy import ndimage
 
 CLASS_NAMES = ("road", "sidewalk", "building", "wall", "fence", "pole",
                "traffic light", "traffic sign", "vegetation", "terrain", "sky",
@@ -39,10 +40,16 @@ def train_to_label_ids(t):
 # ----------------------------------------------------------------------------
 # noise
 def _hash2(ix, iy, s):
-    h = (ix * 374761393 + iy * 668265263 + (s * 1442695041 & 0xFFFFFFFF)) & 0xFFFFFFFF
-    h = ((h ^ (h >> 13)) * 1274126177) & 0xFFFFFFFF
-    h = h ^ (h >> 16)
-    return (h & 0xFFFFFF).astype(np.float32) * (1.0 / 16777216.0)
+    # uint32 arithmetic wraps modulo 2**32
+    with np.errstate(over="ignore"):
+        return _hash2_(ix, iy, s)
+
+
+def _hash2_(ix, iy, s):
+    h = ix * np.uint32(374761393) + iy * np.uint32(668265263) + np.uint32((s * 1442695041) & 0xFFFFFFFF)
+    h = (h ^ (h >> np.uint32(13))) * np.uint32(1274126177)
+    h = h ^ (h >> np.uint32(16))
+    return (h & np.uint32(0xFFFFFF)).astype(np.float32) * np.float32(1.0 / 16777216.0)
 
 
 def vnoise(x, y, s):
@@ -53,19 +60,20 @@ def vnoise(x, y, s):
     fy0 = np.floor(y)
     fx = (x - fx0).astype(np.float32)
     fy = (y - fy0).astype(np.float32)
-    ix = fx0.astype(np.int64)
-    iy = fy0.astype(np.int64)
+    ix = fx0.astype(np.int64).astype(np.uint32)
+    iy = fy0.astype(np.int64).astype(np.uint32)
     fx = fx * fx * (3 - 2 * fx)
     fy = fy * fy * (3 - 2 * fy)
+    one = np.uint32(1)
     a = _hash2(ix, iy, s)
-    b = _hash2(ix + 1, iy, s)
-    c = _hash2(ix, iy + 1, s)
-    d = _hash2(ix + 1, iy + 1, s)
+    b = _hash2(ix + one, iy, s)
+    c = _hash2(ix, iy + one, s)
+    d = _hash2(ix + one, iy + one, s)
     return a + (b - a) * fx + (c - a) * fy + (a - b - c + d) * fx * fy
 
 
 def cellrand(ix, iy, s):
-    return _hash2(np.asarray(ix, np.int64), np.asarray(iy, np.int64), s)
+    return _hash2(np.asarray(ix, np.int64).astype(np.uint32), np.asarray(iy, np.int64).astype(np.uint32), s)
 
 
 # ----------------------------------------------------------------------------
@@ -93,6 +101,36 @@ class Canvas:
         self.haze = np.asarray(haze, np.float32)
         self.fogd = fogd
         self.shade = shade
+        self.occ = np.zeros((H, W), bool)
+        self.mark_occ = False
+        self.restrict = False
+
+    def paint_idx(self, rr, cc, cm, tid, inst=0, d=None, alpha=None, mul=False):
+        """Paint pixels (rr, cc) with colours cm (N,3) (or factors when mul)."""
+        if rr.size == 0:
+            return
+        img = self.img
+        if mul:
+            cm = np.asarray(cm, np.float32)
+            img[rr, cc] = img[rr, cc] * (cm[:, None] if cm.ndim == 1 else cm)
+            return
+        if d is not None and self.fogd:
+            fa = 1.0 - np.exp(-np.asarray(d, np.float32) / self.fogd)
+            if np.ndim(fa):
+                fa = fa[:, None]
+            cm = cm + (self.haze - cm) * fa
+        if alpha is None:
+            img[rr, cc] = cm
+        else:
+            al = np.asarray(alpha, np.float32)
+            if al.ndim:
+                al = al[:, None]
+            img[rr, cc] = img[rr, cc] * (1 - al) + cm * al
+        if tid is not None:
+            self.lab[rr, cc] = tid
+            self.inst[rr, cc] = inst
+            if self.mark_occ:
+                self.occ[rr, cc] = True
 
     def new_inst(self, tid):
         k = self.cnt[tid]
@@ -100,34 +138,66 @@ class Canvas:
         return int(LABEL_IDS[tid]) * 1000 + min(k, 999)
 
     def paint(self, j0, i0, m, col, tid, inst=0, d=None, alpha=None, mul=False):
-        if m is None or not m.any():
+        if m is None:
             return
         h, w = m.shape
         sl = (slice(j0, j0 + h), slice(i0, i0 + w))
+        idx = np.nonzero(m)
+        if idx[0].size == 0:
+            return
         img = self.img[sl]
         col = np.asarray(col, np.float32)
-        if mul:
-            if col.ndim >= 2:
-                col = col[m]
-                if col.ndim == 1:
-                    col = col[:, None]
-            img[m] = img[m] * col
-            return
-        if col.ndim == 1:
-            col = np.broadcast_to(col, (h, w, 3))
-        if d is not None and self.fogd:
-            fa = 1.0 - np.exp(-np.asarray(d, np.float32) / self.fogd)
-            if np.ndim(fa):
-                fa = np.broadcast_to(fa, (h, w))[..., None]
-            col = col + (self.haze - col) * fa
-        if alpha is None:
-            img[m] = col[m]
+        if col.ndim >= 2:
+            cm = np.broadcast_to(col, (h, w) + col.shape[2:])[idx]
         else:
-            a = np.broadcast_to(np.asarray(alpha, np.float32), (h, w))[m][:, None]
-            img[m] = img[m] * (1 - a) + col[m] * a
+            cm = col[None, :]
+        if mul:
+            if cm.ndim == 1:
+                cm = cm[:, None]
+            img[idx] = img[idx] * cm
+            return
+        if d is not None and self.fogd:
+            dd = np.asarray(d, np.float32)
+            if dd.ndim:
+                dd = np.broadcast_to(dd, (h, w))[idx][:, None]
+            fa = 1.0 - np.exp(-dd / self.fogd)
+            cm = cm + (self.haze - cm) * fa
+        if alpha is None:
+            img[idx] = cm
+        else:
+            al = np.asarray(alpha, np.float32)
+            if al.ndim:
+                al = np.broadcast_to(al, (h, w))[idx][:, None]
+            img[idx] = img[idx] * (1 - al) + cm * al
         if tid is not None:
-            self.lab[sl][m] = tid
-            self.inst[sl][m] = inst
+            self.lab[sl][idx] = tid
+            self.inst[sl][idx] = inst
+            if self.mark_occ:
+                self.occ[sl][idx] = True
+
+
+def _face_paint(cv, j0, i0, m, A, B, D, tex, shade, tid, inst, mul):
+    if cv.restrict:
+        m = m & ~cv.occ[j0:j0 + m.shape[0], i0:i0 + m.shape[1]]
+    rr, cc = np.nonzero(m)
+    if rr.size == 0:
+        return
+    A = np.broadcast_to(A, m.shape)[rr, cc]
+    B = np.broadcast_to(B, m.shape)[rr, cc]
+    D = np.broadcast_to(np.asarray(D, np.float32), m.shape)[rr, cc]
+    col, m2, al = _res(tex(A, B, D))
+    col = np.asarray(col, np.float32)
+    if col.ndim == 1 and not mul:
+        col = np.broadcast_to(col, (rr.size, 3))
+    elif col.shape[0] != rr.size:
+        col = np.broadcast_to(col, (rr.size,) + col.shape[1:])
+    if m2 is not None:
+        rr, cc, col, D = rr[m2], cc[m2], col[m2], D[m2]
+        if al is not None and np.ndim(al):
+            al = al[m2]
+    if not mul:
+        col = col * shade
+    cv.paint_idx(rr + j0, cc + i0, col, tid, inst, D, al, mul)
 
 
 def _res(r):
@@ -149,11 +219,10 @@ def face_z(cv, X0, X1, Y0, Y1, Z, tex, tid, inst=0, shade=1.0, mul=False):
         return
     u = np.arange(i0, i1, dtype=np.float32) + 0.5
     v = np.arange(j0, j1, dtype=np.float32) + 0.5
-    A, B = np.broadcast_arrays((c.x + (u - c.cx) / s - X0)[None, :], (c.h - (v - c.cy) / s)[:, None])
-    col, m, al = _res(tex(A, B, d))
-    if m is None:
-        m = np.ones(A.shape, bool)
-    cv.paint(j0, i0, m, col * shade if not mul else col, tid, inst, d, al, mul)
+    A = (c.x + (u - c.cx) / s - X0)[None, :]
+    B = (c.h - (v - c.cy) / s)[:, None]
+    m = np.ones((j1 - j0, i1 - i0), bool)
+    _face_paint(cv, j0, i0, m, A, B, d, tex, shade, tid, inst, mul)
 
 
 def face_x(cv, X, Z0, Z1, Y0, Y1, tex, tid, inst=0, shade=1.0, zref=0.0, mul=False):
@@ -183,12 +252,8 @@ def face_x(cv, X, Z0, Z1, Y0, Y1, tex, tid, inst=0, shade=1.0, zref=0.0, mul=Fal
     v = np.arange(j0, j1, dtype=np.float32)[:, None] + 0.5
     m = (v >= vt[None, :]) & (v < vb[None, :]) & ok[None, :]
     B = c.h - (v - c.cy) * d[None, :] / c.f
-    A = np.broadcast_to((c.z + d - zref)[None, :], B.shape)
-    D = np.broadcast_to(d[None, :], B.shape)
-    col, m2, al = _res(tex(A, B, D))
-    if m2 is not None:
-        m = m & m2
-    cv.paint(j0, i0, m, col * shade if not mul else col, tid, inst, D, al, mul)
+    A = (c.z + d - zref)[None, :]
+    _face_paint(cv, j0, i0, m, A, B, d[None, :], tex, shade, tid, inst, mul)
 
 
 def face_y(cv, Y, X0, X1, Z0, Z1, tex, tid, inst=0, shade=1.0, zref=0.0, mul=False):
@@ -218,12 +283,8 @@ def face_y(cv, Y, X0, X1, Z0, Z1, tex, tid, inst=0, shade=1.0, zref=0.0, mul=Fal
     u = np.arange(i0, i1, dtype=np.float32)[None, :] + 0.5
     m = (u >= ul[:, None]) & (u < ur[:, None]) & ok[:, None]
     A = c.x + (u - c.cx) * d[:, None] / c.f - X0
-    B = np.broadcast_to((c.z + d - zref)[:, None], A.shape)
-    D = np.broadcast_to(d[:, None], A.shape)
-    col, m2, al = _res(tex(A, B, D))
-    if m2 is not None:
-        m = m & m2
-    cv.paint(j0, i0, m, col * shade if not mul else col, tid, inst, D, al, mul)
+    B = (c.z + d - zref)[:, None]
+    _face_paint(cv, j0, i0, m, A, B, d[:, None], tex, shade, tid, inst, mul)
 
 
 def box(cv, X0, X1, Y0, Y1, Z0, Z1, tn, ts, tt, tid, inst=0):
@@ -315,8 +376,9 @@ class BB:
             col = tex(A, B)
         else:
             col = np.asarray(col, np.float32)
-            g = np.linspace(1.08, 0.9, j1 - j0, dtype=np.float32)[:, None, None]
-            col = np.broadcast_to(col * g, (j1 - j0, i1 - i0, 3))
+            n = j1 - j0
+            g = (1.08 - 0.18 * np.arange(n, dtype=np.float32) / max(n - 1, 1))[:, None, None]
+            col = np.broadcast_to(col * g, (n, i1 - i0, 3))
         self.cv.paint(j0, i0, m, col, tid, inst, self.d, alpha)
 
 
@@ -381,38 +443,44 @@ def t_facade(rng, height, width):
 
     def t(A, B, d):
         n = vnoise(A * 0.3, B * 0.3, ns)
-        col = base * (0.82 + 0.3 * n)[..., None]
+        sh = (0.82 + 0.3 * n)[..., None]
+        col = base * sh
         if brick:
             row = np.floor(B / 0.075)
             mort = ((B % 0.075) < 0.013) | (((A + 0.12 * (row % 2)) % 0.24) < 0.015)
-            col = np.where((mort & (d < 40))[..., None], col * 0.75, col)
-        fl = np.floor((B - g) / fh)
+            mort &= d < 40
+            col[mort] *= 0.75
+        gf = B < g
+        up = ~gf & (B < top - 1.0)
         rb = (B - g) % fh
-        cidx = np.floor((A - off) / sp)
         ra = (A - off) % sp
         if glass_only:
-            win = (B > g) & ((ra % (sp / 2)) > 0.12) & (rb > 0.25)
+            win = up & ((ra % (sp / 2)) > 0.12) & (rb > 0.25)
         else:
-            win = (B > g) & (rb > wy0) & (rb < wy0 + wh) & (ra < ww) & (B < top - 1.0)
-        fr = (B > g) & (rb > wy0 - 0.12) & (rb < wy0 + wh + 0.12) & (ra > -0.12 + sp) | \
-             ((B > g) & (rb > wy0 - 0.12) & (rb < wy0 + wh + 0.12) & (ra < ww + 0.12) & ~win & (B < top - 1.0))
-        col = np.where(fr[..., None], frame, col)
-        r = cellrand(cidx, fl, ns)
-        wc = glass * (0.6 + 0.9 * r)[..., None] * (0.8 + 0.4 * (rb / fh))[..., None]
-        wc = np.where((r < lit)[..., None], np.array([0.95, 0.8, 0.45], np.float32) * (0.6 + 0.4 * r[..., None]), wc)
-        col = np.where(win[..., None], wc, col)
-        # ground floor
-        gf = B < g
-        col = np.where(gf[..., None], gcol * (0.85 + 0.3 * n)[..., None], col)
+            inrow = up & (rb > wy0 - 0.12) & (rb < wy0 + wh + 0.12)
+            fr = inrow & ((ra < ww + 0.12) | (ra > sp - 0.12))
+            col[fr] = frame
+            win = inrow & (rb > wy0) & (rb < wy0 + wh) & (ra < ww)
+        if win.any():
+            Aw, Bw = A[win], B[win]
+            rbw = rb[win]
+            r = cellrand(np.floor((Aw - off) / sp), np.floor((Bw - g) / fh), ns)
+            wc = glass * ((0.6 + 0.9 * r) * (0.8 + 0.4 * rbw / fh))[:, None]
+            lm = r < lit
+            wc[lm] = np.array([0.95, 0.8, 0.45], np.float32) * (0.6 + 0.4 * r[lm])[:, None]
+            col[win] = wc
+        col[gf] = gcol * sh[gf]
         if shop:
-            sw = gf & (B > 0.35) & (B < g - 0.7) & ((A % shop_sp) < shop_w)
-            col = np.where(sw[..., None], glass * 1.3 * (0.7 + 0.6 * (B / g))[..., None], col)
-            aw = gf & (B > g - 0.7) & (B < g - 0.25) & ((A % shop_sp) < shop_w + 0.3)
-            col = np.where(aw[..., None], frame * 0.8, col)
+            asp = A % shop_sp
+            sw = gf & (B > 0.35) & (B < g - 0.7) & (asp < shop_w)
+            col[sw] = glass * 1.3 * (0.7 + 0.6 * (B[sw] / g))[:, None]
+            aw = gf & (B > g - 0.7) & (B < g - 0.25) & (asp < shop_w + 0.3)
+            col[aw] = frame * 0.8
         else:
-            door = gf & (B < 2.3) & ((A % 9.0) > 3.0) & ((A % 9.0) < 4.3)
-            col = np.where(door[..., None], base * 0.35, col)
-        col = np.where((B > top - 0.5)[..., None], col * 0.7, col)
+            a9 = A % 9.0
+            door = gf & (B < 2.3) & (a9 > 3.0) & (a9 < 4.3)
+            col[door] = base * 0.35
+        col[B > top - 0.5] *= 0.7
         return col
     return t
 
@@ -728,6 +796,13 @@ def draw_person(cv, x, z, p, phase, tid=PERSON, inst=None, seat=None):
     if inst is None:
         inst = cv.new_inst(tid)
     H = p["hgt"]
+    if seat is None and bb.s * H < 28:  # low detail for distant people
+        hw = 0.2 * H / 1.75 * p["wid"]
+        sw = 0.12 * math.sin(phase) * p["k"] * H
+        bb.poly([(-hw * 0.8 - sw, 0), (hw * 0.8 + sw, 0), (hw * 0.7, 0.5 * H), (-hw * 0.7, 0.5 * H)], p["bottom"], tid, inst)
+        bb.poly([(-hw, 0.48 * H), (hw, 0.48 * H), (hw, 0.83 * H), (-hw, 0.83 * H)], p["top"], tid, inst)
+        bb.ellipse(0, 0.9 * H, 0.09 * H / 1.75, 0.12 * H / 1.75, p["skin"], tid, inst)
+        return inst
     k, dn, wd = p["k"], p["dirn"], p["wid"]
     sc = H / 1.75
     hw = (0.1 + 0.08 * (1 - k)) * sc * wd  # half torso width
@@ -1183,7 +1258,7 @@ def build_world(seed, zlo, zhi, speed=0.0, T=0.0):
             xc = sd["edge"] + s * U(0.5, 0.9)
             mast = None
             if rng.random() < 0.65:
-                ln = U(3.0, 0.8 * abs(sd["edge"]) + 2)
+                ln = U(3.0, max(3.5, 0.8 * abs(sd["edge"]) + 2))
                 lights = [(ln * q, make_tl(rng, back=(s < 0))) for q in sorted(U(0.45, 1.0, size=int(rng.integers(1, 3))))]
                 mast = dict(len=ln, y=U(5.2, 6.5), lights=lights, sign=make_sign(rng, s < 0) if rng.random() < 0.5 else None, signoff=ln * 0.3)
             objs.append(dict(kind="tl", layer=3, z=zc - s * U(1.0, 3.0) + (0 if s > 0 else 6), x=xc, side=s, p=dict(
@@ -1251,7 +1326,7 @@ def build_world(seed, zlo, zhi, speed=0.0, T=0.0):
                 kind = CAR if r < 0.62 else (TRUCK if r < 0.8 else BUS)
             p = make_vehicle(rng, kind, front=dirn < 0)
             objs.append(dict(kind="veh", layer=3, z=z, vz=v, x=xlane + U(-0.3, 0.3) * (kind != TRAIN), p=p))
-            z += p["L"] + U(6, 45) * (1.6 if own else 1.0)
+            z += p["L"] + U(10, 70) * (1.6 if own else 1.0)
         # riders along the right edge of the lane
         if abs(xlane) > (n_r - 1) * lw if dirn > 0 else abs(xlane) > (n_l - 1) * lw:
             z = zlo - ext
@@ -1278,7 +1353,7 @@ def build_world(seed, zlo, zhi, speed=0.0, T=0.0):
             kind = CAR if r < 0.88 else TRUCK
             p = make_vehicle(rng, kind, front=(s < 0) != (rng.random() < 0.2))
             objs.append(dict(kind="veh", layer=3, z=z, x=xp + U(-0.15, 0.15), p=p))
-            z += p["L"] + U(0.5, 8) + (U(8, 25) if rng.random() < 0.1 else 0)
+            z += p["L"] + U(1.0, 10) + (U(8, 30) if rng.random() < 0.3 else 0)
     w["objs"] = objs
     # backdrop silhouettes (at infinity)
     w["backdrop"] = [(U(-0.8, 0.8), U(0.02, 0.2), U(0.005, 0.08), rng.random() < 0.3, hsv(U(0, 1), U(0, 0.3), U(0.3, 0.7))) for _ in range(int(rng.integers(8, 25)))]
@@ -1423,9 +1498,12 @@ def draw_ground(cv, look, w):
     rel2 = Z - cwz[np.clip(k + 1, 0, len(cwz) - 1)]
     stop |= (rel2 > -1.6) & (rel2 < -1.2) & (X > 0) & (X < w["n_r"] * lw)
     mk = (mk & ~((rel >= -0.5) & (rel < 4.5))) | zebra | stop
-    wear = vnoise(X * 4, Z * 1.5, ns + 2) > 0.25
-    rc = np.where((mk & wear)[..., None], w["mark"] * (0.85 + 0.2 * n2)[..., None], rc)
-    rc = np.where((yel & wear)[..., None], np.array([0.85, 0.7, 0.15], np.float32), rc)
+    mk &= road
+    yel &= road
+    for mm, mc in ((mk, w["mark"]), (yel, np.array([0.85, 0.7, 0.15], np.float32))):
+        if mm.any():
+            wear = vnoise(X[mm] * 4, Z[mm] * 1.5, ns + 2)
+            rc[mm] = np.where((wear > 0.25)[:, None], mc * (0.85 + 0.2 * n2[mm])[:, None], rc[mm])
     if w["tram"]:
         for xt in ((lw / 2,) + ((-lw / 2,) if w["n_l"] else ())):
             for rx in (xt - 0.7175, xt + 0.7175):
@@ -1436,22 +1514,23 @@ def draw_ground(cv, look, w):
     swm = lab == SIDEWALK
     tl = w["tile"]
     grout = ((X % tl) < 0.025) | ((Z % tl) < 0.025)
-    sc = w["paving"] * (0.85 + 0.2 * n1 + 0.12 * n2)[..., None]
-    sc = np.where((grout & (d[:, None] < 25))[..., None], sc * 0.8, sc)
-    curb = side_m & (t < 0.25)
-    sc = np.where(curb[..., None], np.array([0.62, 0.62, 0.6], np.float32) * (0.85 + 0.2 * n2)[..., None], sc)
-    img[swm] = sc[swm]
+    sc = w["paving"] * (0.85 + 0.2 * n1[swm] + 0.12 * n2[swm])[:, None]
+    gm = (grout & (d[:, None] < 25))[swm]
+    sc[gm] *= 0.8
+    curb = (side_m & (t < 0.25))[swm]
+    sc[curb] = np.array([0.62, 0.62, 0.6], np.float32) * (0.85 + 0.2 * n2[swm][curb])[:, None]
+    img[swm] = sc
     # terrain
     tm = lab == TERRAIN
-    n3 = vnoise(X * 1.1, Z * 1.1, ns + 3)
-    mix = np.clip((n3 - 0.35) * 3, 0, 1)[..., None]
-    tc = (w["grass"] * (1 - mix) + w["dirt"] * mix) * (0.7 + 0.25 * n1 + 0.4 * n2)[..., None]
-    img[tm] = tc[tm]
+    if tm.any():
+        n3 = vnoise(X[tm] * 1.1, Z[tm] * 1.1, ns + 3)
+        mix = np.clip((n3 - 0.35) * 3, 0, 1)[:, None]
+        img[tm] = (w["grass"] * (1 - mix) + w["dirt"] * mix) * (0.7 + 0.25 * n1[tm] + 0.4 * n2[tm])[:, None]
     # shadows of buildings on the sun-opposite side
     s = -look["sun"]
     edge = sd[s]["edge"]
     shadow = (s * (X - edge) > look["shadow_off"] * (1 if look["kind"] != 1 else 99))
-    img = np.where(shadow[..., None], img * (1 - look["strong"] * 1.2), img)
+    img[shadow] *= (1 - look["strong"] * 1.2)
     cv.paint(j0, 0, np.ones(X.shape, bool), img, None, 0, np.broadcast_to(d[:, None], X.shape))
     cv.lab[j0:] = lab
     cv.inst[j0:] = 0
@@ -1516,21 +1595,49 @@ def _shadows(cv, look, objs, t):
                    z - 0.2, z + p["L"] + 0.2, tex, None, mul=True)
 
 
+_CULL_R = {"tl": 11.0, "tree": 4.5, "slight": 3.0, "veh": 1.5, "person": 0.6, "tw": 1.0, "sign": 0.8, "pole": 0.3}
+
+
 def render_frame(w, look, cam, t):
     cv = Canvas(cam, look["haze"], look["fogd"], look["shade"])
     draw_sky(cv, look, w)
     draw_ground(cv, look, w)
     far = 260.0
     vis = []
+    hw = cam.W * 0.5
     for o in w["objs"]:
         z0, z1 = _obj_zrange(o, t)
         if z1 < cam.z + NEAR or z0 > cam.z + far:
             continue
+        k = o["kind"]
+        if "x" in o:  # horizontal / size culling
+            x = o["x"] if "vx" not in o else _tri(o["x"], o["vx"], t, *o["xr"])
+            R = _CULL_R.get(k, 3.0)
+            dn = max(z0 - cam.z, NEAR)
+            df = max(z1 - cam.z, NEAR)
+            ua = (x - cam.x) * cam.f / dn
+            ub = (x - cam.x) * cam.f / df
+            if (min(ua, ub) - R * cam.f / dn > hw + abs(cam.cx - hw)) or (max(ua, ub) + R * cam.f / dn < -hw - abs(cam.cx - hw)):
+                continue
+            if k in ("person", "tw") and cam.f * 1.9 / dn < 5:
+                continue
         vis.append((o["layer"], -max(z0, cam.z), o))
     _shadows(cv, look, [v[2] for v in vis if v[2]["kind"] == "veh"], t)
     vis.sort(key=lambda q: (q[0], q[1]))
-    for _, _, o in vis:
-        _draw_obj(cv, o, t)
+    # front lots first (recording coverage), then the back row only where uncovered
+    cv.mark_occ = True
+    for L, _, o in vis:
+        if L == 1:
+            _draw_obj(cv, o, t)
+    cv.mark_occ = False
+    cv.restrict = True
+    for L, _, o in vis:
+        if L == 0:
+            _draw_obj(cv, o, t)
+    cv.restrict = False
+    for L, _, o in vis:
+        if L >= 2:
+            _draw_obj(cv, o, t)
     return cv
 
 
@@ -1546,7 +1653,6 @@ def finish_image(cv, look, rng_seed):
         xx = (np.arange(W, dtype=np.float32) - W / 2) / (W / 2)
         img = img * (1 - look["vign"] * 0.5 * (yy[:, None] ** 2 + xx[None, :] ** 2))[..., None]
     img = np.clip(img, 0, 1) ** look["gamma"]
-    from scipy import ndimage
     if look["blur"] > 0.05:
         img = ndimage.gaussian_filter(img, (look["blur"] * sc, look["blur"] * sc, 0), truncate=2.5)
     if look["mblur"] > 0:
