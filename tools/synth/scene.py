@@ -287,10 +287,10 @@ def face_y(cv, Y, X0, X1, Z0, Z1, tex, tid, inst=0, shade=1.0, zref=0.0, mul=Fal
     _face_paint(cv, j0, i0, m, A, B, d[:, None], tex, shade, tid, inst, mul)
 
 
-def box(cv, X0, X1, Y0, Y1, Z0, Z1, tn, ts, tt, tid, inst=0):
+def box(cv, X0, X1, Y0, Y1, Z0, Z1, tn, ts, tt, tid, inst=0, zref=None):
     """Axis-aligned box; draws the visible faces (near, side facing camera, top/bottom)."""
     c = cv.cam
-    zr = Z0
+    zr = Z0 if zref is None else zref
     Z0c = max(Z0, c.z + NEAR)
     if Z1 <= Z0c:
         return
@@ -1131,16 +1131,16 @@ def build_world(seed, zlo, zhi, speed=0.0, T=0.0):
     lw = U(3.0, 3.7)
     n_r = int(rng.choice([1, 2, 2, 3]))
     n_l = int(rng.choice([0, 1, 1, 2, 2]))
-    park_r = U(2.0, 2.5) if rng.random() < 0.6 else 0.0
-    park_l = U(2.0, 2.5) if rng.random() < (0.5 if n_l else 0.3) else 0.0
+    park_r = U(2.0, 2.5) if rng.random() < 0.45 else 0.0
+    park_l = U(2.0, 2.5) if rng.random() < (0.4 if n_l else 0.25) else 0.0
     xr = n_r * lw + park_r
     xl = -(n_l * lw + park_l)
     tram = rng.random() < 0.4
     w.update(lw=lw, n_r=n_r, n_l=n_l, park_r=park_r, park_l=park_l, xr=xr, xl=xl, tram=tram)
     side = {}
     for s, edge in ((1, xr), (-1, xl)):
-        verge = U(0.8, 2.5) if rng.random() < 0.3 else 0.0
-        sw = U(1.8, 5.0)
+        verge = U(0.8, 3.0) if rng.random() < 0.45 else 0.0
+        sw = U(2.2, 6.0)
         side[s] = dict(edge=edge, verge=verge, sw=sw, prop=edge + s * (0.25 + verge + sw))
     w["side"] = side
     w["cam_lane"] = int(rng.integers(n_r))
@@ -1171,7 +1171,7 @@ def build_world(seed, zlo, zhi, speed=0.0, T=0.0):
         z = zlo - 40
         while z < zhi + 40:
             L = U(8, 30)
-            kind = rng.choice(4, p=[0.5, 0.25, 0.15, 0.1])
+            kind = rng.choice(4, p=[0.4, 0.3, 0.2, 0.1])
             starts.append(z)
             yard.append(kind == 2 or (kind == 1 and rng.random() < 0.6))
             z0, z1 = z, z + L
@@ -1189,7 +1189,7 @@ def build_world(seed, zlo, zhi, speed=0.0, T=0.0):
                     d_in = U(1.5, 12)
                     objs.append(dict(kind="tree", layer=1, z=U(z0, z1), x=P + s * d_in, p=make_tree(rng)))
             if kind in (1, 2) and rng.random() < 0.85:
-                f = rng.choice(3, p=[0.4, 0.4, 0.2])
+                f = rng.choice(3, p=[0.45, 0.4, 0.15])
                 X0, X1 = sorted((P, P + s * 0.25))
                 if f == 0:
                     tw, cap, base = t_wall(rng)
@@ -1243,6 +1243,22 @@ def build_world(seed, zlo, zhi, speed=0.0, T=0.0):
             while z < zhi:
                 objs.append(dict(kind="tree", layer=3, z=z + U(-1, 1), x=xt, p=make_tree(rng, U(1.2, 2.8))))
                 z += gap
+        # pedestrian railings (fence) / low walls along the curb or verge, in segments
+        z = zlo + U(0, 30)
+        while z < zhi:
+            L = U(6, 30)
+            if rng.random() < 0.45:
+                xf = sd["edge"] + s * (U(0.3, 0.5) if sd["verge"] == 0 or rng.random() < 0.5 else 0.25 + sd["verge"])
+                # split into short chunks so that depth sorting against road objects stays right
+                if rng.random() < 0.65:
+                    X0, X1 = sorted((xf, xf + s * 0.05))
+                    kw = dict(kind="fence", h=U(0.8, 1.3), tex=t_fence(rng))
+                else:
+                    X0, X1 = sorted((xf, xf + s * 0.3))
+                    kw = dict(kind="wall", h=U(0.4, 1.2), tex=t_wall(rng)[0])
+                for zc in np.arange(z, z + L, 2.5):
+                    objs.append(dict(kw, layer=3, z=float(zc), z1=float(min(zc + 2.5, z + L)), zref=z, x=xf, X0=X0, X1=X1))
+            z += L + U(5, 40)
         # bollards/poles near the curb
         z = zlo + U(0, 10)
         while z < zhi:
@@ -1323,7 +1339,7 @@ def build_world(seed, zlo, zhi, speed=0.0, T=0.0):
             if tram_lane and r < 0.3:
                 kind = TRAIN
             else:
-                kind = CAR if r < 0.62 else (TRUCK if r < 0.8 else BUS)
+                kind = CAR if r < 0.68 else (TRUCK if r < 0.84 else BUS)
             p = make_vehicle(rng, kind, front=dirn < 0)
             objs.append(dict(kind="veh", layer=3, z=z, vz=v, x=xlane + U(-0.3, 0.3) * (kind != TRAIN), p=p))
             z += p["L"] + U(10, 70) * (1.6 if own else 1.0)
@@ -1565,9 +1581,9 @@ def _draw_obj(cv, o, t):
     elif k == "bld":
         box(cv, o["X0"], o["X1"], 0.0, o["h"], o["z"], o["z1"], o["tex2"], o["tex"], None, BUILDING)
     elif k == "wall":
-        box(cv, o["X0"], o["X1"], 0.0, o["h"], o["z"], o["z1"], o["tex"], o["tex"], o["tex"], WALL)
+        box(cv, o["X0"], o["X1"], 0.0, o["h"], o["z"], o["z1"], o["tex"], o["tex"], o["tex"], WALL, zref=o.get("zref"))
     elif k == "fence":
-        box(cv, o["X0"], o["X1"], 0.0, o["h"], o["z"], o["z1"], o["tex"], o["tex"], None, FENCE)
+        box(cv, o["X0"], o["X1"], 0.0, o["h"], o["z"], o["z1"], o["tex"], o["tex"], None, FENCE, zref=o.get("zref"))
     elif k == "hedge":
         tv = t_veg(o["col"], o["ns"], top=o["h"])
         tt = t_veg(o["col"], o["ns"])
@@ -1595,7 +1611,7 @@ def _shadows(cv, look, objs, t):
                    z - 0.2, z + p["L"] + 0.2, tex, None, mul=True)
 
 
-_CULL_R = {"tl": 11.0, "tree": 4.5, "slight": 3.0, "veh": 1.5, "person": 0.6, "tw": 1.0, "sign": 0.8, "pole": 0.3}
+_CULL_R = {"wall": 0.3, "fence": 0.3, "tl": 11.0, "tree": 4.5, "slight": 3.0, "veh": 1.5, "person": 0.6, "tw": 1.0, "sign": 0.8, "pole": 0.3}
 
 
 def render_frame(w, look, cam, t):
@@ -1619,7 +1635,7 @@ def render_frame(w, look, cam, t):
             ub = (x - cam.x) * cam.f / df
             if (min(ua, ub) - R * cam.f / dn > hw + abs(cam.cx - hw)) or (max(ua, ub) + R * cam.f / dn < -hw - abs(cam.cx - hw)):
                 continue
-            if k in ("person", "tw") and cam.f * 1.9 / dn < 5:
+            if k in ("person", "tw") and cam.f * 1.9 / dn < 9:
                 continue
         vis.append((o["layer"], -max(z0, cam.z), o))
     _shadows(cv, look, [v[2] for v in vis if v[2]["kind"] == "veh"], t)
@@ -1658,8 +1674,7 @@ def finish_image(cv, look, rng_seed):
     if look["mblur"] > 0:
         img = ndimage.uniform_filter1d(img, max(1, int(look["mblur"] * sc)), axis=1)
     nrng = _gen(rng_seed)
-    img = img + nrng.standard_normal((H, W, 1), dtype=np.float32) * look["noise"] * 0.5 + \
-        nrng.standard_normal((H, W, 3), dtype=np.float32) * look["noise"] * 0.5
+    img += nrng.standard_normal((H, W, 3), dtype=np.float32) * np.float32(look["noise"] * 0.7)
     return (np.clip(img, 0, 1) * 255 + 0.5).astype(np.uint8)
 
 
@@ -1668,6 +1683,13 @@ def _finish_labels(cv):
     inst = cv.inst.copy()
     stuff = inst == 0
     inst[stuff] = _TRAIN_TO_LABEL[lab[stuff]].astype(np.int32)
+    # renumber visible instances k = 0, 1, 2, ... per class (in drawing order)
+    th = ~stuff
+    if th.any():
+        u, inv = np.unique(inst[th], return_inverse=True)
+        cls = u // 1000
+        k = np.arange(len(u)) - np.searchsorted(cls, cls)
+        inst[th] = (cls * 1000 + k)[inv.ravel()]
     return lab.copy(), inst
 
 
