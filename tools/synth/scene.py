@@ -957,9 +957,11 @@ def draw_tree(cv, x, z, p):
     ns = p["ns"]
     n = vnoise(A * 2.2, B * 2.2, ns)
     m = fld + 0.6 * (n - 0.5) > 0
-    col = t_veg(p["col"], ns)(A, B, None)
-    col = col * (0.75 + 0.35 * np.clip((B - th) / ch, 0, 1))[..., None]
-    cv.paint(j0, i0, m, col, VEG, 0, bb.d)
+    rr, cc = np.nonzero(m)
+    Am, Bm = A[rr, cc], B[rr, cc]
+    col = t_veg(p["col"], ns)(Am, Bm, None)
+    col = col * (0.75 + 0.35 * np.clip((Bm - th) / ch, 0, 1))[:, None]
+    cv.paint_idx(rr + j0, cc + i0, col, VEG, 0, bb.d)
 
 
 def make_tree(rng, cr=None):
@@ -1135,7 +1137,7 @@ def build_world(seed, zlo, zhi, speed=0.0, T=0.0):
     park_l = U(2.0, 2.5) if rng.random() < (0.4 if n_l else 0.25) else 0.0
     xr = n_r * lw + park_r
     xl = -(n_l * lw + park_l)
-    tram = rng.random() < 0.4
+    tram = rng.random() < 0.45
     w.update(lw=lw, n_r=n_r, n_l=n_l, park_r=park_r, park_l=park_l, xr=xr, xl=xl, tram=tram)
     side = {}
     for s, edge in ((1, xr), (-1, xl)):
@@ -1161,6 +1163,13 @@ def build_world(seed, zlo, zhi, speed=0.0, T=0.0):
         cw.append(z)
         z += U(45, 130)
     w["crosswalks"] = np.array(cw + [1e9], np.float64)
+    # side streets joining at some crosswalks (per side): intervals [z0, z1)
+    cross = {1: [], -1: []}
+    for zc in cw:
+        for s_ in (1, -1):
+            if rng.random() < 0.45:
+                cross[s_].append((zc + 4.3, zc + 4.3 + U(7, 14)))
+    w["cross"] = {k: (np.array([a for a, b in v] + [1e9]), np.array([b for a, b in v] + [1e9])) for k, v in cross.items()}
     objs = []
     # ---- lots (buildings, walls, fences, hedges, parks) per side
     lots = {}
@@ -1169,9 +1178,18 @@ def build_world(seed, zlo, zhi, speed=0.0, T=0.0):
         P = sd["prop"]
         starts, yard = [], []
         z = zlo - 40
+        cs0, cs1 = w["cross"][s]
         while z < zhi + 40:
             L = U(8, 30)
             kind = rng.choice(4, p=[0.4, 0.3, 0.2, 0.1])
+            ci = int(np.searchsorted(cs1, z, "right"))
+            if cs0[ci] <= z < cs1[ci]:  # inside a side street: leave open
+                starts.append(z)
+                yard.append(False)
+                z = float(cs1[ci])
+                continue
+            if z + L > cs0[ci]:
+                L = max(float(cs0[ci]) - z, 0.5)
             starts.append(z)
             yard.append(kind == 2 or (kind == 1 and rng.random() < 0.6))
             z0, z1 = z, z + L
@@ -1336,7 +1354,7 @@ def build_world(seed, zlo, zhi, speed=0.0, T=0.0):
         z = zlo - ext if not own else U(12, 35)
         while z < zhi + ext:
             r = rng.random()
-            if tram_lane and r < 0.3:
+            if tram_lane and r < 0.4:
                 kind = TRAIN
             else:
                 kind = CAR if r < 0.68 else (TRUCK if r < 0.84 else BUS)
@@ -1370,7 +1388,19 @@ def build_world(seed, zlo, zhi, speed=0.0, T=0.0):
             p = make_vehicle(rng, kind, front=(s < 0) != (rng.random() < 0.2))
             objs.append(dict(kind="veh", layer=3, z=z, x=xp + U(-0.15, 0.15), p=p))
             z += p["L"] + U(1.0, 10) + (U(8, 30) if rng.random() < 0.3 else 0)
-    w["objs"] = objs
+    def _in_cross(o):
+        if o["kind"] not in ("tree", "slight", "sign", "pole", "fence", "wall", "tl", "tw") or o["layer"] != 3:
+            return False
+        x = o.get("x", 0.0)
+        s_ = 1 if x > xr else (-1 if x < xl else 0)
+        if s_ == 0:
+            return False
+        cs0, cs1 = w["cross"][s_]
+        z0 = o["z"] - 1.0
+        z1 = o.get("z1", o["z"]) + 1.0
+        ci = int(np.searchsorted(cs1, z0, "right"))
+        return z1 > cs0[ci] and z0 < cs1[ci]
+    w["objs"] = [o for o in objs if not _in_cross(o)]
     # backdrop silhouettes (at infinity)
     w["backdrop"] = [(U(-0.8, 0.8), U(0.02, 0.2), U(0.005, 0.08), rng.random() < 0.3, hsv(U(0, 1), U(0, 0.3), U(0.3, 0.7))) for _ in range(int(rng.integers(8, 25)))]
     return w
@@ -1481,6 +1511,11 @@ def draw_ground(cv, look, w):
         starts, yard = w["lots"][s]
         idx = np.clip(np.searchsorted(starts, Z, "right") - 1, 0, len(starts) - 1)
         lab[beyond & m_s & yard[idx]] = TERRAIN
+    for s_, m_s in ((1, right), (-1, left)):
+        cs0, cs1 = w["cross"][s_]
+        ci = np.searchsorted(cs1, Z, "right")
+        inx = m_s & (Z >= cs0[ci]) & (Z < cs1[ci]) & (t > 0.25 + 0.0)
+        lab[inx] = ROAD
     ns = w["ns"]
     n1 = vnoise(X * 0.35, Z * 0.35, ns)
     n2 = vnoise(X * 3.0, Z * 3.0, ns + 1)
