@@ -1369,7 +1369,7 @@ def build_world(seed, zlo, zhi, speed=0.0, T=0.0):
                 p = make_twowheeler(rng, kind)
                 p["dirn"] = dirn
                 objs.append(dict(kind="tw", layer=3, z=z, vz=(U(3, 6) if kind == BIKE else U(6, 10)) * dirn if speed > 0 else 0.0,
-                                 x=xlane + dirn * U(0.8, 1.3), p=p, rider=_rider(rng, kind), ph=U(0, 6.3)))
+                                 x=xlane + dirn * U(lw / 2 - 0.6, lw / 2 - 0.3), p=p, rider=_rider(rng, kind), ph=U(0, 6.3)))
                 z += U(15, 45)
     # parked vehicles
     for s, pw in ((1, park_r), (-1, park_l)):
