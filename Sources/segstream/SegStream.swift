@@ -20,6 +20,7 @@ struct SegStream: ParsableCommand {
     static func main() {
         let level = ProcessInfo.processInfo.environment["SEGSTREAM_FFMPEG_LOGLEVEL"].flatMap { Int32($0) } ?? -8
         MediaLibrary.setFFmpegLogLevel(level)
+        signal(SIGPIPE, SIG_IGN)  // a closed pipe or socket is an I/O error to report, not a reason to die
         do {
             var command = try parseAsRoot()
             try command.run()
