@@ -6,16 +6,10 @@ import SegEngine
 import SegMedia
 import SFNet
 
-/// What `segstream profile` needs from a loaded network, whatever its precision. The fp32 `SFNetModel`
-/// conforms below; the int8 model conforms with one `extension …: ProfilableNetwork {}` line (or its
-/// protocol refines this one) when it lands.
-protocol ProfilableNetwork: AnyObject {
-    var config: SFNetConfig { get }
-    func predictLabels(input: Tensor, into labels: UnsafeMutableBufferPointer<UInt8>)
-    func profile(input: Tensor) -> [LayerTiming]
-}
-
-extension SFNetModel: ProfilableNetwork {}
+/// The network `profile` times: what `ModelOptions.loadModel()` returns. Only `config`,
+/// `predictLabels(input:into:)` and `profile(input:)` are used, which the int8 branch's `SegmentationModel`
+/// protocol also has. MERGE(int8net): `typealias ProfiledModel = any SegmentationModel`.
+typealias ProfiledModel = SFNetModel
 
 /// `segstream profile`: how fast the network runs on this CPU, and where the time goes.
 struct Profile: ParsableCommand {
@@ -76,7 +70,7 @@ struct Profile: ParsableCommand {
                                .unavailable)
             }
             let inputPath = try resolvedInputPath()
-            let model = try modelOptions.loadModel()
+            let model: ProfiledModel = try modelOptions.loadModel()
             let tensor = try Self.inputTensor(path: inputPath, height: height, width: width, config: model.config)
             let report = measure(model, input: tensor, inputPath: inputPath)
             if json {
@@ -140,7 +134,7 @@ struct Profile: ParsableCommand {
         }
     }
 
-    func measure<M: ProfilableNetwork>(_ model: M, input: Tensor, inputPath: String) -> ProfileReport {
+    func measure(_ model: ProfiledModel, input: Tensor, inputPath: String) -> ProfileReport {
         var labels = [UInt8](repeating: 0, count: input.height * input.width)
         func pass() { labels.withUnsafeMutableBufferPointer { model.predictLabels(input: input, into: $0) } }
         for _ in 0..<warmup { pass() }
