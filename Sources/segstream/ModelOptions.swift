@@ -22,16 +22,7 @@ struct ModelOptions: ParsableArguments {
         if let model { return model }
         if let env = ProcessInfo.processInfo.environment["SEGSTREAM_MODEL"], !env.isEmpty { return env }
         let name = "sfnet-df1-synth.safetensors"
-        let exe = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
-        let candidates = [
-            exe.appendingPathComponent("../share/segstream/models/\(name)"),
-            exe.appendingPathComponent("../../models/\(name)"),       // .build/release/segstream in a checkout
-            exe.appendingPathComponent("../../../models/\(name)"),    // .build/<triple>/release/segstream
-            URL(fileURLWithPath: "models/\(name)"),
-        ]
-        for url in candidates where FileManager.default.fileExists(atPath: url.standardizedFileURL.path) {
-            return url.standardizedFileURL.path
-        }
+        if let path = BundledFile.locate("models/\(name)") { return path }
         throw CLIError("no model given and the bundled model \(name) was not found; pass --model FILE or set SEGSTREAM_MODEL",
                        .noInput)
     }
@@ -44,5 +35,20 @@ struct ModelOptions: ParsableArguments {
         } catch let error as CustomStringConvertible {
             throw CLIError("model \(path): \(error.description)", .dataError)
         }
+    }
+}
+
+/// Files shipped with segstream (the default model, the sample clip), found next to the installed binary
+/// (`../share/segstream/`) or in the source tree the binary was built in.
+enum BundledFile {
+    static func locate(_ relativePath: String) -> String? {
+        let exe = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
+        let candidates = [
+            exe.appendingPathComponent("../share/segstream/\(relativePath)"),
+            exe.appendingPathComponent("../../\(relativePath)"),       // .build/release/segstream in a checkout
+            exe.appendingPathComponent("../../../\(relativePath)"),    // .build/<triple>/release/segstream
+            URL(fileURLWithPath: relativePath),
+        ]
+        return candidates.map(\.standardizedFileURL.path).first { FileManager.default.fileExists(atPath: $0) }
     }
 }

@@ -96,16 +96,7 @@ struct Profile: ParsableCommand {
             return input
         }
         let name = "drive.mp4"
-        let exe = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
-        let candidates = [
-            exe.appendingPathComponent("../share/segstream/samples/\(name)"),
-            exe.appendingPathComponent("../../samples/\(name)"),       // .build/release/segstream in a checkout
-            exe.appendingPathComponent("../../../samples/\(name)"),    // .build/<triple>/release/segstream
-            URL(fileURLWithPath: "samples/\(name)"),
-        ]
-        for url in candidates where FileManager.default.fileExists(atPath: url.standardizedFileURL.path) {
-            return url.standardizedFileURL.path
-        }
+        if let path = BundledFile.locate("samples/\(name)") { return path }
         throw CLIError("no --input given and the bundled sample samples/\(name) was not found; pass --input IMAGE_OR_VIDEO",
                        .noInput)
     }
