@@ -27,6 +27,7 @@ extension SFNetModel {
 /// Asking a model file for a precision it cannot give.
 public struct PrecisionMismatch: Error, CustomStringConvertible, Equatable {
     public let file: ModelPrecision, requested: ModelPrecision
+    public init(file: ModelPrecision, requested: ModelPrecision) { self.file = file; self.requested = requested }
     public var description: String {
         switch (file, requested) {
         case (.fp32, .int8):

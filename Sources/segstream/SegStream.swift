@@ -11,5 +11,5 @@ struct SegStream: ParsableCommand {
             74 I/O, 78 configuration.
             """,
         version: "0.1.0",
-        subcommands: [Run.self, Infer.self])
+        subcommands: [Run.self, Infer.self, Quantize.self])
 }
