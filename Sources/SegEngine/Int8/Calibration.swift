@@ -117,34 +117,38 @@ public final class ActivationCalibrator {
         return e
     }
 
-    /// KL(P‖Q): P = the histogram restricted to [a, b] with the clipped mass folded into the edge bins,
-    /// Q = P merged into 255 equal buckets and spread back evenly over each bucket's non-empty bins.
+    /// KL(P‖Q) as in TensorRT's entropy calibration: P = the histogram restricted to [a, b] with the
+    /// clipped mass folded into the edge bins; Q = the in-range histogram *without* that mass, merged into
+    /// 255 equal buckets and spread back evenly over each bucket's non-empty bins (so clipping costs).
     private static func kl(_ h: [Double], _ center: (Int) -> Double, _ width: Double, _ a: Double, _ b: Double) -> Double {
         let n = h.count
         var first = 0, last = n - 1
         while first < n - 1 && center(first) < a { first += 1 }
         while last > 0 && center(last) > b { last -= 1 }
         guard last > first else { return .infinity }
-        var p = Array(h[first...last])
+        let raw = Array(h[first...last])
+        var p = raw
         p[0] += h[..<first].reduce(0, +)
         p[p.count - 1] += h[(last + 1)...].reduce(0, +)
-        let total = p.reduce(0, +)
-        guard total > 0 else { return .infinity }
+        let pTotal = p.reduce(0, +), qTotal = raw.reduce(0, +)
+        guard pTotal > 0, qTotal > 0 else { return .infinity }
         let levels = 255
         let step = (b - a) / Double(levels)
         var bucketMass = [Double](repeating: 0, count: levels + 1)
         var bucketBins = [Double](repeating: 0, count: levels + 1)
-        var bucketOf = [Int](repeating: 0, count: p.count)
-        for j in p.indices {
+        var bucketOf = [Int](repeating: 0, count: raw.count)
+        for j in raw.indices {
             let q = max(0, min(levels, Int(((center(first + j) - a) / step).rounded())))
             bucketOf[j] = q
-            bucketMass[q] += p[j]
-            if p[j] > 0 { bucketBins[q] += 1 }
+            bucketMass[q] += raw[j]
+            if raw[j] > 0 { bucketBins[q] += 1 }
         }
         var d = 0.0
         for j in p.indices where p[j] > 0 {
-            let q = bucketMass[bucketOf[j]] / bucketBins[bucketOf[j]]
-            d += p[j] / total * log(p[j] / q)
+            let bins = bucketBins[bucketOf[j]]
+            let q = raw[j] > 0 && bins > 0 ? bucketMass[bucketOf[j]] / bins / qTotal : 1e-12
+            let pj = p[j] / pTotal
+            d += pj * log(pj / q)
         }
         return d
     }
