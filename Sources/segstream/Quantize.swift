@@ -92,18 +92,30 @@ struct Quantize: ParsableCommand {
             let checks = try CalibrationFrames.load(validationInputs, count: Int.max)
             let reference = try SFNetModel(file: try SafetensorsFile(contentsOf: URL(fileURLWithPath: model)), threads: threadCount)
             let inputs = checks.map { NetworkInput.tensor(from: $0, config: config) }
-            let expected = inputs.map { reference.predictLabels(input: $0) }
-            func agreement(_ bytes: Data) throws -> Double {
+            var fp32Times: [Double] = [], int8Times: [Double] = []
+            let expected = inputs.map { x in
+                let t0 = DispatchTime.now().uptimeNanoseconds
+                defer { fp32Times.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6) }
+                return reference.predictLabels(input: x)
+            }
+            func agreement(_ bytes: Data, times: inout [Double]) throws -> Double {
                 let m = try SFNetInt8Model(file: try SafetensorsFile(bytes: Array(bytes)), threads: threadCount)
                 var same = 0, total = 0
                 for (x, e) in zip(inputs, expected) {
+                    let t0 = DispatchTime.now().uptimeNanoseconds
                     let l = m.predictLabels(input: x)
+                    times.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6)
                     same += zip(l, e).filter { $0 == $1 }.count
                     total += e.count
                 }
                 return Double(same) / Double(total)
             }
-            print(String(format: "int8 vs fp32 label agreement on %d frames: %.4f %%", checks.count, 100 * (try agreement(data))))
+            func agreement(_ bytes: Data) throws -> Double { var t: [Double] = []; return try agreement(bytes, times: &t) }
+            let agreed = try agreement(data, times: &int8Times)
+            // The first frame of each size includes one-time setup (arena, indirection tables).
+            func median(_ t: [Double]) -> Double { let s = t.dropFirst().sorted(); return s.isEmpty ? t[0] : s[s.count / 2] }
+            print(String(format: "int8 vs fp32 label agreement on %d frames: %.4f %% (median ms/frame: fp32 %.1f, int8 %.1f)",
+                         checks.count, 100 * agreed, median(fp32Times), median(int8Times)))
             guard sweep else { return }
             let variants: [(String, Set<String>)] = [("none", [])] + quantizer.fp32LayerCandidates.map { ($0, [$0]) }
                 + [("flow+classifier", Set(quantizer.fp32LayerCandidates.dropFirst())), ("all", Set(quantizer.fp32LayerCandidates))]
