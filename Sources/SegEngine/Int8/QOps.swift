@@ -109,13 +109,25 @@ public enum QOps {
                     }
                     return
                 }
+                // Four channels (four planes) at a time into one 32-bit word per pixel; a tail of c % 4
+                // channels bytewise (the stride's padding is never written: y may be a concat slice).
                 let dst = y.data
-                for i in r {
-                    for j in 0..<w {
-                        let p = i * w + j
-                        let o = dst + p * s
-                        for k in 0..<c { o[k] = UInt8(q(src[k * hw + p])) }
+                let p0 = r.lowerBound * w, p1 = r.upperBound * w
+                let aligned = (Int(bitPattern: dst) % 4 == 0) && s % 4 == 0
+                var k = 0
+                if aligned {
+                    let words = UnsafeMutableRawPointer(dst).assumingMemoryBound(to: UInt32.self)
+                    let ws = s / 4
+                    while k + 4 <= c {
+                        let a = src + k * hw, b = a + hw, cc = b + hw, d = cc + hw, o = words + k / 4
+                        for p in p0..<p1 { o[p * ws] = q(a[p]) | q(b[p]) << 8 | q(cc[p]) << 16 | q(d[p]) << 24 }
+                        k += 4
                     }
+                }
+                while k < c {
+                    let a = src + k * hw, o = dst + k
+                    for p in p0..<p1 { o[p * s] = UInt8(truncatingIfNeeded: q(a[p])) }
+                    k += 1
                 }
             }
         }
