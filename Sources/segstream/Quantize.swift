@@ -117,17 +117,20 @@ struct Quantize: ParsableCommand {
             print(String(format: "int8 vs fp32 label agreement on %d frames: %.4f %% (median ms/frame: fp32 %.1f, int8 %.1f)",
                          checks.count, 100 * agreed, median(fp32Times), median(int8Times)))
             guard sweep else { return }
-            let variants: [(String, Set<String>)] = [("none", [])] + quantizer.fp32LayerCandidates.map { ($0, [$0]) }
-                + [("flow+classifier", Set(quantizer.fp32LayerCandidates.dropFirst())), ("all", Set(quantizer.fp32LayerCandidates))]
+            func label(_ layers: Set<String>) -> String { layers.isEmpty ? "none" : layers.sorted().joined(separator: ",") }
             for m in CalibrationMethod.allCases {
-                for (label, layers) in variants where m == method || label == "none" {
-                    let bytes = try quantizer.int8File(method: m, percentile: percentile, fp32Layers: layers).serialized()
-                    print(String(format: "  %-10@ fp32 %-28@ %.4f %%", m.rawValue, label, 100 * (try agreement(bytes))))
-                }
+                let bytes = try quantizer.int8File(method: m, percentile: percentile, fp32Layers: fp32).serialized()
+                print(String(format: "  method %-10@ fp32 %@: %.4f %%", m.rawValue, label(fp32), 100 * (try agreement(bytes))))
+            }
+            let candidates = quantizer.fp32LayerCandidates
+            let variants: [Set<String>] = [[]] + candidates.map { [$0] } + [Set(candidates.dropFirst()), Set(candidates)]
+            for layers in variants where layers != fp32 {
+                let bytes = try quantizer.int8File(method: method, percentile: percentile, fp32Layers: layers).serialized()
+                print(String(format: "  method %-10@ fp32 %@: %.4f %%", method.rawValue, label(layers), 100 * (try agreement(bytes))))
             }
             for p in [99.9, 99.99, 99.999] where method != .percentile || p != percentile {
                 let bytes = try quantizer.int8File(method: .percentile, percentile: p, fp32Layers: fp32).serialized()
-                print(String(format: "  percentile %.3f                         %.4f %%", p, 100 * (try agreement(bytes))))
+                print(String(format: "  percentile %.3f fp32 %@: %.4f %%", p, label(fp32), 100 * (try agreement(bytes))))
             }
         }
     }

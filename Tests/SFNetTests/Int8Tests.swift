@@ -294,3 +294,36 @@ func quantizedFixture(_ name: String, method: CalibrationMethod = .percentile, f
         #expect(timings.last?.name == "upsample_argmax")
     }
 }
+
+@Suite struct Int8ConversionTests {
+    /// fp32 CHW → u8 NHWC: round half to even, clamp, both the RGBX fast path and the generic one, and a
+    /// concat slice's neighbouring channels are never written.
+    @Test(arguments: [3, 5, 8, 32])
+    func quantizeMatchesReference(_ c: Int) {
+        let h = 5, w = 7
+        let x = Tensor(channels: c, height: h, width: w, values: (0..<(c * h * w)).map { Float(($0 * 37) % 113) / 9 - 6.25 })
+        let params = QuantParams(scale: 0.05, zeroPoint: 120)
+        let ctx = ExecutionContext(threads: 2)
+        // As a standalone tensor, and as channels [4, 4+c) of a wider buffer.
+        let plain = QTensor(channels: c, height: h, width: w, params: params)
+        let wide = QTensor(channels: c + 8, height: h, width: w, params: params)
+        for i in 0..<(h * w * wide.pixelStride) { wide.data[i] = 0xAB }
+        let slice = wide.channelSlice(4..<(4 + c))
+        for y in [plain, slice] {
+            QOps.quantize(x, into: y, context: ctx)
+            for p in 0..<(h * w) {
+                for k in 0..<c {
+                    let v = (x.data[k * h * w + p] / params.scale).rounded(.toNearestOrEven) + 120
+                    #expect(y.data[p * y.pixelStride + k] == UInt8(min(max(v, 0), 255)), "c \(c) pixel \(p) channel \(k)")
+                }
+            }
+        }
+        for p in 0..<(h * w) {
+            for k in Array(0..<4) + Array((4 + c)..<wide.pixelStride) { #expect(wide.data[p * wide.pixelStride + k] == 0xAB) }
+        }
+        // Dequantizing gives back x within half a step where x is in range.
+        let back = Tensor(channels: c, height: h, width: w)
+        QOps.dequantize(plain, into: back, context: ctx)
+        for i in 0..<x.count where params.range.contains(x.data[i]) { #expect(abs(back.data[i] - x.data[i]) <= 0.0251) }
+    }
+}
