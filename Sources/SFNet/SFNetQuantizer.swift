@@ -12,7 +12,7 @@ import SegEngine
 ///     for f in frames { q.observe(f) }
 ///     q.beginHistograms()
 ///     for f in frames { q.observe(f) }
-///     try q.int8File(method: .percentile).write(to: url)
+///     try q.int8File(method: .mse).write(to: url)
 public final class SFNetQuantizer {
     public let config: SFNetConfig
     public let calibrator = ActivationCalibrator()

@@ -28,7 +28,7 @@ struct Quantize: ParsableCommand {
     var frames = 32
 
     @Option(name: .long, help: "Range choice: minmax, percentile, mse or entropy.")
-    var method: CalibrationMethod = .percentile
+    var method: CalibrationMethod = .mse
 
     @Option(name: .long, help: "Percentile for --method percentile.")
     var percentile = 99.99
