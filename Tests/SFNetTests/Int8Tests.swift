@@ -75,10 +75,8 @@ func quantizedFixture(_ name: String, method: CalibrationMethod = .percentile, f
     @Test(arguments: [(1, 1, false, false), (3, 1, true, false), (3, 2, true, true), (3, 1, false, true)])
     func convWithinScaleBound(_ c: (k: Int, stride: Int, relu: Bool, residual: Bool)) throws {
         let cin = 19, cout = 21, h = 9, w = 11, k = c.k, pad = k / 2
-        var rng = SystemRandomNumberGenerator()
         var seed: UInt64 = 12345 + UInt64(k * 10 + c.stride)
         func next() -> Float { seed = seed &* 6364136223846793005 &+ 1442695040888963407; return Float(seed >> 40) / Float(1 << 24) }
-        _ = rng
         let weight = (0..<(cout * cin * k * k)).map { _ in (next() * 2 - 1) * 0.3 }
         let bias = (0..<cout).map { _ in (next() * 2 - 1) * 0.5 }
         var wq = [Int8](repeating: 0, count: weight.count), ws = [Float](repeating: 0, count: cout)
