@@ -11,6 +11,11 @@ public enum SFNetArch: String, Sendable, CaseIterable {
     case df2
 }
 
+/// The arithmetic a model file is meant for (`precision` in `__metadata__`).
+public enum ModelPrecision: String, Sendable, CaseIterable {
+    case fp32, int8
+}
+
 /// What a model file says about its network and its data (docs/model-format.md, `__metadata__`).
 public struct SFNetConfig: Sendable, Equatable {
     public var arch: SFNetArch
@@ -26,6 +31,8 @@ public struct SFNetConfig: Sendable, Equatable {
     /// grid_sample's corner convention in the FAM warp.
     public var warpAlignCorners: Bool
     public var source: String
+    /// The file's precision (fp32 files may store f16/bf16; int8 files hold quantized weights, docs/int8.md).
+    public var precision: ModelPrecision
 
     public static let cityscapesClassNames = [
         "road", "sidewalk", "building", "wall", "fence", "pole", "traffic light", "traffic sign",
@@ -43,7 +50,7 @@ public struct SFNetConfig: Sendable, Equatable {
     /// classes, otherwise to "class<i>" and a grey ramp.
     public init(arch: SFNetArch, numClasses: Int = 19, widthDivisor: Int = 1, classNames: [String]? = nil,
                 palette: [[UInt8]]? = nil, mean: [Float] = SFNetConfig.imagenetMean, std: [Float] = SFNetConfig.imagenetStd,
-                warpAlignCorners: Bool = true, source: String = "") {
+                warpAlignCorners: Bool = true, source: String = "", precision: ModelPrecision = .fp32) {
         precondition(numClasses >= 1 && [1, 2, 4, 8, 16].contains(widthDivisor))
         self.arch = arch
         self.numClasses = numClasses
@@ -55,6 +62,7 @@ public struct SFNetConfig: Sendable, Equatable {
         self.std = std
         self.warpAlignCorners = warpAlignCorners
         self.source = source
+        self.precision = precision
     }
 
     /// Parses `__metadata__` per docs/model-format.md.
@@ -62,8 +70,10 @@ public struct SFNetConfig: Sendable, Equatable {
         func bad(_ key: String, _ why: String) -> ModelFileError { .invalidMetadata(key: key, value: m[key] ?? "", reason: why) }
         if let f = m["format"], f != "segstream.sfnet" { throw bad("format", "expected segstream.sfnet") }
         if let v = m["format_version"], v != "1" { throw bad("format_version", "this engine reads version 1") }
-        if let p = m["precision"], p != "fp32" {
-            throw bad("precision", p == "int8" ? "an int8 model needs the int8 engine" : "expected fp32 or int8")
+        var precision = ModelPrecision.fp32
+        if let p = m["precision"] {
+            guard let v = ModelPrecision(rawValue: p) else { throw bad("precision", "expected fp32 or int8") }
+            precision = v
         }
         guard let a = m["arch"] else { throw ModelFileError.missingMetadata(key: "arch") }
         guard let arch = SFNetArch(rawValue: a) else { throw bad("arch", "expected r18, df1 or df2") }
@@ -111,7 +121,7 @@ public struct SFNetConfig: Sendable, Equatable {
             align = w == "true"
         }
         self.init(arch: arch, numClasses: numClasses, widthDivisor: divisor, classNames: names, palette: palette,
-                  mean: mean, std: std, warpAlignCorners: align, source: m["source"] ?? "")
+                  mean: mean, std: std, warpAlignCorners: align, source: m["source"] ?? "", precision: precision)
     }
 
     /// The `__metadata__` a file with this config carries.
@@ -122,7 +132,7 @@ public struct SFNetConfig: Sendable, Equatable {
             "num_classes": String(numClasses), "width_divisor": String(widthDivisor),
             "class_names": encode(classNames), "palette": encode(palette.map { $0.map(Int.init) }),
             "mean": encode(mean.map(Double.init)), "std": encode(std.map(Double.init)),
-            "warp_align_corners": warpAlignCorners ? "true" : "false", "precision": "fp32", "source": source,
+            "warp_align_corners": warpAlignCorners ? "true" : "false", "precision": precision.rawValue, "source": source,
         ]
     }
 }

@@ -8,7 +8,7 @@ import SegEngine
 ///
 /// Single owner: not thread-safe; use one model from one thread at a time (it fans out internally to
 /// `threads` workers). Make one model per concurrent stream.
-public final class SFNetModel {
+public final class SFNetModel: SegmentationModel {
     public let config: SFNetConfig
     public var threads: Int { context.threads }
 
@@ -35,6 +35,10 @@ public final class SFNetModel {
 
     public convenience init(file: SafetensorsFile, threads: Int = ProcessInfo.processInfo.activeProcessorCount) throws {
         let config = try SFNetConfig(metadata: file.metadata)
+        guard config.precision == .fp32 else {
+            throw ModelFileError.invalidMetadata(key: "precision", value: config.precision.rawValue,
+                                                 reason: "an int8 model needs the int8 engine (SFNetInt8Model)")
+        }
         let topology = SFNetTopology(config)
         try file.validate(expected: topology.expectedTensors)
         try self.init(config: config, topology: topology, threads: threads) { try file.floats($0) }
@@ -148,6 +152,17 @@ public final class SFNetModel {
         defer { context.profile = nil }
         _ = predictLabels(input: input)
         return context.profile ?? []
+    }
+
+    /// Runs the network (up to the low-resolution logits) and hands every convolution's output (by conv
+    /// name, after BN/residual/ReLU) and every FAM warp-add output (`head.fpn_out_align.<i>.warp`) to
+    /// `observer` as it is produced: calibration of the int8 engine. The tensors are only valid inside the call.
+    public func observeActivations(input: Tensor, _ observer: (String, Tensor) -> Void) {
+        withoutActuallyEscaping(observer) { o in
+            context.activationObserver = o
+            defer { context.activationObserver = nil }
+            arena.release(networkLogits(input))
+        }
     }
 
     /// Bytes of activation memory held for reuse.

@@ -1,5 +1,7 @@
-// SegBench: times the fp32 SFNet forward pass with random weights (release builds only mean anything).
+// SegBench: times the SFNet forward pass (release builds only mean anything): fp32 with random weights,
+// or any model file (fp32 or int8, e.g. from `segstream quantize`) with --model.
 //   swift run -c release SegBench --arch r18 --height 512 --width 1024 --threads 2 --iterations 5 [--profile]
+//   swift run -c release SegBench --model df1-int8.safetensors --height 512 --width 1024 [--profile]
 import Foundation
 import SegEngine
 import SFNet
@@ -12,7 +14,7 @@ while let a = args.popFirst() {
     if let v = args.first, !v.hasPrefix("--") { options[String(a.dropFirst(2))] = v; args.removeFirst() }
     else { flags.insert(String(a.dropFirst(2))) }
 }
-let arch = SFNetArch(rawValue: options["arch", default: "df1"]) ?? .df1
+var arch = SFNetArch(rawValue: options["arch", default: "df1"]) ?? .df1
 let height = Int(options["height", default: "512"])!, width = Int(options["width", default: "1024"])!
 let threads = Int(options["threads", default: "\(ProcessInfo.processInfo.activeProcessorCount)"])!
 let iterations = Int(options["iterations", default: "5"])!, warmup = Int(options["warmup", default: "1"])!
@@ -20,7 +22,15 @@ let mode = options["mode", default: "labels"]   // labels (fused upsample+argmax
 
 if let b = options["panel-bytes"].flatMap(Int.init) { Conv2d.panelBudgetBytes = b }
 if let b = options["winograd-bytes"].flatMap(Int.init) { Conv2d.winogradBudgetBytes = b }
-let model = SFNetModel.random(config: SFNetConfig(arch: arch), threads: threads)
+let model: any SegmentationModel
+if let path = options["model"] {
+    do { model = try loadSegmentationModel(contentsOf: URL(fileURLWithPath: path), threads: threads) } catch {
+        print("SegBench: \(path): \(error)"); exit(1)
+    }
+    arch = model.config.arch
+} else {
+    model = SFNetModel.random(config: SFNetConfig(arch: arch), threads: threads)
+}
 let input = Tensor(channels: 3, height: height, width: width)
 for i in 0..<input.count { input.data[i] = Float((i * 7919) % 1000) / 500 - 1 }
 var labels = [UInt8](repeating: 0, count: height * width)
@@ -50,8 +60,8 @@ let median = times[times.count / 2]
           let line = s.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }) else { return 0 }
     return Double(line.split(separator: " ").dropFirst().first.flatMap { Double($0) } ?? 0) / 1024
 }
-print(String(format: "swift %@ %dx%d threads=%d mode=%@: median %.1f ms (min %.1f, max %.1f, n=%d), cpu %.1f ms/frame, peak RSS %.0f MiB",
-             arch.rawValue, height, width, threads, mode, median, times.first!, times.last!, times.count,
+print(String(format: "swift %@ %@ %dx%d threads=%d mode=%@: median %.1f ms (min %.1f, max %.1f, n=%d), cpu %.1f ms/frame, peak RSS %.0f MiB",
+             arch.rawValue, model.precision.rawValue, height, width, threads, mode, median, times.first!, times.last!, times.count,
              cpuTimes[cpuTimes.count / 2], peakRSSMiB()))
 
 print(String(format: "activation arena %.0f MiB", Double(model.activationBytes) / 1048576))

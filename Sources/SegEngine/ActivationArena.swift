@@ -64,6 +64,11 @@ public final class ActivationArena {
         if let i = buffers.firstIndex(where: { $0 === t.storage }) { isFree[i] = true }
     }
 
+    /// Returns the buffer `storage` (from `acquire`) to the pool (byte views such as int8 activations).
+    public func release(storage: TensorStorage) {
+        if let i = buffers.firstIndex(where: { $0 === storage }) { isFree[i] = true }
+    }
+
     /// Bytes held by the arena.
     public var bytes: Int { buffers.reduce(0) { $0 + $1.capacity * 4 } }
 

@@ -103,6 +103,7 @@ public final class Conv2d {
         context.measure(name, macs: macs(height: x.height, width: x.width)) {
             compute(x, y, residual, context)
         }
+        context.observe(name, y)
     }
 
     /// Bytes of Winograd scratch (transformed inputs + products) per chunk of tiles.

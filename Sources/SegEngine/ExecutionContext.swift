@@ -20,6 +20,9 @@ public final class ExecutionContext {
     private var scratch: [TensorStorage?]
     /// When non-nil, every layer appends its timing here.
     public var profile: [LayerTiming]?
+    /// When non-nil, layers that produce a named activation (convolutions, the FAM warp) hand it here after
+    /// computing it (calibration of the int8 engine; off in normal runs).
+    public var activationObserver: ((String, Tensor) -> Void)?
 
     public init(threads: Int = ProcessInfo.processInfo.activeProcessorCount) {
         precondition(threads >= 1)
@@ -38,7 +41,7 @@ public final class ExecutionContext {
     func scratch(thread: Int) -> UnsafeMutablePointer<Float> { scratch[thread]!.pointer }
 
     /// Runs `body(worker)` for worker in 0..<n (n ≤ threads), concurrently when n > 1.
-    func parallel(_ n: Int, _ body: (Int) -> Void) {
+    public func parallel(_ n: Int, _ body: (Int) -> Void) {
         if n <= 1 { body(0); return }
         withoutActuallyEscaping(body) { escapable in
             let box = UncheckedSendable(escapable)
@@ -47,10 +50,16 @@ public final class ExecutionContext {
     }
 
     /// Splits 0..<total into `parts` near-equal ranges; returns part `index`.
-    static func split(_ total: Int, parts: Int, index: Int) -> Range<Int> {
+    public static func split(_ total: Int, parts: Int, index: Int) -> Range<Int> {
         let base = total / parts, extra = total % parts
         let lo = index * base + min(index, extra)
         return lo..<(lo + base + (index < extra ? 1 : 0))
+    }
+
+    /// Hands `tensor` to the activation observer, if any.
+    @inline(__always)
+    public func observe(_ name: String, _ tensor: Tensor) {
+        activationObserver?(name, tensor)
     }
 
     /// Times `body` under `name` when profiling.

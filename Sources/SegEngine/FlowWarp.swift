@@ -22,5 +22,6 @@ public enum FlowWarp {
                                       rows.lowerBound, rows.upperBound, alignCorners ? 1 : 0)
             }
         }
+        context.observe(name, out)
     }
 }

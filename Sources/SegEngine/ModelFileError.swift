@@ -15,6 +15,10 @@ public enum ModelFileError: Error, CustomStringConvertible, Equatable, Sendable 
     case unsupportedDType(name: String, dtype: String)
     case missingMetadata(key: String)
     case invalidMetadata(key: String, value: String, reason: String)
+    /// A tensor whose dtype is fixed (int8 files: I8 weights, U8 zero points, F32 scales) has another one.
+    case wrongDType(name: String, dtype: String, expected: String)
+    /// A tensor whose values break the format's rules (e.g. a non-positive scale).
+    case invalidValue(name: String, reason: String)
 
     public var description: String {
         switch self {
@@ -36,6 +40,8 @@ public enum ModelFileError: Error, CustomStringConvertible, Equatable, Sendable 
         case .unsupportedDType(let name, let dtype): return "\(name) has dtype \(dtype), expected F32, F16 or BF16"
         case .missingMetadata(let key): return "missing __metadata__ key \(key)"
         case .invalidMetadata(let key, let value, let reason): return "__metadata__ \(key) = \(value): \(reason)"
+        case .wrongDType(let name, let dtype, let expected): return "\(name) has dtype \(dtype), expected \(expected)"
+        case .invalidValue(let name, let reason): return "\(name): \(reason)"
         }
     }
 

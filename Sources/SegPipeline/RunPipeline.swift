@@ -111,7 +111,7 @@ struct AlignedBytes {
 /// frame that is admitted is always written. Slots circulate through a free list: no per-frame allocation.
 public final class RunPipeline: @unchecked Sendable {
     public let options: RunOptions
-    private let model: SFNetModel
+    private let model: any SegmentationModel
     private let source: VideoSource
     private let renderer: FrameRenderer
     private let telemetry = Telemetry()
@@ -127,7 +127,7 @@ public final class RunPipeline: @unchecked Sendable {
     private var resolvedSize: NetworkSize?
 
     /// Opens the input (and the output, so an unwritable path fails before any work).
-    public init(model: SFNetModel, options: RunOptions) throws {
+    public init(model: any SegmentationModel, options: RunOptions) throws {
         self.options = options
         self.model = model
         classNames = model.config.classNames

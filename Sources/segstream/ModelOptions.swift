@@ -2,6 +2,8 @@ import ArgumentParser
 import Foundation
 import SFNet
 
+extension ModelPrecision: ExpressibleByArgument {}
+
 /// `--model` and `--threads`, shared by every command that runs the network.
 struct ModelOptions: ParsableArguments {
     @Option(name: .long, help: "Model file (.safetensors). Default: the bundled model (see README).")
@@ -9,6 +11,9 @@ struct ModelOptions: ParsableArguments {
 
     @Option(name: .long, help: "Engine threads (default: all cores).")
     var threads: Int?
+
+    @Option(name: .long, help: "Arithmetic: fp32 or int8 (default: the model file's own precision; int8 files come from `segstream quantize`).")
+    var precision: ModelPrecision?
 
     func validate() throws {
         if let threads, threads < 1 || threads > 256 { throw ValidationError("--threads must be between 1 and 256") }
@@ -27,11 +32,13 @@ struct ModelOptions: ParsableArguments {
                        .noInput)
     }
 
-    func loadModel() throws -> SFNetModel {
+    func loadModel() throws -> any SegmentationModel {
         let path = try resolvedModelPath()
         guard FileManager.default.fileExists(atPath: path) else { throw CLIError("model file not found: \(path)", .noInput) }
         do {
-            return try SFNetModel(contentsOf: URL(fileURLWithPath: path), threads: threadCount)
+            return try loadSegmentationModel(contentsOf: URL(fileURLWithPath: path), threads: threadCount, precision: precision)
+        } catch let error as PrecisionMismatch {
+            throw CLIError("model \(path): \(error.description)", .usage)
         } catch let error as CustomStringConvertible {
             throw CLIError("model \(path): \(error.description)", .dataError)
         }

@@ -6,10 +6,8 @@ import SegEngine
 import SegMedia
 import SFNet
 
-/// The network `profile` times: what `ModelOptions.loadModel()` returns. Only `config`,
-/// `predictLabels(input:into:)` and `profile(input:)` are used, which the int8 branch's `SegmentationModel`
-/// protocol also has. MERGE(int8net): `typealias ProfiledModel = any SegmentationModel`.
-typealias ProfiledModel = SFNetModel
+/// The network `profile` times: fp32 or int8, as `ModelOptions.loadModel()` returns it.
+typealias ProfiledModel = any SegmentationModel
 
 /// `segstream profile`: how fast the network runs on this CPU, and where the time goes.
 struct Profile: ParsableCommand {
@@ -26,10 +24,6 @@ struct Profile: ParsableCommand {
             """)
 
     @OptionGroup var modelOptions: ModelOptions
-
-    // MERGE(int8net): ModelOptions gains --precision; then delete this option and read it from there.
-    @Option(name: .long, help: "fp32 or int8 (int8 is pending: the int8 network has not landed yet).")
-    var precision: String = "fp32"
 
     @Option(name: .long, help: "Network input size HEIGHTxWIDTH.")
     var size: String = "512x1024"
@@ -54,9 +48,6 @@ struct Profile: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            guard ["fp32", "int8"].contains(precision) else {
-                throw CLIError("--precision must be fp32 or int8 (got '\(precision)')", .usage)
-            }
             guard let (height, width) = Self.parseSize(size) else {
                 throw CLIError("--size must be HEIGHTxWIDTH with positive integers up to 8192, e.g. 512x1024 (got '\(size)')", .usage)
             }
@@ -64,11 +55,6 @@ struct Profile: ParsableCommand {
             guard warmup >= 0 else { throw CLIError("--warmup must not be negative", .usage) }
             guard layerRuns >= 0 else { throw CLIError("--layer-runs must not be negative", .usage) }
             if let peak, !(peak > 0) { throw CLIError("--peak must be positive", .usage) }
-            if precision == "int8" {
-                // MERGE(int8net): drop this check; `modelOptions.loadModel()` then returns the int8 network.
-                throw CLIError("--precision int8 is not available yet (the int8 SFNet path is pending); use --precision fp32",
-                               .unavailable)
-            }
             let inputPath = try resolvedInputPath()
             let model: ProfiledModel = try modelOptions.loadModel()
             let tensor = try Self.inputTensor(path: inputPath, height: height, width: width, config: model.config)
@@ -147,6 +133,7 @@ struct Profile: ParsableCommand {
         let isa = seg_isa_active()
         let cores = ProcessInfo.processInfo.activeProcessorCount
         let threads = modelOptions.threadCount
+        let precision = model.precision.rawValue
         let perCore = peak ?? Self.peakPerCore(precision: precision, isa: isa)
         return ProfileReport(
             precision: precision, isa: String(cString: seg_isa_name(isa)), arch: model.config.arch.rawValue,

@@ -1,6 +1,9 @@
 import ArgumentParser
 import Foundation
 import SegMedia
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The one executable: each subcommand is a thin layer over the library modules.
 @main
@@ -13,7 +16,7 @@ struct SegStream: ParsableCommand {
             74 I/O, 78 configuration.
             """,
         version: "0.1.0",
-        subcommands: [Run.self, Infer.self, Eval.self, Profile.self])
+        subcommands: [Run.self, Infer.self, Eval.self, Quantize.self, Profile.self])
 
     /// FFmpeg's own log lines are off: segstream reports problems itself, in one line, and counts what it
     /// skips. `SEGSTREAM_FFMPEG_LOGLEVEL` (an av_log level number, e.g. 32 for info) turns them back on.
@@ -25,7 +28,15 @@ struct SegStream: ParsableCommand {
             var command = try parseAsRoot()
             try command.run()
         } catch {
-            exit(withError: error)
+            let code = exitCode(for: error)
+            if code == .success { exit(withError: error) }  // --help, --version
+            // One line on stderr for every failure, usage errors included (ArgumentParser would add the usage).
+            let message = self.message(for: error).split(separator: "\n").first.map(String.init) ?? ""
+            if !message.isEmpty {
+                let hint = code == .validationFailure ? " (see segstream --help)" : ""
+                FileHandle.standardError.write(Data("segstream: \(message.replacingOccurrences(of: "Error: ", with: ""))\(hint)\n".utf8))
+            }
+            Glibc.exit(code.rawValue)
         }
     }
 }

@@ -237,8 +237,8 @@ struct ProfileCommandTests {
         ErrorCase(extra: ["--size", "axb"], code: 64),
         ErrorCase(extra: ["--iterations", "0"], code: 64),
         ErrorCase(extra: ["--precision", "fp16"], code: 64),
-        // MERGE(int8net): int8 is pending until the int8 network lands (then this case changes).
-        ErrorCase(extra: ["--precision", "int8"], code: 69),
+        // An fp32 file asked to run as int8: quantize it first (a usage error).
+        ErrorCase(extra: ["--precision", "int8"], code: 64),
         ErrorCase(extra: ["--input", "MODEL"], code: 65),   // not an image or a video
     ]
 

@@ -1,0 +1,381 @@
+import CSegKernels
+import Foundation
+import SegEngine
+
+/// An int8 SFNet (docs/int8.md): u8 NHWC activations with per-tensor params, s8 per-channel weights
+/// with BN folded, int32 accumulation, and requantization, bias, residual and ReLU fused into each conv.
+/// Concats are producers writing channel slices of one buffer (shared params); resizes and the FAM warp
+/// run on u8 and keep their input's params (the warp fuses the `lat +` add). The flow convs and the
+/// classifier write fp32 (flow in pixels, logits); upsample + argmax run on the fp32 logits.
+///
+/// Same surface and ownership rules as `SFNetModel`: single owner, fans out to `threads` workers that
+/// split output rows; steady-state frames allocate nothing.
+public final class SFNetInt8Model: SegmentationModel {
+    public let config: SFNetConfig
+    public var threads: Int { context.threads }
+    public var precision: ModelPrecision { .int8 }
+    /// The convs that run in fp32 (the file's `int8_fp32_layers`).
+    public let fp32Layers: Set<String>
+    /// The kernels' ISA: nil follows the dispatch table (best, or SEGSTREAM_ISA); tests pin each ISA.
+    public var isa: seg_isa?
+
+    /// A conv of the int8 graph: int8 (u8 in, u8 or fp32 out), or fp32 (dequantized or fp32 input,
+    /// fp32 CHW out, quantized to `output` when the consumer is int8).
+    enum Layer {
+        case int8(QConv2d)
+        case fp32(Conv2d, input: QuantParams?, output: QuantParams?)
+
+        var name: String {
+            switch self { case .int8(let c): return c.name; case .fp32(let c, _, _): return c.name }
+        }
+        var outChannels: Int {
+            switch self { case .int8(let c): return c.outChannels; case .fp32(let c, _, _): return c.outChannels }
+        }
+        var outputParams: QuantParams? {
+            switch self { case .int8(let c): return c.output; case .fp32(_, _, let o): return o }
+        }
+        func outputSize(height: Int, width: Int) -> (height: Int, width: Int) {
+            switch self {
+            case .int8(let c): return c.outputSize(height: height, width: width)
+            case .fp32(let c, _, _): return c.outputSize(height: height, width: width)
+            }
+        }
+    }
+
+    private let context: ExecutionContext
+    private let arena = ActivationArena()
+    private let fpnDim: Int
+    private let ppmBins: [Int]
+    private let inputParams: QuantParams?
+    private let stem: [Layer]
+    private let stemMaxPool: Bool
+    private let stages: [(blocks: [(conv1: Layer, conv2: Layer, downsample: Layer?)], isFeature: Bool)]
+    private let ppmStages: [Layer]
+    private let ppmBottleneck: Layer
+    private let fpnIn: [Layer]
+    private let fpnOut: [Layer]
+    private let fam: [(downH: Layer, downL: Layer, flowMake: Layer)]
+    private let famSum: [QuantParams]
+    private let convLast: Layer
+    private let classifier: Layer
+
+    /// Loads an int8 model file (docs/int8.md). Throws `ModelFileError`; never loads partially.
+    public convenience init(contentsOf url: URL, threads: Int = ProcessInfo.processInfo.activeProcessorCount) throws {
+        try self.init(file: try SafetensorsFile(contentsOf: url), threads: threads)
+    }
+
+    public init(file: SafetensorsFile, threads: Int = ProcessInfo.processInfo.activeProcessorCount) throws {
+        let config = try SFNetConfig(metadata: file.metadata)
+        guard config.precision == .int8 else {
+            throw ModelFileError.invalidMetadata(key: "precision", value: config.precision.rawValue,
+                                                 reason: "not an int8 model (make one with `segstream quantize`)")
+        }
+        var fp32: Set<String> = []
+        if let s = file.metadata["int8_fp32_layers"] {
+            guard let a = (try? JSONSerialization.jsonObject(with: Data(s.utf8))) as? [String] else {
+                throw ModelFileError.invalidMetadata(key: "int8_fp32_layers", value: s, reason: "expected a JSON array of layer names")
+            }
+            fp32 = Set(a)
+        }
+        let t = SFNetTopology(config)
+        let plan = try SFNetInt8Plan(topology: t, fp32Layers: fp32)
+        try plan.validate(file)
+
+        // Values: everything is read and checked before anything is built.
+        func floats(_ name: String) throws -> [Float] {
+            let v = try file.floats(name)
+            guard v.allSatisfy(\.isFinite) else { throw ModelFileError.invalidValue(name: name, reason: "holds a non-finite value") }
+            return v
+        }
+        var act: [String: QuantParams] = [:]
+        for g in plan.groups {
+            let s = try floats("act.\(g).scale")[0]
+            guard s > 0 else { throw ModelFileError.invalidValue(name: "act.\(g).scale", reason: "must be positive, got \(s)") }
+            act[g] = QuantParams(scale: s, zeroPoint: file.rawBytes("act.\(g).zero_point")![0])
+        }
+        let ctx = ExecutionContext(threads: threads)
+        func make(_ s: ConvSpec) throws -> Layer {
+            let (input, output) = plan.io[s.name]!
+            let inParams = input.map { act[$0]! }, outParams = output.map { act[$0]! }
+            let bias = try floats("\(s.name).bias")
+            if fp32.contains(s.name) {
+                let conv = Conv2d(name: s.name, inChannels: s.inChannels, outChannels: s.outChannels, kernelSize: s.kernel,
+                                  stride: s.stride, padding: s.padding, dilation: s.dilation, weight: try floats("\(s.name).weight"),
+                                  bias: bias, relu: s.relu)
+                return .fp32(conv, input: inParams, output: outParams)
+            }
+            let raw = file.rawBytes("\(s.name).weight_q")!
+            let q = raw.map { Int8(bitPattern: $0) }
+            guard !q.contains(-128) else {
+                throw ModelFileError.invalidValue(name: "\(s.name).weight_q", reason: "weights must lie in [-127, 127]")
+            }
+            let scale = try floats("\(s.name).weight_scale")
+            guard scale.allSatisfy({ $0 > 0 }) else {
+                throw ModelFileError.invalidValue(name: "\(s.name).weight_scale", reason: "scales must be positive")
+            }
+            guard let inParams else { preconditionFailure("int8 conv \(s.name) without input params") }
+            return .int8(QConv2d(name: s.name, inChannels: s.inChannels, outChannels: s.outChannels, kernelSize: s.kernel,
+                                 stride: s.stride, padding: s.padding, dilation: s.dilation, weight: q, weightScale: scale,
+                                 bias: bias, input: inParams, output: outParams, relu: s.relu))
+        }
+        self.config = config
+        self.fp32Layers = fp32
+        context = ctx
+        fpnDim = t.fpnDim
+        ppmBins = t.ppmBins
+        inputParams = act["input"]
+        stem = try t.stem.map(make)
+        stemMaxPool = t.stemMaxPool
+        stages = try t.stages.map { st in
+            (try st.blocks.map { (try make($0.conv1), try make($0.conv2), try $0.downsample.map(make)) }, st.isFeature)
+        }
+        ppmStages = try t.ppmStages.map(make)
+        ppmBottleneck = try make(t.ppmBottleneck)
+        fpnIn = try t.fpnIn.map(make)
+        fpnOut = try t.fpnOut.map(make)
+        fam = try t.fam.map { (try make($0.downH), try make($0.downL), try make($0.flowMake)) }
+        famSum = (0..<t.fam.count).map { act[SFNetInt8Plan.famSum($0)]! }
+        convLast = try make(t.convLast)
+        classifier = try make(t.classifier)
+    }
+
+    // MARK: - Inference (same contract as SFNetModel)
+
+    public func forward(input: Tensor) -> Tensor {
+        let logits = networkLogits(input)
+        let out = Tensor(channels: config.numClasses, height: input.height, width: input.width)
+        Resize.bilinear(logits, into: out, alignCorners: true, context: context, name: "upsample_logits")
+        arena.release(logits)
+        return out
+    }
+
+    public func predictLabels(input: Tensor, into labels: UnsafeMutableBufferPointer<UInt8>) {
+        precondition(labels.count >= input.height * input.width, "labels buffer too small")
+        let logits = networkLogits(input)
+        Resize.bilinearArgmax(logits, height: input.height, width: input.width, alignCorners: true,
+                              labels: labels.baseAddress!, context: context)
+        arena.release(logits)
+    }
+
+    public func predictLabels(input: Tensor) -> [UInt8] {
+        var labels = [UInt8](repeating: 0, count: input.height * input.width)
+        labels.withUnsafeMutableBufferPointer { predictLabels(input: input, into: $0) }
+        return labels
+    }
+
+    /// fp32 logits at the network's fusion resolution, in a fresh tensor.
+    public func lowResolutionLogits(input: Tensor) -> Tensor {
+        let logits = networkLogits(input)
+        let out = Tensor(channels: logits.channels, height: logits.height, width: logits.width)
+        out.data.update(from: logits.data, count: logits.count)
+        arena.release(logits)
+        return out
+    }
+
+    public func profile(input: Tensor) -> [LayerTiming] {
+        context.profile = []
+        defer { context.profile = nil }
+        _ = predictLabels(input: input)
+        return context.profile ?? []
+    }
+
+    public var activationBytes: Int { arena.bytes }
+
+    // MARK: - The network
+
+    private func acquire(_ c: Int, _ h: Int, _ w: Int) -> Tensor { arena.acquire(channels: c, height: h, width: w) }
+
+    private func acquireQ(_ c: Int, _ h: Int, _ w: Int, _ params: QuantParams) -> QTensor {
+        let stride = QTensor.standardStride(c)
+        let t = arena.acquire(channels: 1, height: 1, width: max(1, (h * w * stride + 3) / 4))
+        return QTensor(storage: t.storage, channels: c, height: h, width: w, pixelStride: stride, params: params)
+    }
+
+    private func release(_ q: QTensor) { arena.release(storage: q.storage) }
+
+    /// Runs an int8-output layer from u8 `x` into `y`.
+    private func run(_ layer: Layer, _ x: QTensor, into y: QTensor, residual: QTensor? = nil) {
+        switch layer {
+        case .int8(let conv):
+            conv.run(x, into: y, residual: residual, context: context, isa: isa)
+        case .fp32(let conv, _, _):
+            precondition(residual == nil)
+            let xf = acquire(x.channels, x.height, x.width)
+            QOps.dequantize(x, into: xf, context: context, name: "\(conv.name).dequantize")
+            let yf = acquire(y.channels, y.height, y.width)
+            conv.run(xf, into: yf, context: context)
+            QOps.quantize(yf, into: y, context: context, name: "\(conv.name).quantize")
+            arena.release(xf); arena.release(yf)
+        }
+    }
+
+    /// Runs an fp32-output layer from u8 `x`: NHWC floats at `y` with `stride` floats per pixel.
+    private func runFloatNHWC(_ layer: Layer, _ x: QTensor, into y: UnsafeMutablePointer<Float>, stride: Int) {
+        switch layer {
+        case .int8(let conv):
+            conv.runFloat(x, into: y, yStride: 4 * stride, context: context, isa: isa)
+        case .fp32(let conv, _, _):
+            let (h, w) = conv.outputSize(height: x.height, width: x.width)
+            let xf = acquire(x.channels, x.height, x.width)
+            QOps.dequantize(x, into: xf, context: context, name: "\(conv.name).dequantize")
+            let yf = acquire(conv.outChannels, h, w)
+            conv.run(xf, into: yf, context: context)
+            QOps.toNHWC(yf, into: y, stride: stride)
+            arena.release(xf); arena.release(yf)
+        }
+    }
+
+    private func networkLogits(_ input: Tensor) -> Tensor {
+        precondition(input.channels == 3 && input.height > 0 && input.width > 0, "input must be 3×H×W, got \(input.shape)")
+        arena.beginPass(key: [input.height, input.width])
+        let features = backbone(input)
+        return head(features)
+    }
+
+    private func backbone(_ input: Tensor) -> [QTensor] {
+        let first = stem[0]
+        let (h0, w0) = first.outputSize(height: input.height, width: input.width)
+        var x = acquireQ(first.outChannels, h0, w0, first.outputParams!)
+        switch first {
+        case .int8(let conv):
+            let xq = acquireQ(3, input.height, input.width, inputParams!)
+            QOps.quantize(input, into: xq, context: context, name: "quantize_input")
+            conv.run(xq, into: x, context: context, isa: isa)
+            release(xq)
+        case .fp32(let conv, _, _):
+            let yf = acquire(conv.outChannels, h0, w0)
+            conv.run(input, into: yf, context: context)
+            QOps.quantize(yf, into: x, context: context, name: "\(conv.name).quantize")
+            arena.release(yf)
+        }
+        for layer in stem.dropFirst() {
+            let (h, w) = layer.outputSize(height: x.height, width: x.width)
+            let y = acquireQ(layer.outChannels, h, w, layer.outputParams!)
+            run(layer, x, into: y)
+            release(x)
+            x = y
+        }
+        if stemMaxPool {
+            let y = acquireQ(x.channels, (x.height - 1) / 2 + 1, (x.width - 1) / 2 + 1, x.params)
+            QOps.maxPool(x, into: y, context: context, name: "layer0.3")
+            release(x)
+            x = y
+        }
+        var features: [QTensor] = []
+        for (s, stage) in stages.enumerated() {
+            for (b, block) in stage.blocks.enumerated() {
+                let isLast = s == stages.count - 1 && b == stage.blocks.count - 1
+                var dest: QTensor? = nil
+                if isLast {
+                    // The top feature goes straight into the PPM concat: [bin1, bin2, bin3, bin6, C_top].
+                    let (h, w) = block.conv1.outputSize(height: x.height, width: x.width)
+                    let c = block.conv2.outChannels, off = ppmBins.count * fpnDim
+                    let cat = acquireQ(off + c, h, w, block.conv2.outputParams!)
+                    dest = cat.channelSlice(off..<(off + c))
+                }
+                let y = basicBlock(block, x, into: dest)
+                if !features.contains(where: { $0.storage === x.storage }) { release(x) }
+                x = y
+            }
+            if stage.isFeature { features.append(x) }
+        }
+        return features
+    }
+
+    private func basicBlock(_ block: (conv1: Layer, conv2: Layer, downsample: Layer?), _ x: QTensor, into dest: QTensor?) -> QTensor {
+        let (h, w) = block.conv1.outputSize(height: x.height, width: x.width)
+        let c = block.conv1.outChannels
+        let t = acquireQ(c, h, w, block.conv1.outputParams!)
+        run(block.conv1, x, into: t)
+        var shortcut = x
+        if let down = block.downsample {
+            shortcut = acquireQ(c, h, w, down.outputParams!)
+            run(down, x, into: shortcut)
+        }
+        let y = dest ?? acquireQ(c, h, w, block.conv2.outputParams!)
+        run(block.conv2, t, into: y, residual: shortcut)
+        release(t)
+        if block.downsample != nil { release(shortcut) }
+        return y
+    }
+
+    private func head(_ features: [QTensor]) -> Tensor {
+        let f = fpnDim
+        let top = features.last!
+        let ppmCat = QTensor(storage: top.storage, byteOffset: 0, channels: ppmBins.count * f + top.channels,
+                             height: top.height, width: top.width, pixelStride: top.pixelStride, params: top.params)
+        for (k, bins) in ppmBins.enumerated() {
+            let pooled = acquireQ(top.channels, bins, bins, top.params)
+            QOps.adaptiveAveragePool(top, into: pooled, context: context, name: "head.ppm.stages.\(k).0")
+            let y = acquireQ(f, bins, bins, ppmStages[k].outputParams!)
+            run(ppmStages[k], pooled, into: y)
+            QOps.resize(y, into: ppmCat.channelSlice(k * f..<(k + 1) * f), alignCorners: true, context: context, isa: isa,
+                        name: "head.ppm.resize.\(k)")
+            release(pooled)
+            release(y)
+        }
+        let p5 = acquireQ(f, top.height, top.width, ppmBottleneck.outputParams!)
+        run(ppmBottleneck, ppmCat, into: p5)
+        release(ppmCat)
+
+        let levels = features.count
+        let base = features[0]
+        let fused = acquireQ(levels * f, base.height, base.width, p5.params)   // [P2, up(P3), up(P4), up(P5)]
+        var pyramid = [QTensor?](repeating: nil, count: levels)
+        var current = p5
+        for i in (0..<(levels - 1)).reversed() {
+            let (h, w) = (features[i].height, features[i].width)
+            let lat = acquireQ(f, h, w, fpnIn[i].outputParams!)
+            run(fpnIn[i], features[i], into: lat)
+            release(features[i])
+            let module = fam[i]
+            let cat = acquireQ(f, h, w, module.downL.outputParams!)
+            let dh = acquireQ(f / 2, current.height, current.width, module.downH.outputParams!)
+            run(module.downH, current, into: dh)
+            QOps.resize(dh, into: cat.channelSlice(0..<f / 2), alignCorners: true, context: context, isa: isa,
+                        name: "head.fpn_out_align.\(i).resize")
+            release(dh)
+            run(module.downL, lat, into: cat.channelSlice(f / 2..<f))
+            let flow = acquire(2, h, w)   // fp32 NHWC [h][w][2]
+            runFloatNHWC(module.flowMake, cat, into: flow.data, stride: 2)
+            release(cat)
+            let sum = acquireQ(f, h, w, famSum[i])
+            QOps.warpAdd(high: current, flow: flow.data, flowStride: 8, lat: lat, into: sum,
+                         alignCorners: config.warpAlignCorners, context: context, isa: isa,
+                         name: "head.fpn_out_align.\(i).warp")
+            arena.release(flow)
+            release(lat)
+            if current.storage !== p5.storage { release(current) }
+            let out = i == 0 ? fused.channelSlice(0..<f) : acquireQ(f, h, w, fpnOut[i].outputParams!)
+            run(fpnOut[i], sum, into: out)
+            if i > 0 { pyramid[i] = out }
+            current = sum
+        }
+        release(current)
+        pyramid[levels - 1] = p5
+        for j in 1..<levels {
+            QOps.resize(pyramid[j]!, into: fused.channelSlice(j * f..<(j + 1) * f), alignCorners: true, context: context,
+                        isa: isa, name: "head.fuse.resize.\(j)")
+            release(pyramid[j]!)
+        }
+        let hidden = acquireQ(f, base.height, base.width, convLast.outputParams!)
+        run(convLast, fused, into: hidden)
+        release(fused)
+        let nc = config.numClasses
+        let logits = acquire(nc, base.height, base.width)
+        switch classifier {
+        case .int8(let conv):
+            let nhwc = acquire(nc, base.height, base.width)
+            conv.runFloat(hidden, into: nhwc.data, yStride: 4 * nc, context: context, isa: isa)
+            context.measure("logits_to_chw") { QOps.toCHW(nhwc.data, stride: nc, into: logits) }
+            arena.release(nhwc)
+        case .fp32(let conv, _, _):
+            let xf = acquire(hidden.channels, hidden.height, hidden.width)
+            QOps.dequantize(hidden, into: xf, context: context, name: "\(conv.name).dequantize")
+            conv.run(xf, into: logits, context: context)
+            arena.release(xf)
+        }
+        release(hidden)
+        return logits
+    }
+}

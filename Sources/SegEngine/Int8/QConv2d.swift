@@ -1,0 +1,147 @@
+import CSegKernels
+import Foundation
+
+/// An int8 convolution (C kernels `seg_qu8_conv*`): u8 NHWC input with per-tensor params, s8 weights with
+/// per-output-channel scales, int32 accumulation, float requantization with bias, residual and ReLU fused.
+/// The output is u8 (`output` params given) or fp32 NHWC (`output == nil`: flow and logits).
+///
+/// Indirection tables are built once per input geometry (height, width, pixel stride) and reused (the
+/// kernel rebases them to whatever buffer is passed), so steady-state frames allocate nothing.
+/// Single owner, like the model that holds it.
+public final class QConv2d {
+    public let name: String
+    public let inChannels: Int, outChannels: Int
+    public let kernelSize: Int, stride: Int, padding: Int, dilation: Int
+    public let relu: Bool
+    public let input: QuantParams
+    /// nil: fp32 output.
+    public let output: QuantParams?
+    private let packed: OpaquePointer
+    private var tables: [[Int]: OpaquePointer] = [:]
+
+    /// - Parameters:
+    ///   - weight: s8 values in [−127, 127], PyTorch order [outChannels][inChannels][k][k] (BN already folded).
+    ///   - weightScale: one positive scale per output channel.
+    ///   - bias: float bias per output channel (folded), or nil.
+    public init(name: String, inChannels: Int, outChannels: Int, kernelSize: Int, stride: Int = 1, padding: Int = 0,
+                dilation: Int = 1, weight: [Int8], weightScale: [Float], bias: [Float]?, input: QuantParams,
+                output: QuantParams?, relu: Bool) {
+        precondition(weight.count == outChannels * inChannels * kernelSize * kernelSize, "\(name): weight count")
+        precondition(weightScale.count == outChannels && (bias?.count ?? outChannels) == outChannels, "\(name): scale/bias count")
+        precondition(output != nil || !relu, "\(name): fp32 output has no fused ReLU")
+        self.name = name
+        self.inChannels = inChannels; self.outChannels = outChannels
+        self.kernelSize = kernelSize; self.stride = stride; self.padding = padding; self.dilation = dilation
+        self.relu = relu
+        self.input = input
+        self.output = output
+        let p: OpaquePointer? = weight.withUnsafeBufferPointer { w in
+            weightScale.withUnsafeBufferPointer { s in
+                if let bias {
+                    return bias.withUnsafeBufferPointer { b in
+                        seg_qu8_conv_pack(outChannels, inChannels, kernelSize, kernelSize, w.baseAddress, s.baseAddress,
+                                          b.baseAddress, input.scale, input.zeroPoint, output?.scale ?? 0)
+                    }
+                }
+                return seg_qu8_conv_pack(outChannels, inChannels, kernelSize, kernelSize, w.baseAddress, s.baseAddress,
+                                         nil, input.scale, input.zeroPoint, output?.scale ?? 0)
+            }
+        }
+        guard let p else { fatalError("\(name): out of memory packing weights") }
+        packed = p
+    }
+
+    deinit {
+        seg_qu8_conv_weights_free(packed)
+        for t in tables.values { seg_qu8_indirection_free(t) }
+    }
+
+    public func outputSize(height: Int, width: Int) -> (height: Int, width: Int) {
+        (seg_conv_out_size(height, kernelSize, stride, dilation, padding, padding),
+         seg_conv_out_size(width, kernelSize, stride, dilation, padding, padding))
+    }
+
+    public func macs(height: Int, width: Int) -> Int {
+        let (ho, wo) = outputSize(height: height, width: width)
+        return outChannels * inChannels * kernelSize * kernelSize * ho * wo
+    }
+
+    private func table(for x: QTensor) -> OpaquePointer {
+        let key = [x.height, x.width, x.pixelStride]
+        if let t = tables[key] { return t }
+        let (ho, wo) = outputSize(height: x.height, width: x.width)
+        var g = seg_qu8_conv_geometry(
+            in_h: UInt32(x.height), in_w: UInt32(x.width), out_h: UInt32(ho), out_w: UInt32(wo),
+            kh: UInt32(kernelSize), kw: UInt32(kernelSize), stride_h: UInt32(stride), stride_w: UInt32(stride),
+            dilation_h: UInt32(dilation), dilation_w: UInt32(dilation), pad_top: UInt32(padding), pad_left: UInt32(padding))
+        guard let t = seg_qu8_conv_indirection(&g, inChannels, x.data, x.pixelStride, input.zeroPoint) else {
+            fatalError("\(name): out of memory building the indirection table")
+        }
+        tables[key] = t
+        return t
+    }
+
+    /// u8 output: `y` (possibly a channel slice of a concat buffer) gets relu?(conv(x) + residual?).
+    /// The residual has y's height, width and channel count, and its own params.
+    public func run(_ x: QTensor, into y: QTensor, residual: QTensor? = nil, context: ExecutionContext, isa: seg_isa? = nil) {
+        guard let out = output else { preconditionFailure("\(name): packed for fp32 output") }
+        let (ho, wo) = outputSize(height: x.height, width: x.width)
+        precondition(x.channels == inChannels && x.pixelStride >= QTensor.standardStride(inChannels),
+                     "\(name): input has \(x.channels) channels (stride \(x.pixelStride)), expected \(inChannels)")
+        precondition(y.channels == outChannels && y.height == ho && y.width == wo,
+                     "\(name): output is \(y.shape), expected [\(ho), \(wo), \(outChannels)]")
+        precondition(x.params == input && y.params == out, "\(name): tensor params differ from the packed ones")
+        if let r = residual { precondition(r.shape == y.shape, "\(name): residual shape \(r.shape) != \(y.shape)") }
+        let ind = table(for: x)
+        var args = seg_qu8_conv_args()
+        args.w = packed
+        args.ind = ind
+        args.x = UnsafePointer(x.data)
+        args.y = UnsafeMutableRawPointer(y.data)
+        args.y_stride = y.pixelStride
+        if let r = residual {
+            args.r = UnsafePointer(r.data)
+            args.r_stride = r.pixelStride
+            args.r_mult = r.params.scale / out.scale
+            args.r_zp = r.params.zeroPoint
+        }
+        args.y_zp = out.zeroPoint
+        args.y_min = relu ? out.zeroPoint : 0
+        args.y_max = 255
+        context.measure(name, macs: macs(height: x.height, width: x.width)) {
+            execute(args, height: ho, width: wo, context: context, isa: isa)
+        }
+    }
+
+    /// fp32 output: pixel p's `outChannels` floats at `y + p·yStride` bytes (NHWC).
+    public func runFloat(_ x: QTensor, into y: UnsafeMutablePointer<Float>, yStride: Int, context: ExecutionContext,
+                         isa: seg_isa? = nil) {
+        precondition(output == nil, "\(name): packed for u8 output")
+        precondition(x.channels == inChannels && x.params == input, "\(name): input \(x.shape) \(x.params)")
+        precondition(yStride >= 4 * outChannels)
+        let (ho, wo) = outputSize(height: x.height, width: x.width)
+        let ind = table(for: x)
+        var args = seg_qu8_conv_args()
+        args.w = packed
+        args.ind = ind
+        args.x = UnsafePointer(x.data)
+        args.y = UnsafeMutableRawPointer(y)
+        args.y_stride = yStride
+        context.measure(name, macs: macs(height: x.height, width: x.width)) {
+            execute(args, height: ho, width: wo, context: context, isa: isa)
+        }
+    }
+
+    /// Output rows split across the context's threads (each worker a contiguous band of rows).
+    private func execute(_ args: seg_qu8_conv_args, height: Int, width: Int, context: ExecutionContext, isa: seg_isa?) {
+        let pixels = height * width
+        // Below ~2 micro-tiles of work per thread the fan-out costs more than it saves.
+        let workers = max(1, min(context.threads, height, pixels / 24))
+        context.parallel(workers) { t in
+            var a = args
+            let rows = ExecutionContext.split(height, parts: workers, index: t)
+            if let isa { seg_qu8_conv_isa(isa, &a, rows.lowerBound * width, rows.upperBound * width) }
+            else { seg_qu8_conv(&a, rows.lowerBound * width, rows.upperBound * width) }
+        }
+    }
+}
