@@ -145,6 +145,8 @@ def main(argv=None) -> int:
     p.add_argument("--checkpoint-every", type=int, default=100)
     p.add_argument("--eval-frames", type=int, default=40)
     p.add_argument("--resume", action="store_true")
+    p.add_argument("--init", default=None,
+                   help="start from the weights of a segstream model file (e.g. the shipped model) instead of scratch")
     p.add_argument("--export", default=None, help="write the final model file here (via convert_checkpoint)")
     p.add_argument("--export-dtype", default="f16", choices=["f32", "f16", "bf16"])
     args = p.parse_args(argv)
@@ -163,6 +165,14 @@ def main(argv=None) -> int:
     optimizer = torch.optim.SGD(model.parameters(), lr=args.lr, momentum=args.momentum,
                                 weight_decay=args.weight_decay)
     it, elapsed = 0, 0.0
+    if args.init:
+        from safetensors.torch import load_file
+        weights = {k: v.float() for k, v in load_file(args.init).items()}
+        missing, unexpected = model.load_state_dict(weights, strict=False)
+        if unexpected or any(not k.endswith("num_batches_tracked") for k in missing):
+            raise SystemExit(f"train.py: {args.init} does not match arch {args.arch}: missing {missing[:3]}, "
+                             f"unexpected {unexpected[:3]}")
+        print(f"initialised from {args.init}")
     if args.resume and os.path.exists(ckpt_path):
         state = torch.load(ckpt_path, map_location=device, weights_only=False)
         model.load_state_dict(state["state_dict"])
