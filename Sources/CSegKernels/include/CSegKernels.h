@@ -248,7 +248,6 @@ void seg_qu8_maxpool_3x3s2p1(size_t c, size_t in_h, size_t in_w, const uint8_t *
 
 /* ============================ end of int8 (qu8) section ==================================== */
 
-#endif
 
 /* ==== render: frame annotation kernels (u8-render.c) ===================================================
    Packed RGB24 images, one call per row or rectangle; every pointer is caller-checked. Blending is exact
@@ -256,13 +255,6 @@ void seg_qu8_maxpool_3x3s2p1(size_t c, size_t in_h, size_t in_w, const uint8_t *
        out = (a * (256 - w) + b * w + 128) >> 8        a = image byte, b = colour byte, w in 0...256
    so w = 0 returns a unchanged and w = 256 returns b exactly. From an opacity alpha in [0, 1] the caller
    uses w = round(alpha * 256). */
-#ifndef CSEGKERNELS_RENDER_H
-#define CSEGKERNELS_RENDER_H
-#include <stddef.h>
-#include <stdint.h>
-#ifdef __cplusplus
-extern "C" {
-#endif
 
 /* Size in uint16_t of a blend table: 256 labels × {256 - w, r*w + 128, g*w + 128, b*w + 128}. */
 #define SEG_RENDER_BLEND_LUT_SIZE 1024
@@ -292,12 +284,11 @@ void seg_u8_fill_rect_blend(uint8_t *img, size_t stride, int img_w, int img_h, i
 void seg_u8_draw_bitmap(uint8_t *img, size_t stride, int img_w, int img_h, int x, int y,
                         const uint8_t *rows, int nrows, int ncols, int scale, uint8_t r, uint8_t g, uint8_t b);
 
-#ifdef __cplusplus
-}
-#endif
+/* ==== end render ======================================================================================= */
 
 /* ===================================================================================================
- * Image conversion (u8-convert.c): the network's input from packed RGB24.
+ * Image and label-map conversion (u8-convert.c): the network's input from packed RGB24, label maps
+ * back to the frame's size, class histograms.
  * =================================================================================================== */
 
 /* dst (3 planes of w·h floats, R, G, B) = src·scale[c] + bias[c]; with scale = 1/(255·std) and
@@ -312,5 +303,4 @@ void seg_u8_histogram(const uint8_t *labels, size_t n, uint32_t counts[256]);
 void seg_u8_resize_nearest(const uint8_t *src, size_t src_stride, size_t in_w, size_t in_h,
                            uint8_t *dst, size_t dst_stride, size_t out_w, size_t out_h);
 
-#endif /* CSEGKERNELS_RENDER_H */
-/* ==== end render ======================================================================================= */
+#endif /* CSEGKERNELS_H */

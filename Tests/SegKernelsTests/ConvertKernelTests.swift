@@ -1,0 +1,40 @@
+import CSegKernels
+import Testing
+
+@Suite("Image and label-map conversion kernels")
+struct ConvertKernelTests {
+    @Test("RGB24 → normalised CHW equals (v·scale + bias) per channel, with a row stride")
+    func rgbToCHW() {
+        let w = 7, h = 3, stride = 3 * w + 5
+        var rng = SplitMix(seed: 11)
+        let src = (0..<(stride * h)).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
+        let scale: [Float] = [0.5, -1, 2], bias: [Float] = [1, 0.25, -3]
+        var dst = [Float](repeating: .nan, count: 3 * w * h)
+        seg_f32_from_rgb24_affine(src, stride, w, h, scale, bias, &dst)
+        for c in 0..<3 {
+            for y in 0..<h {
+                for x in 0..<w {
+                    #expect(dst[c * w * h + y * w + x] == Float(src[y * stride + 3 * x + c]) * scale[c] + bias[c])
+                }
+            }
+        }
+    }
+
+    @Test("nearest resize follows PyTorch's floor(dst·in/out)", arguments: [(5, 3, 12, 7), (12, 7, 5, 3), (4, 4, 4, 4), (1, 1, 3, 2)])
+    func nearest(inW: Int, inH: Int, outW: Int, outH: Int) {
+        let src = (0..<(inW * inH)).map { UInt8($0 % 251) }
+        var dst = [UInt8](repeating: 0, count: outW * outH)
+        seg_u8_resize_nearest(src, inW, inW, inH, &dst, outW, outW, outH)
+        for y in 0..<outH {
+            for x in 0..<outW { #expect(dst[y * outW + x] == src[(y * inH / outH) * inW + x * inW / outW]) }
+        }
+    }
+
+    @Test("histogram accumulates counts")
+    func histogram() {
+        let labels: [UInt8] = [0, 3, 3, 255, 3, 0]
+        var counts = [UInt32](repeating: 1, count: 256)
+        seg_u8_histogram(labels, labels.count, &counts)
+        #expect(counts[0] == 3 && counts[3] == 4 && counts[255] == 2 && counts[1] == 1)
+    }
+}
