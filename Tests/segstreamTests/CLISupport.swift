@@ -28,7 +28,8 @@ enum CLI {
     /// Runs `executable` with `arguments`; kills it after `timeout` seconds (a hang is a failure, not a wait).
     @discardableResult
     static func run(_ executable: String, _ arguments: [String], timeout: Double = 120,
-                    environment: [String: String]? = nil, whileRunning: ((Process) -> Void)? = nil) throws -> Result {
+                    environment: [String: String]? = nil, standardInput: String? = nil,
+                    whileRunning: ((Process) -> Void)? = nil) throws -> Result {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
@@ -36,7 +37,7 @@ enum CLI {
         let out = Pipe(), err = Pipe()
         process.standardOutput = out
         process.standardError = err
-        process.standardInput = FileHandle.nullDevice
+        process.standardInput = standardInput.flatMap { FileHandle(forReadingAtPath: $0) } ?? FileHandle.nullDevice
         try process.run()
         let outData = LockedData(), errData = LockedData()
         let group = DispatchGroup()

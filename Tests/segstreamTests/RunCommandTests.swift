@@ -77,6 +77,17 @@ struct RunCommandTests {
         #expect(CLI.streams(out, type: "video").first?["height"] as? Int == parts[1] & ~1)
     }
 
+    @Test("'-' reads the video from standard input")
+    func standardInput() throws {
+        let dir = try CLI.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let input = dir.appendingPathComponent("in.ts").path, output = dir.appendingPathComponent("out.mkv").path
+        try CLI.ffmpeg(["-f", "lavfi", "-i", "testsrc2=size=160x96:rate=10", "-t", "1", "-c:v", "libx264", input])
+        let result = try CLI.run(CLI.binary, ["run", "-", "-o", output, "--model", model], standardInput: input)
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(CLI.videoFrameTimes(try CLI.probe(output)).count == 10)
+    }
+
     @Test("a resolution change mid-stream keeps going")
     func resolutionChange() throws {
         let dir = try CLI.temporaryDirectory()
