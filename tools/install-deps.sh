@@ -9,4 +9,8 @@ $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends \
     pkg-config ffmpeg libavformat-dev libavcodec-dev libswscale-dev libavutil-dev libavdevice-dev \
     libopenblas-dev python3-pip >/dev/null
+# The tools need torch's CPU build only; this project's machines carry its wheel in /opt/wheels. Without it,
+# pip takes torch from PyPI (a much larger download with CUDA libraries).
+cpu_wheel=$(ls /opt/wheels/torch-2.13.0+cpu-*.whl 2>/dev/null | head -n 1 || true)
+if [ -n "$cpu_wheel" ]; then python3 -m pip install -q "$cpu_wheel"; fi
 python3 -m pip install -q -r tools/requirements.txt
