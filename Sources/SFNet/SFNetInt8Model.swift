@@ -6,7 +6,7 @@ import SegEngine
 /// with BN folded, int32 accumulation, and requantization, bias, residual and ReLU fused into each conv.
 /// Concats are producers writing channel slices of one buffer (shared params); resizes and the FAM warp
 /// run on u8 and keep their input's params (the warp fuses the `lat +` add). The flow convs and the
-/// classifier write fp32 (flow in pixels, logits); upsample + argmax run on the fp32 logits.
+/// classifier write fp32 (flow in pixels, logits); the fused upsample + argmax reads the NHWC logits directly.
 ///
 /// Same surface and ownership rules as `SFNetModel`: single owner, fans out to `threads` workers that
 /// split output rows; steady-state frames allocate nothing.
