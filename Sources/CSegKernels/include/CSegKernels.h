@@ -94,6 +94,18 @@ int seg_isa_override_status(void);
    ISA name → 1 and *isa = it; anything else → −1, *isa = best, and (unless quiet) a message on stderr. */
 int seg_isa_resolve(const char *request, seg_isa *isa, int quiet);
 
+/* Fork-join pool for the engines' per-layer fan-out (pool.c). `helpers` threads besides the caller; they
+   spin about 0.1 ms after each run before sleeping, so back-to-back layers skip the thread wake-up.
+   seg_pool_run runs fn(ctx, i) once for each i in [0, n), the caller and the helpers claiming indices
+   as they come (the caller runs everything itself when no helper is free), and returns 1 when all are
+   done. It returns 0 without running anything when n > helpers + 1 or the pool is already running (a
+   nested or concurrent call: run the work another way). create: NULL when no thread could be started. */
+typedef struct seg_pool seg_pool;
+typedef void (*seg_pool_fn)(void *ctx, size_t index);
+seg_pool *seg_pool_create(size_t helpers);
+void seg_pool_destroy(seg_pool *pool);
+int seg_pool_run(seg_pool *pool, size_t n, seg_pool_fn fn, void *ctx);
+
 /* ============================================================================================
  * int8 (qu8) kernels — qu8-*.c. Owner: int8 kernels. Keep fp32 declarations out of this section.
  *
