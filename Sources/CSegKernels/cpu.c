@@ -105,9 +105,13 @@ int seg_isa_override_status(void) {
 
 /* ---- int8 (qu8) table ---- */
 static const seg_qu8_ukernels g_qu8[SEG_ISA_COUNT] = {
-    [SEG_ISA_SCALAR] = {seg_qu8_igemm_minmax_ukernel_1x64c4__scalar, 1, seg_qu8_bilinear_ukernel__scalar},
-    [SEG_ISA_AVX2] = {seg_qu8_igemm_minmax_ukernel_4x8c4__avx2, 4, seg_qu8_bilinear_ukernel__avx2},
-    [SEG_ISA_AVX512VNNI] = {seg_qu8_igemm_minmax_ukernel_6x64c4__avx512vnni, 6, seg_qu8_bilinear_ukernel__avx512bw},
+    [SEG_ISA_SCALAR] = {seg_qu8_igemm_minmax_ukernel_1x64c4__scalar, 1, seg_qu8_bilinear_ukernel__scalar,
+                        seg_qu8_upsample_row_ukernel__scalar, seg_qu8_argmax_row_ukernel__scalar},
+    [SEG_ISA_AVX2] = {seg_qu8_igemm_minmax_ukernel_4x8c4__avx2, 4, seg_qu8_bilinear_ukernel__avx2,
+                      seg_qu8_upsample_row_ukernel__avx2, seg_qu8_argmax_row_ukernel__avx2},
+    [SEG_ISA_AVX512VNNI] = {seg_qu8_igemm_minmax_ukernel_6x64c4__avx512vnni, 6, seg_qu8_bilinear_ukernel__avx512bw,
+                            seg_qu8_upsample_row_ukernel__avx512, seg_qu8_argmax_row_ukernel__avx512,
+                            seg_qu8_dot_ukernel_4x4__avx512vnni, 4},
 };
 
 const seg_qu8_ukernels *seg_qu8_ukernels_get(seg_isa isa) {

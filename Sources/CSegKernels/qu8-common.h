@@ -7,6 +7,7 @@
 #include "CSegKernels.h"
 
 #define SEG_QU8_GROUP 64 /* output channels per packed weight group (NR of the widest kernel) */
+#define SEG_QU8_NARROW 4 /* convs with at most this many output channels also get the wk packing */
 
 struct seg_qu8_conv_weights {
     size_t cout, cin, cin4, kh, kw, taps, ngroups, cout64;
@@ -16,6 +17,9 @@ struct seg_qu8_conv_weights {
     float *fbias;   /* [cout64] */
     int8_t *w;      /* group g at w + g·taps·cin4·64: [taps][cin4/4][min(64, cout16 − 64g)][4] */
     void *mem;
+    int8_t *wk;     /* cout ≤ SEG_QU8_NARROW only (else NULL): [cout][taps][k64], k64 = round_up(cin4, 64),
+                       zero past cin: the reduction-vectorised (dot) kernels' packing */
+    size_t k64;
 };
 
 struct seg_qu8_indirection {
@@ -70,10 +74,31 @@ static inline uint8_t seg_qu8_blend_add_scalar(int32_t b, int32_t r, const seg_q
     return (uint8_t)((int32_t)lrintf(v) + e->y_zp);
 }
 
+/* Upsample + argmax, horizontal pass (qu8-upsample-argmax.c): h[c][j] = wa[j]·p[c][xa[j]] + wb[j]·p[c][xb[j]]
+   for j < n (n a multiple of 16; xa, xb non-decreasing in j, xa ≤ xb); p is planar [C][p_stride] with at
+   least 32 readable floats past the largest index. */
+typedef void (*seg_qu8_upsample_row_fn)(size_t C, const float *p, size_t p_stride, const int32_t *xa,
+                                        const int32_t *xb, const float *wa, const float *wb, size_t n, float *h,
+                                        size_t h_stride);
+/* Vertical pass + argmax of one output row: labels[j] = first argmax_c (h0·ha[c][j] + h1·hb[c][j]) for j < n;
+   ha/hb rows readable up to n rounded up to 16. */
+typedef void (*seg_qu8_argmax_row_fn)(size_t C, const float *ha, const float *hb, size_t h_stride, float h0,
+                                      float h1, size_t n, uint8_t *labels);
+
+/* Dot micro-kernel for nc ≤ SEG_QU8_NARROW output channels: same contract as seg_qu8_igemm_fn (mr ≤ dot_mr
+   pixels), but w is the wk packing ([nc][ks][k64]) and the epilogue is the scalar one. */
+typedef void (*seg_qu8_dot_fn)(size_t mr, size_t nc, size_t ks, size_t kc, const uint8_t *const *a,
+                               size_t a_stride, ptrdiff_t a_offset, const uint8_t *zero, const int8_t *wk,
+                               size_t k64, void *y, size_t y_stride, const seg_qu8_epilogue *e);
+
 typedef struct seg_qu8_ukernels {
     seg_qu8_igemm_fn igemm;
     size_t igemm_mr;
     seg_qu8_bilinear_fn bilinear;
+    seg_qu8_upsample_row_fn upsample_row;
+    seg_qu8_argmax_row_fn argmax_row;
+    seg_qu8_dot_fn dot;      /* NULL: narrow convs use igemm too */
+    size_t dot_mr;
 } seg_qu8_ukernels;
 
 const seg_qu8_ukernels *seg_qu8_ukernels_get(seg_isa isa);
@@ -93,6 +118,19 @@ void seg_qu8_bilinear_ukernel__avx2(size_t, size_t, const uint8_t *const *, cons
                                     const seg_qu8_blend_add *);
 void seg_qu8_bilinear_ukernel__avx512bw(size_t, size_t, const uint8_t *const *, const int16_t *, uint8_t *, size_t,
                                         const seg_qu8_blend_add *);
+
+void seg_qu8_dot_ukernel_4x4__avx512vnni(size_t, size_t, size_t, size_t, const uint8_t *const *, size_t, ptrdiff_t,
+                                         const uint8_t *, const int8_t *, size_t, void *, size_t,
+                                         const seg_qu8_epilogue *);
+#define SEG_QU8_UPSAMPLE_DECL(isa)                                                                              \
+    void seg_qu8_upsample_row_ukernel__##isa(size_t, const float *, size_t, const int32_t *, const int32_t *,   \
+                                             const float *, const float *, size_t, float *, size_t);            \
+    void seg_qu8_argmax_row_ukernel__##isa(size_t, const float *, const float *, size_t, float, float, size_t, \
+                                           uint8_t *);
+SEG_QU8_UPSAMPLE_DECL(scalar)
+SEG_QU8_UPSAMPLE_DECL(avx2)
+SEG_QU8_UPSAMPLE_DECL(avx512)
+#undef SEG_QU8_UPSAMPLE_DECL
 
 /* The scalar epilogue, the definition every SIMD variant reproduces. */
 static inline uint8_t seg_qu8_requant(int32_t acc, int32_t bias, float mult, const seg_qu8_epilogue *e, int32_t r) {

@@ -60,6 +60,15 @@ seg_qu8_conv_weights *seg_qu8_conv_pack(size_t cout, size_t cin, size_t kh, size
                     gw[((t * (cin4 / 4) + k / 4) * gn + j) * 4 + k % 4] = w[(o * cin + k) * taps + t];
                 }
     }
+    if (cout <= SEG_QU8_NARROW) {
+        p->k64 = round_up(cin4, 64);
+        p->wk = aligned_alloc(64, cout * taps * p->k64);
+        if (!p->wk) { free(p->mem); free(p); return NULL; }
+        memset(p->wk, 0, cout * taps * p->k64);
+        for (size_t o = 0; o < cout; o++)
+            for (size_t t = 0; t < taps; t++)
+                for (size_t k = 0; k < cin; k++) p->wk[(o * taps + t) * p->k64 + k] = w[(o * cin + k) * taps + t];
+    }
     for (size_t o = 0; o < cout; o++) {
         int32_t sum = 0;
         for (size_t i = 0; i < cin * taps; i++) sum += w[o * cin * taps + i];
@@ -79,6 +88,7 @@ seg_qu8_conv_weights *seg_qu8_conv_pack(size_t cout, size_t cin, size_t kh, size
 
 void seg_qu8_conv_weights_free(seg_qu8_conv_weights *w) {
     if (!w) return;
+    free(w->wk);
     free(w->mem);
     free(w);
 }
@@ -152,6 +162,19 @@ void seg_qu8_conv_isa(seg_isa isa, const seg_qu8_conv_args *a, size_t pixel_begi
         .lo = (float)((int32_t)a->y_min - (int32_t)a->y_zp),
         .hi = (float)((int32_t)a->y_max - (int32_t)a->y_zp),
     };
+    if (w->wk && uk->dot) {
+        seg_qu8_epilogue e = e0;
+        e.bias = w->bias;
+        e.mult = w->mult;
+        e.fbias = w->f32 ? w->fbias : NULL;
+        for (size_t p = pixel_begin; p < pixel_end; p += uk->dot_mr) {
+            size_t m = pixel_end - p < uk->dot_mr ? pixel_end - p : uk->dot_mr;
+            if (e0.r) e.r = a->r + p * a->r_stride;
+            uk->dot(m, w->cout, taps, kc, ind->ptrs + p * taps, taps, a_offset, ind->zero, w->wk, w->k64,
+                    (char *)a->y + p * ystride, ystride, &e);
+        }
+        return;
+    }
     for (size_t pb = pixel_begin; pb < pixel_end; pb += SEG_QU8_PIXEL_BLOCK) {
         size_t pe = pb + SEG_QU8_PIXEL_BLOCK < pixel_end ? pb + SEG_QU8_PIXEL_BLOCK : pixel_end;
         for (size_t g = 0; g < w->ngroups; g++) {

@@ -6,7 +6,7 @@ import SegEngine
 /// with BN folded, int32 accumulation, and requantization, bias, residual and ReLU fused into each conv.
 /// Concats are producers writing channel slices of one buffer (shared params); resizes and the FAM warp
 /// run on u8 and keep their input's params (the warp fuses the `lat +` add). The flow convs and the
-/// classifier write fp32 (flow in pixels, logits); upsample + argmax run on the fp32 logits.
+/// classifier write fp32 (flow in pixels, logits); the fused upsample + argmax reads the NHWC logits directly.
 ///
 /// Same surface and ownership rules as `SFNetModel`: single owner, fans out to `threads` workers that
 /// split output rows; steady-state frames allocate nothing.
@@ -44,6 +44,9 @@ public final class SFNetInt8Model: SegmentationModel {
 
     private let context: ExecutionContext
     private let arena = ActivationArena()
+    /// Per-worker tables and row buffers of the output stage (a few hundred KiB at 1024×2048); grows to
+    /// the largest size seen, so steady-state frames allocate nothing. Not part of `activationBytes`.
+    private var upsampleScratch = TensorStorage(capacity: 0)
     private let fpnDim: Int
     private let ppmBins: [Int]
     private let inputParams: QuantParams?
@@ -151,10 +154,20 @@ public final class SFNetInt8Model: SegmentationModel {
 
     public func predictLabels(input: Tensor, into labels: UnsafeMutableBufferPointer<UInt8>) {
         precondition(labels.count >= input.height * input.width, "labels buffer too small")
-        let logits = networkLogits(input)
-        Resize.bilinearArgmax(logits, height: input.height, width: input.width, alignCorners: true,
-                              labels: labels.baseAddress!, context: context)
-        arena.release(logits)
+        let nhwc = networkLogitsNHWC(input)
+        // Reads the classifier's NHWC output directly; bit-identical to Resize.bilinearArgmax on the CHW
+        // transpose (docs/int8.md, "Output stage").
+        let nc = config.numClasses
+        let workers = min(context.threads, input.height)
+        let bytes = QOps.upsampleArgmaxScratchBytes(channels: nc, width: nhwc.width, outWidth: input.width)
+        if upsampleScratch.capacity * 4 < workers * bytes {
+            upsampleScratch = TensorStorage(capacity: (workers * bytes + 3) / 4)
+        }
+        QOps.upsampleArgmax(nhwc.data, channels: nc, stride: nc, height: nhwc.height, width: nhwc.width,
+                            outHeight: input.height, outWidth: input.width, alignCorners: true,
+                            labels: labels.baseAddress!, scratch: UnsafeMutableRawPointer(upsampleScratch.pointer),
+                            context: context, isa: isa)
+        arena.release(nhwc)
     }
 
     public func predictLabels(input: Tensor) -> [UInt8] {
@@ -225,7 +238,18 @@ public final class SFNetInt8Model: SegmentationModel {
         }
     }
 
+    /// fp32 CHW logits at the fusion resolution (an arena tensor).
     private func networkLogits(_ input: Tensor) -> Tensor {
+        let nhwc = networkLogitsNHWC(input)
+        let logits = acquire(nhwc.channels, nhwc.height, nhwc.width)
+        context.measure("logits_to_chw") { QOps.toCHW(nhwc.data, stride: nhwc.channels, into: logits) }
+        arena.release(nhwc)
+        return logits
+    }
+
+    /// fp32 logits at the fusion resolution in NHWC order (an arena tensor whose C×H×W floats hold
+    /// [H][W][C]), as the classifier writes them.
+    private func networkLogitsNHWC(_ input: Tensor) -> Tensor {
         precondition(input.channels == 3 && input.height > 0 && input.width > 0, "input must be 3×H×W, got \(input.shape)")
         arena.beginPass(key: [input.height, input.width])
         let features = backbone(input)
@@ -362,20 +386,9 @@ public final class SFNetInt8Model: SegmentationModel {
         run(convLast, fused, into: hidden)
         release(fused)
         let nc = config.numClasses
-        let logits = acquire(nc, base.height, base.width)
-        switch classifier {
-        case .int8(let conv):
-            let nhwc = acquire(nc, base.height, base.width)
-            conv.runFloat(hidden, into: nhwc.data, yStride: 4 * nc, context: context, isa: isa)
-            context.measure("logits_to_chw") { QOps.toCHW(nhwc.data, stride: nc, into: logits) }
-            arena.release(nhwc)
-        case .fp32(let conv, _, _):
-            let xf = acquire(hidden.channels, hidden.height, hidden.width)
-            QOps.dequantize(hidden, into: xf, context: context, name: "\(conv.name).dequantize")
-            conv.run(xf, into: logits, context: context)
-            arena.release(xf)
-        }
+        let nhwc = acquire(nc, base.height, base.width)
+        runFloatNHWC(classifier, hidden, into: nhwc.data, stride: nc)
         release(hidden)
-        return logits
+        return nhwc
     }
 }

@@ -264,6 +264,24 @@ func quantizedFixture(_ name: String, method: CalibrationMethod = .percentile, f
         print("int8 ISA equality checked on \(tested) SIMD ISA(s)")
     }
 
+    @Test func labelsEqualTheFP32UpsampleOfTheLogitsInEveryISA() throws {
+        // predictLabels runs the fused NHWC upsample + argmax (seg_qu8_upsample_argmax); it must give exactly
+        // Resize.bilinearArgmax (the fp32 kernel) of the low-resolution logits, in every ISA.
+        let (_, int8, _) = try quantizedFixture("df1_w16_ac0", frames: 1)
+        let x = syntheticFrame(height: 61, width: 90, seed: 11)
+        for isa in [SEG_ISA_SCALAR, SEG_ISA_AVX2, SEG_ISA_AVX512VNNI] where seg_isa_supported(isa) != 0 {
+            int8.isa = isa
+            let logits = int8.lowResolutionLogits(input: x)
+            var expected = [UInt8](repeating: 0, count: x.height * x.width)
+            expected.withUnsafeMutableBufferPointer {
+                Resize.bilinearArgmax(logits, height: x.height, width: x.width, alignCorners: true, labels: $0.baseAddress!,
+                                      context: ExecutionContext(threads: 1))
+            }
+            #expect(int8.predictLabels(input: x) == expected, "\(String(cString: seg_isa_name(isa)))")
+        }
+        int8.isa = nil
+    }
+
     @Test func fp32LayersRunAndStayClose() throws {
         // Every fp32 candidate kept in fp32: the mixed path runs and agrees with fp32 at least as well.
         let names = ["backbone.stage1.0", "head.fpn_out_align.0.flow_make", "head.fpn_out_align.1.flow_make", "head.conv_last.1"]

@@ -56,6 +56,10 @@ struct QU8ConvTests {
         cases.append(ConvCase(cin: 128, cout: 19, kh: 1, kw: 1, pad: 0, inH: 9, inW: 11, xStride: 128, yStride: 19))
         cases.append(ConvCase(cin: 128, cout: 19, kh: 1, kw: 1, pad: 0, inH: 9, inW: 11, xStride: 128, yStride: 76, f32: true))
         cases.append(ConvCase(cin: 128, cout: 2, kh: 3, kw: 3, pad: 1, inH: 8, inW: 8, xStride: 128, yStride: 8, f32: true))
+        // The narrow (≤ 4 outputs) dot kernels: K tails below 64, several 64-byte steps, u8 output + residual.
+        cases.append(ConvCase(cin: 256, cout: 2, kh: 3, kw: 3, pad: 1, inH: 9, inW: 7, xStride: 256, yStride: 8, f32: true))
+        cases.append(ConvCase(cin: 200, cout: 4, kh: 3, kw: 3, pad: 1, inH: 6, inW: 11, xStride: 204, yStride: 5, residual: true, relu: true, pixelBegin: 3, pixelEnd: 61))
+        cases.append(ConvCase(cin: 70, cout: 3, kh: 1, kw: 1, pad: 0, inH: 5, inW: 5, xStride: 72, yStride: 3))
         cases.append(ConvCase(cin: 64, cout: 128, kh: 3, kw: 3, stride: 2, pad: 1, inH: 15, inW: 17, xStride: 64, yStride: 128))
         cases.append(ConvCase(cin: 64, cout: 64, kh: 3, kw: 3, dilation: 4, pad: 4, inH: 12, inW: 10, xStride: 64, yStride: 64, residual: true, relu: true))
         cases.append(ConvCase(cin: 128, cout: 128, kh: 3, kw: 3, dilation: 2, pad: 2, inH: 16, inW: 24, xStride: 128, yStride: 512, residual: true, relu: true))

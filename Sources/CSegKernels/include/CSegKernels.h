@@ -94,6 +94,18 @@ int seg_isa_override_status(void);
    ISA name → 1 and *isa = it; anything else → −1, *isa = best, and (unless quiet) a message on stderr. */
 int seg_isa_resolve(const char *request, seg_isa *isa, int quiet);
 
+/* Fork-join pool for the engines' per-layer fan-out (pool.c). `helpers` threads besides the caller; they
+   spin about 0.1 ms after each run before sleeping, so back-to-back layers skip the thread wake-up.
+   seg_pool_run runs fn(ctx, i) once for each i in [0, n), the caller and the helpers claiming indices
+   as they come (the caller runs everything itself when no helper is free), and returns 1 when all are
+   done. It returns 0 without running anything when n > helpers + 1 or the pool is already running (a
+   nested or concurrent call: run the work another way). create: NULL when no thread could be started. */
+typedef struct seg_pool seg_pool;
+typedef void (*seg_pool_fn)(void *ctx, size_t index);
+seg_pool *seg_pool_create(size_t helpers);
+void seg_pool_destroy(seg_pool *pool);
+int seg_pool_run(seg_pool *pool, size_t n, seg_pool_fn fn, void *ctx);
+
 /* ============================================================================================
  * int8 (qu8) kernels — qu8-*.c. Owner: int8 kernels. Keep fp32 declarations out of this section.
  *
@@ -245,6 +257,22 @@ void seg_qu8_adaptive_avgpool(size_t c, size_t in_h, size_t in_w, const uint8_t 
    scale/zp. out = (in + 2 − 3) / 2 + 1. Output rows [row_begin, row_end). */
 void seg_qu8_maxpool_3x3s2p1(size_t c, size_t in_h, size_t in_w, const uint8_t *x, size_t x_stride,
                              uint8_t *y, size_t y_stride, size_t row_begin, size_t row_end);
+
+/* The int8 engine's output stage (qu8-upsample-argmax*.c): bilinear upsample of the classifier's fp32
+   NHWC logits x [Hi][Wi] (pixel stride x_stride floats, C ≤ 256 classes) to Ho×Wo fused with the class
+   argmax, for output rows [row_begin, row_end). The labels are bit-identical to
+   seg_f32_bilinear_argmax_u8 on the CHW transpose of x, in every ISA: same source indices and weights,
+   and the same fp32 products and sums in the same order (h0·(wa·a + wb·b) + h1·(wa·c + wb·d), no FMA);
+   ties go to the lower class, a NaN never wins. The horizontal blends are computed once per input row
+   (not once per output row). scratch: seg_qu8_upsample_argmax_scratch_bytes(C, Wi, Wo) bytes, private to
+   the call (one per thread); any alignment. Allocates nothing. */
+size_t seg_qu8_upsample_argmax_scratch_bytes(size_t C, size_t Wi, size_t Wo);
+void seg_qu8_upsample_argmax(const float *x, size_t C, size_t x_stride, size_t Hi, size_t Wi, uint8_t *labels,
+                             size_t Ho, size_t Wo, int align_corners, size_t row_begin, size_t row_end,
+                             void *scratch);
+void seg_qu8_upsample_argmax_isa(seg_isa isa, const float *x, size_t C, size_t x_stride, size_t Hi, size_t Wi,
+                                 uint8_t *labels, size_t Ho, size_t Wo, int align_corners, size_t row_begin,
+                                 size_t row_end, void *scratch);
 
 /* ============================ end of int8 (qu8) section ==================================== */
 

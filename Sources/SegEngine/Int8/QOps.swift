@@ -133,6 +133,37 @@ public enum QOps {
         }
     }
 
+    /// Scratch bytes one worker of `upsampleArgmax` needs.
+    public static func upsampleArgmaxScratchBytes(channels: Int, width: Int, outWidth: Int) -> Int {
+        seg_qu8_upsample_argmax_scratch_bytes(channels, width, outWidth)
+    }
+
+    /// labels[i·outWidth + j] = argmax_c bilinear(x)[c, i, j] for fp32 NHWC logits x (height×width pixels of
+    /// `stride` floats, `channels` classes): `seg_qu8_upsample_argmax`, bit-identical to
+    /// `Resize.bilinearArgmax` on the CHW transpose. `scratch` holds `workers ×
+    /// upsampleArgmaxScratchBytes` bytes where workers = min(threads, outHeight).
+    public static func upsampleArgmax(_ x: UnsafePointer<Float>, channels: Int, stride: Int, height: Int, width: Int,
+                                      outHeight: Int, outWidth: Int, alignCorners: Bool,
+                                      labels: UnsafeMutablePointer<UInt8>, scratch: UnsafeMutableRawPointer,
+                                      context: ExecutionContext, isa: seg_isa? = nil, name: String = "upsample_argmax") {
+        precondition(channels >= 1 && channels <= 256 && stride >= channels)
+        let bytes = upsampleArgmaxScratchBytes(channels: channels, width: width, outWidth: outWidth)
+        context.measure(name) {
+            let workers = min(context.threads, outHeight)
+            context.parallel(workers) { t in
+                let r = ExecutionContext.split(outHeight, parts: workers, index: t)
+                let s = scratch + t * bytes
+                if let isa {
+                    seg_qu8_upsample_argmax_isa(isa, x, channels, stride, height, width, labels, outHeight, outWidth,
+                                                alignCorners ? 1 : 0, r.lowerBound, r.upperBound, s)
+                } else {
+                    seg_qu8_upsample_argmax(x, channels, stride, height, width, labels, outHeight, outWidth,
+                                            alignCorners ? 1 : 0, r.lowerBound, r.upperBound, s)
+                }
+            }
+        }
+    }
+
     /// fp32 CHW from u8 NHWC.
     public static func dequantize(_ x: QTensor, into y: Tensor, context: ExecutionContext, name: String = "dequantize") {
         precondition(x.channels == y.channels && x.height == y.height && x.width == y.width)
