@@ -170,12 +170,6 @@ public final class SFNetInt8Model: SegmentationModel {
         arena.release(nhwc)
     }
 
-    public func predictLabels(input: Tensor) -> [UInt8] {
-        var labels = [UInt8](repeating: 0, count: input.height * input.width)
-        labels.withUnsafeMutableBufferPointer { predictLabels(input: input, into: $0) }
-        return labels
-    }
-
     /// fp32 logits at the network's fusion resolution, in a fresh tensor.
     public func lowResolutionLogits(input: Tensor) -> Tensor {
         let logits = networkLogits(input)

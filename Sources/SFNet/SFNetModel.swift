@@ -130,12 +130,6 @@ public final class SFNetModel: SegmentationModel {
         arena.release(logits)
     }
 
-    public func predictLabels(input: Tensor) -> [UInt8] {
-        var labels = [UInt8](repeating: 0, count: input.height * input.width)
-        labels.withUnsafeMutableBufferPointer { predictLabels(input: input, into: $0) }
-        return labels
-    }
-
     /// Logits at the network's fusion resolution (/4 of the input for R18, /16 for DF1, /8 for DF2),
     /// numClasses×h×w, in a fresh tensor.
     public func lowResolutionLogits(input: Tensor) -> Tensor {

@@ -20,6 +20,15 @@ public protocol SegmentationModel: AnyObject {
     var activationBytes: Int { get }
 }
 
+extension SegmentationModel {
+    /// Train ids in a fresh array (the buffer-filling form is the one the pipeline uses).
+    public func predictLabels(input: Tensor) -> [UInt8] {
+        var labels = [UInt8](repeating: 0, count: input.height * input.width)
+        labels.withUnsafeMutableBufferPointer { predictLabels(input: input, into: $0) }
+        return labels
+    }
+}
+
 extension SFNetModel {
     public var precision: ModelPrecision { .fp32 }
 }
