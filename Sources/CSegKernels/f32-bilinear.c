@@ -1,29 +1,8 @@
 /* Bilinear resize (PyTorch upsample_bilinear2d rules) and its fusion with the class argmax. */
 #include "CSegKernels.h"
+#include "bilinear-index.h"
 
 #define SEG_BILINEAR_CHUNK 256   /* columns per stack table: bounded stack use on worker threads */
-
-/* Source coordinate of output index i, PyTorch's area_pixel_compute_source_index (no scale factor). */
-static inline void source_index(size_t i, size_t in, size_t out, int align_corners,
-                                size_t *i0, size_t *i1, float *l1) {
-    float src;
-    if (align_corners) {
-        float scale = out > 1 ? (float)(in - 1) / (float)(out - 1) : 0.0f;
-        src = scale * (float)i;
-    } else {
-        float scale = (float)in / (float)out;
-        src = scale * ((float)i + 0.5f) - 0.5f;
-        if (src < 0.0f) src = 0.0f;
-    }
-    size_t a = (size_t)src;
-    if (a > in - 1) a = in - 1;
-    float l = src - (float)a;
-    if (l < 0.0f) l = 0.0f;
-    if (l > 1.0f) l = 1.0f;
-    *i0 = a;
-    *i1 = a + (a < in - 1 ? 1 : 0);
-    *l1 = l;
-}
 
 void seg_f32_bilinear_resize(const float *x, size_t C, size_t Hi, size_t Wi,
                              float *y, size_t Ho, size_t Wo, int align_corners) {

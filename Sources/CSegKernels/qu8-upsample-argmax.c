@@ -15,30 +15,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "bilinear-index.h"
 #include "qu8-common.h"
-
-/* Identical to source_index in f32-bilinear.c (PyTorch area_pixel_compute_source_index): the labels
-   must match seg_f32_bilinear_argmax_u8 bit for bit, so keep the two in step. */
-static inline void source_index(size_t i, size_t in, size_t out, int align_corners, size_t *i0, size_t *i1,
-                                float *l1) {
-    float src;
-    if (align_corners) {
-        float scale = out > 1 ? (float)(in - 1) / (float)(out - 1) : 0.0f;
-        src = scale * (float)i;
-    } else {
-        float scale = (float)in / (float)out;
-        src = scale * ((float)i + 0.5f) - 0.5f;
-        if (src < 0.0f) src = 0.0f;
-    }
-    size_t a = (size_t)src;
-    if (a > in - 1) a = in - 1;
-    float l = src - (float)a;
-    if (l < 0.0f) l = 0.0f;
-    if (l > 1.0f) l = 1.0f;
-    *i0 = a;
-    *i1 = a + (a < in - 1 ? 1 : 0);
-    *l1 = l;
-}
 
 static size_t up16(size_t n) { return (n + 15) / 16 * 16; }
 
