@@ -75,7 +75,7 @@ def convert_state_dict(state: dict[str, torch.Tensor], arch: str, num_classes: i
 
 
 def model_metadata(arch: str, num_classes: int, warp_align_corners: bool, class_names=None, palette=None,
-                   width_divisor: int = 1, source: str = "") -> dict[str, str]:
+                   width_divisor: int = 1, source: str = "", network_scale: float = 1.0) -> dict[str, str]:
     if class_names is None:
         if num_classes != 19:
             class_names = [f"class{i}" for i in range(num_classes)]
@@ -86,13 +86,18 @@ def model_metadata(arch: str, num_classes: int, warp_align_corners: bool, class_
             [(37 * i) % 256, (91 * i + 60) % 256, (151 * i + 120) % 256] for i in range(num_classes)]
     if len(class_names) != num_classes or len(palette) != num_classes:
         raise ConversionError(f"class names/palette must have {num_classes} entries")
-    return {
+    if not 0.125 <= network_scale <= 8:
+        raise ConversionError(f"--network-scale must be in 0.125...8 (got {network_scale})")
+    metadata = {
         "format": "segstream.sfnet", "format_version": "1", "arch": arch, "num_classes": str(num_classes),
         "width_divisor": str(width_divisor), "class_names": json.dumps(list(class_names)),
         "palette": json.dumps([list(map(int, c)) for c in palette]), "mean": json.dumps(list(MEAN)),
         "std": json.dumps(list(STD)), "warp_align_corners": "true" if warp_align_corners else "false",
         "precision": "fp32", "source": source,
     }
+    if network_scale != 1:
+        metadata["network_scale"] = repr(float(network_scale))
+    return metadata
 
 
 DTYPES = {"f32": torch.float32, "f16": torch.float16, "bf16": torch.bfloat16}
@@ -125,6 +130,9 @@ def main(argv=None) -> int:
     p.add_argument("--class-names", default=None, help="comma-separated class names")
     p.add_argument("--width-divisor", type=int, default=1, help=argparse.SUPPRESS)
     p.add_argument("--source", default="", help="free text stored in the metadata")
+    p.add_argument("--network-scale", type=float, default=1.0,
+                   help="how much segstream enlarges frames before the network by default: the scale of scenes "
+                        "the model was trained for (default 1, right for Cityscapes checkpoints)")
     args = p.parse_args(argv)
     if not os.path.isfile(args.checkpoint):
         print(f"convert_checkpoint: no such file: {args.checkpoint}", file=sys.stderr)
@@ -141,7 +149,8 @@ def main(argv=None) -> int:
         names = args.class_names.split(",") if args.class_names else None
         metadata = model_metadata(args.arch, num_classes, args.warp_align_corners, names,
                                   width_divisor=args.width_divisor,
-                                  source=args.source or f"converted from {os.path.basename(args.checkpoint)}")
+                                  source=args.source or f"converted from {os.path.basename(args.checkpoint)}",
+                                  network_scale=args.network_scale)
     except ConversionError as e:
         print(f"convert_checkpoint: {e}", file=sys.stderr)
         return EX_DATAERR

@@ -43,37 +43,43 @@ def find_pairs(root: str, split: str) -> list[tuple[str, str]]:
     return pairs
 
 
-class SegmentationData(torch.utils.data.Dataset):
-    """Random scale in [smin, smax], random crop (padding with ignore), random horizontal flip, normalise."""
+def load_pairs(pairs) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Decode every pair once (uint8 RGB, uint8 train ids): PNG decoding would otherwise cost more CPU per
+    batch than a DF1 training step's data needs. 900 scenes at 512×1024 take about 1.9 GB."""
+    return [(np.asarray(Image.open(i).convert("RGB")), np.asarray(Image.open(l))) for i, l in pairs]
 
-    def __init__(self, pairs, crop, scale_range, seed):
-        self.pairs, self.crop, self.scale_range, self.seed = pairs, crop, scale_range, seed
+
+class SegmentationData(torch.utils.data.Dataset):
+    """Random scale in [smin, smax], random crop (padding with ignore), random horizontal flip, normalise.
+
+    The crop window is chosen in source pixels first and only that window is resized, so scales above 1
+    cost no more than scales below it."""
+
+    def __init__(self, frames, crop, scale_range, seed):
+        self.frames, self.crop, self.scale_range, self.seed = frames, crop, scale_range, seed
         self.mean = np.array(MEAN, np.float32) * 255
         self.std = np.array(STD, np.float32) * 255
 
     def __len__(self):
-        return len(self.pairs)
+        return len(self.frames)
 
     def __getitem__(self, index):
         rng = random.Random(hash((self.seed, index, time.time_ns())))
-        img = Image.open(self.pairs[index][0]).convert("RGB")
-        lab = Image.open(self.pairs[index][1])
+        img, lab = self.frames[index]
         s = rng.uniform(*self.scale_range)
-        w, h = img.size
-        nw, nh = max(1, round(w * s)), max(1, round(h * s))
-        img = img.resize((nw, nh), Image.BILINEAR)
-        lab = lab.resize((nw, nh), Image.NEAREST)
         ch, cw = self.crop
-        x = np.asarray(img, np.float32)
-        y = np.asarray(lab, np.int64)
-        px, py = max(0, cw - nw), max(0, ch - nh)
-        if px or py:
-            x = np.pad(x, ((0, py), (0, px), (0, 0)), constant_values=0)
-            y = np.pad(y, ((0, py), (0, px)), constant_values=IGNORE)
-        top = rng.randint(0, x.shape[0] - ch)
-        left = rng.randint(0, x.shape[1] - cw)
-        x = x[top:top + ch, left:left + cw]
-        y = y[top:top + ch, left:left + cw]
+        h, w = lab.shape
+        # Source window that maps onto the crop at scale s (clipped to the image; the rest is padding).
+        sh, sw = min(h, max(1, round(ch / s))), min(w, max(1, round(cw / s)))
+        top, left = rng.randint(0, h - sh), rng.randint(0, w - sw)
+        oh, ow = min(ch, max(1, round(sh * s))), min(cw, max(1, round(sw * s)))
+        window = Image.fromarray(img[top:top + sh, left:left + sw]).resize((ow, oh), Image.BILINEAR)
+        labels = Image.fromarray(lab[top:top + sh, left:left + sw]).resize((ow, oh), Image.NEAREST)
+        x = np.zeros((ch, cw, 3), np.float32)
+        y = np.full((ch, cw), IGNORE, np.int64)
+        oy, ox = rng.randint(0, ch - oh), rng.randint(0, cw - ow)
+        x[oy:oy + oh, ox:ox + ow] = np.asarray(window, np.float32)
+        y[oy:oy + oh, ox:ox + ow] = np.asarray(labels, np.int64)
         if rng.random() < 0.5:
             x, y = x[:, ::-1], y[:, ::-1]
         # Photometric jitter: brightness and contrast, so the net leans on shape and context.
@@ -94,13 +100,25 @@ def ohem_loss(logits, target, thresh=0.7, min_kept=100000):
     return loss.topk(keep)[0].mean()
 
 
+def cpu_has_bf16() -> bool:
+    if torch.cuda.is_available():
+        return True
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = f.read()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
 def confusion(pred, target, n):
     valid = target != IGNORE
     return torch.bincount(target[valid] * n + pred[valid], minlength=n * n).reshape(n, n)
 
 
 @torch.no_grad()
-def evaluate(model, pairs, device, n_classes, max_frames):
+def evaluate(model, pairs, device, n_classes, max_frames, scale=1.0):
+    """mIoU with the network run at `scale` × the frame size and its logits resized back to the labels."""
     model.eval()
     mean = torch.tensor(MEAN).view(1, 3, 1, 1) * 255
     std = torch.tensor(STD).view(1, 3, 1, 1) * 255
@@ -108,7 +126,13 @@ def evaluate(model, pairs, device, n_classes, max_frames):
     for img_path, lab_path in pairs[:max_frames]:
         x = torch.from_numpy(np.asarray(Image.open(img_path).convert("RGB"), np.float32)).permute(2, 0, 1)[None]
         y = torch.from_numpy(np.asarray(Image.open(lab_path), np.int64))
-        pred = model(((x - mean) / std).to(device)).argmax(1)[0].cpu()
+        x = (x - mean) / std
+        if scale != 1:
+            x = F.interpolate(x, scale_factor=scale, mode="bilinear", align_corners=False)
+        logits = model(x.to(device)).float()
+        if logits.shape[2:] != y.shape:
+            logits = F.interpolate(logits, size=y.shape, mode="bilinear", align_corners=False)
+        pred = logits.argmax(1)[0].cpu()
         hist += confusion(pred.flatten(), y.flatten(), n_classes)
     model.train()
     iou = hist.diag().double() / (hist.sum(0) + hist.sum(1) - hist.diag()).double()
@@ -132,6 +156,9 @@ def main(argv=None) -> int:
     p.add_argument("--arch", default="df1", choices=["df1", "df2", "r18"])
     p.add_argument("--classes", type=int, default=19)
     p.add_argument("--iters", type=int, default=3600)
+    p.add_argument("--time-budget", type=float, default=None, metavar="SECONDS",
+                   help="train for this long instead: the poly schedule runs on elapsed time (so a busy machine "
+                        "gets fewer steps, not a cut-off schedule); --iters is then only an upper bound")
     p.add_argument("--batch", type=int, default=8)
     p.add_argument("--crop", default="256x512", help="HxW")
     p.add_argument("--scale", default="0.5,1.0", help="random scale range")
@@ -139,16 +166,24 @@ def main(argv=None) -> int:
     p.add_argument("--momentum", type=float, default=0.9)
     p.add_argument("--weight-decay", type=float, default=5e-4)
     p.add_argument("--ohem", action="store_true")
+    p.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=cpu_has_bf16(),
+                   help="bfloat16 autocast for convolutions (weights and the loss stay fp32); default: on where "
+                        "the CPU has AVX-512 BF16 or AMX (1.5x faster steps on Zen 4), or on a CUDA GPU")
     p.add_argument("--threads", type=int, default=os.cpu_count())
     p.add_argument("--workers", type=int, default=1)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--checkpoint-every", type=int, default=100)
     p.add_argument("--eval-frames", type=int, default=40)
+    p.add_argument("--eval-scale", type=float, default=1.0,
+                   help="run the validation frames at this multiple of their size (the scale the model is for)")
     p.add_argument("--resume", action="store_true")
     p.add_argument("--init", default=None,
                    help="start from the weights of a segstream model file (e.g. the shipped model) instead of scratch")
     p.add_argument("--export", default=None, help="write the final model file here (via convert_checkpoint)")
     p.add_argument("--export-dtype", default="f16", choices=["f32", "f16", "bf16"])
+    p.add_argument("--network-scale", type=float, default=None,
+                   help="network_scale stored in the exported file (default: --eval-scale): how much segstream "
+                        "enlarges frames for this model")
     args = p.parse_args(argv)
 
     torch.manual_seed(args.seed)
@@ -162,6 +197,10 @@ def main(argv=None) -> int:
     scale_range = tuple(float(v) for v in args.scale.split(","))
 
     model = build_sfnet(args.arch, args.classes).to(device).train()
+    # On the CPU, NHWC lets oneDNN's convolutions (fp32 and bf16) skip layout reorders: ~10 % per step.
+    channels_last = device.type == "cpu"
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
     optimizer = torch.optim.SGD(model.parameters(), lr=args.lr, momentum=args.momentum,
                                 weight_decay=args.weight_decay)
     it, elapsed = 0, 0.0
@@ -180,13 +219,17 @@ def main(argv=None) -> int:
         it, elapsed = state["iteration"], state.get("elapsed_s", 0.0)
         print(f"resumed at iteration {it}")
 
+    decoded: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = {}
+
     def batches():
         epoch = 0
         while True:
             pairs = find_pairs(args.data, args.train_split)  # re-scanned each epoch: data may still be growing
             if not pairs:
                 raise SystemExit(f"train.py: no training pairs under {args.data}/leftImg8bit/{args.train_split}")
-            data = SegmentationData(pairs, crop, scale_range, seed=(args.seed, epoch))
+            new = [pair for pair in pairs if pair not in decoded]
+            decoded.update(zip(new, load_pairs(new)))
+            data = SegmentationData([decoded[pair] for pair in pairs], crop, scale_range, seed=(args.seed, epoch))
             loader = torch.utils.data.DataLoader(data, batch_size=args.batch, shuffle=True, drop_last=True,
                                                  num_workers=args.workers, persistent_workers=False)
             yield from loader
@@ -197,10 +240,17 @@ def main(argv=None) -> int:
     while it < args.iters:
         x, y = next(stream)
         x, y = x.to(device), y.to(device)
-        lr = args.lr * (1 - it / args.iters) ** 0.9
+        progress = (time.time() - start) / args.time_budget if args.time_budget else it / args.iters
+        if progress >= 1:
+            break
+        lr = args.lr * (1 - progress) ** 0.9
         for g in optimizer.param_groups:
             g["lr"] = lr
-        logits = model(x)
+        if channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=args.bf16):
+            logits = model(x)
+        logits = logits.float()
         loss = ohem_loss(logits, y) if args.ohem else F.cross_entropy(logits, y, ignore_index=IGNORE)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -213,11 +263,12 @@ def main(argv=None) -> int:
                 f.write(json.dumps(rec) + "\n")
         if it % args.checkpoint_every == 0 or it == args.iters:
             save_checkpoint(ckpt_path, model, optimizer, it, args, {"elapsed_s": time.time() - start})
+    save_checkpoint(ckpt_path, model, optimizer, it, args, {"elapsed_s": time.time() - start})
 
     val = find_pairs(args.data, args.val_split)
     result = {"iters": it, "train_seconds": round(time.time() - start)}
-    if val:
-        iou = evaluate(model, val, device, args.classes, args.eval_frames)
+    if val and args.eval_frames > 0:
+        iou = evaluate(model, val, device, args.classes, args.eval_frames, args.eval_scale)
         result["val_miou"] = round(float(np.nanmean(iou.numpy())) * 100, 2)
         result["val_iou"] = [round(float(v) * 100, 2) for v in iou]
     print(json.dumps(result), flush=True)
@@ -228,7 +279,8 @@ def main(argv=None) -> int:
         final = os.path.join(args.work_dir, "final.pth")
         torch.save({"state_dict": {"module." + k: v.cpu() for k, v in model.state_dict().items()}}, final)
         return convert_checkpoint.main([final, "-o", args.export, "--arch", args.arch, "--classes", str(args.classes),
-                                        "--dtype", args.export_dtype, "--source",
+                                        "--dtype", args.export_dtype,
+                                        "--network-scale", str(args.network_scale or args.eval_scale), "--source",
                                         f"segstream tools/train.py on generated street scenes, {it} iterations"])
     return 0
 

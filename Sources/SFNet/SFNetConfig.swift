@@ -33,6 +33,10 @@ public struct SFNetConfig: Sendable, Equatable {
     public var source: String
     /// The file's precision (fp32 files may store f16/bf16; int8 files hold quantized weights, docs/int8.md).
     public var precision: ModelPrecision
+    /// How much frames are enlarged before the network by default (`network_scale`): the scale of street
+    /// scenes the model was trained for. 1 for Cityscapes checkpoints; the bundled model was trained on
+    /// 512×1024 scenes enlarged 1.25–2.5× and is run at 2× (DF1's logits are at /16, so thin objects need it).
+    public var networkScale: Double
 
     public static let cityscapesClassNames = [
         "road", "sidewalk", "building", "wall", "fence", "pole", "traffic light", "traffic sign",
@@ -50,8 +54,10 @@ public struct SFNetConfig: Sendable, Equatable {
     /// classes, otherwise to "class<i>" and a grey ramp.
     public init(arch: SFNetArch, numClasses: Int = 19, widthDivisor: Int = 1, classNames: [String]? = nil,
                 palette: [[UInt8]]? = nil, mean: [Float] = SFNetConfig.imagenetMean, std: [Float] = SFNetConfig.imagenetStd,
-                warpAlignCorners: Bool = true, source: String = "", precision: ModelPrecision = .fp32) {
+                warpAlignCorners: Bool = true, source: String = "", precision: ModelPrecision = .fp32,
+                networkScale: Double = 1) {
         precondition(numClasses >= 1 && [1, 2, 4, 8, 16].contains(widthDivisor))
+        precondition(Self.networkScaleRange.contains(networkScale))
         self.arch = arch
         self.numClasses = numClasses
         self.widthDivisor = widthDivisor
@@ -63,7 +69,10 @@ public struct SFNetConfig: Sendable, Equatable {
         self.warpAlignCorners = warpAlignCorners
         self.source = source
         self.precision = precision
+        self.networkScale = networkScale
     }
+
+    public static let networkScaleRange = 0.125...8.0
 
     /// Parses `__metadata__` per docs/model-format.md.
     public init(metadata m: [String: String]) throws {
@@ -120,8 +129,16 @@ public struct SFNetConfig: Sendable, Equatable {
             guard w == "true" || w == "false" else { throw bad("warp_align_corners", "expected true or false") }
             align = w == "true"
         }
+        var networkScale = 1.0
+        if let v = m["network_scale"] {
+            guard let scale = Double(v), Self.networkScaleRange.contains(scale) else {
+                throw bad("network_scale", "expected a number in 0.125...8")
+            }
+            networkScale = scale
+        }
         self.init(arch: arch, numClasses: numClasses, widthDivisor: divisor, classNames: names, palette: palette,
-                  mean: mean, std: std, warpAlignCorners: align, source: m["source"] ?? "", precision: precision)
+                  mean: mean, std: std, warpAlignCorners: align, source: m["source"] ?? "", precision: precision,
+                  networkScale: networkScale)
     }
 
     /// The `__metadata__` a file with this config carries.
@@ -133,6 +150,7 @@ public struct SFNetConfig: Sendable, Equatable {
             "class_names": encode(classNames), "palette": encode(palette.map { $0.map(Int.init) }),
             "mean": encode(mean.map(Double.init)), "std": encode(std.map(Double.init)),
             "warp_align_corners": warpAlignCorners ? "true" : "false", "precision": precision.rawValue, "source": source,
+            "network_scale": String(networkScale),
         ]
     }
 }

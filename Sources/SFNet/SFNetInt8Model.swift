@@ -144,27 +144,28 @@ public final class SFNetInt8Model: SegmentationModel {
 
     // MARK: - Inference (same contract as SFNetModel)
 
-    public func forward(input: Tensor) -> Tensor {
+    public func forward(input: Tensor, outputHeight: Int, outputWidth: Int) -> Tensor {
         let logits = networkLogits(input)
-        let out = Tensor(channels: config.numClasses, height: input.height, width: input.width)
+        let out = Tensor(channels: config.numClasses, height: outputHeight, width: outputWidth)
         Resize.bilinear(logits, into: out, alignCorners: true, context: context, name: "upsample_logits")
         arena.release(logits)
         return out
     }
 
-    public func predictLabels(input: Tensor, into labels: UnsafeMutableBufferPointer<UInt8>) {
-        precondition(labels.count >= input.height * input.width, "labels buffer too small")
+    public func predictLabels(input: Tensor, outputHeight: Int, outputWidth: Int,
+                              into labels: UnsafeMutableBufferPointer<UInt8>) {
+        precondition(labels.count >= outputHeight * outputWidth, "labels buffer too small")
         let nhwc = networkLogitsNHWC(input)
         // Reads the classifier's NHWC output directly; bit-identical to Resize.bilinearArgmax on the CHW
         // transpose (docs/int8.md, "Output stage").
         let nc = config.numClasses
-        let workers = min(context.threads, input.height)
-        let bytes = QOps.upsampleArgmaxScratchBytes(channels: nc, width: nhwc.width, outWidth: input.width)
+        let workers = min(context.threads, outputHeight)
+        let bytes = QOps.upsampleArgmaxScratchBytes(channels: nc, width: nhwc.width, outWidth: outputWidth)
         if upsampleScratch.capacity * 4 < workers * bytes {
             upsampleScratch = TensorStorage(capacity: (workers * bytes + 3) / 4)
         }
         QOps.upsampleArgmax(nhwc.data, channels: nc, stride: nc, height: nhwc.height, width: nhwc.width,
-                            outHeight: input.height, outWidth: input.width, alignCorners: true,
+                            outHeight: outputHeight, outWidth: outputWidth, alignCorners: true,
                             labels: labels.baseAddress!, scratch: UnsafeMutableRawPointer(upsampleScratch.pointer),
                             context: context, isa: isa)
         arena.release(nhwc)

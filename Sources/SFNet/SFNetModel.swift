@@ -109,23 +109,23 @@ public final class SFNetModel: SegmentationModel {
 
     // MARK: - Inference
 
-    /// Logits, numClasses×H×W at the input's size (bilinear, align_corners=True from the network's
-    /// logit resolution), as the PyTorch reference returns them. Allocates only the returned tensor.
-    public func forward(input: Tensor) -> Tensor {
+    /// Logits, numClasses×outputHeight×outputWidth (bilinear, align_corners=True from the network's logit
+    /// resolution; the input's size is what the PyTorch reference returns). Allocates only the returned tensor.
+    public func forward(input: Tensor, outputHeight: Int, outputWidth: Int) -> Tensor {
         let logits = networkLogits(input)
-        let out = Tensor(channels: config.numClasses, height: input.height, width: input.width)
+        let out = Tensor(channels: config.numClasses, height: outputHeight, width: outputWidth)
         Resize.bilinear(logits, into: out, alignCorners: true, context: context, name: "upsample_logits")
         arena.release(logits)
         return out
     }
 
-    /// Train ids (argmax over classes of the input-size logits), row-major H×W, into `labels`
-    /// (input.height·input.width bytes). The upsample and the argmax are one fused pass: full-size
-    /// logits are never stored.
-    public func predictLabels(input: Tensor, into labels: UnsafeMutableBufferPointer<UInt8>) {
-        precondition(labels.count >= input.height * input.width, "labels buffer too small")
+    /// Train ids (argmax over classes of the logits resized to outputHeight×outputWidth), row-major, into
+    /// `labels`. The upsample and the argmax are one fused pass: full-size logits are never stored.
+    public func predictLabels(input: Tensor, outputHeight: Int, outputWidth: Int,
+                              into labels: UnsafeMutableBufferPointer<UInt8>) {
+        precondition(labels.count >= outputHeight * outputWidth, "labels buffer too small")
         let logits = networkLogits(input)
-        Resize.bilinearArgmax(logits, height: input.height, width: input.width, alignCorners: true,
+        Resize.bilinearArgmax(logits, height: outputHeight, width: outputWidth, alignCorners: true,
                               labels: labels.baseAddress!, context: context)
         arena.release(logits)
     }

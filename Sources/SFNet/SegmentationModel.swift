@@ -9,11 +9,12 @@ public protocol SegmentationModel: AnyObject {
     var threads: Int { get }
     /// The arithmetic this model runs in.
     var precision: ModelPrecision { get }
-    /// fp32 logits, numClasses×H×W at the input's size.
-    func forward(input: Tensor) -> Tensor
-    /// Train ids (argmax of the input-size logits), row-major H×W, into `labels`.
-    func predictLabels(input: Tensor, into labels: UnsafeMutableBufferPointer<UInt8>)
-    func predictLabels(input: Tensor) -> [UInt8]
+    /// fp32 logits, numClasses×height×width: the network's low-resolution logits resized (bilinear,
+    /// align_corners=True, as the reference) straight to that size, usually the input's.
+    func forward(input: Tensor, outputHeight: Int, outputWidth: Int) -> Tensor
+    /// Train ids (argmax of the logits resized to outputHeight×outputWidth, fused: the full-size logits
+    /// are never stored), row-major, into `labels` (at least outputHeight·outputWidth bytes).
+    func predictLabels(input: Tensor, outputHeight: Int, outputWidth: Int, into labels: UnsafeMutableBufferPointer<UInt8>)
     /// One labels pass, with each layer's time and MACs in order.
     func profile(input: Tensor) -> [LayerTiming]
     /// Bytes of activation memory held for reuse.
@@ -21,10 +22,24 @@ public protocol SegmentationModel: AnyObject {
 }
 
 extension SegmentationModel {
-    /// Train ids in a fresh array (the buffer-filling form is the one the pipeline uses).
-    public func predictLabels(input: Tensor) -> [UInt8] {
-        var labels = [UInt8](repeating: 0, count: input.height * input.width)
-        labels.withUnsafeMutableBufferPointer { predictLabels(input: input, into: $0) }
+    /// Logits at the input's size, as the PyTorch reference returns them.
+    public func forward(input: Tensor) -> Tensor {
+        forward(input: input, outputHeight: input.height, outputWidth: input.width)
+    }
+
+    /// Train ids at the input's size, into `labels`.
+    public func predictLabels(input: Tensor, into labels: UnsafeMutableBufferPointer<UInt8>) {
+        predictLabels(input: input, outputHeight: input.height, outputWidth: input.width, into: labels)
+    }
+
+    /// Train ids in a fresh array, at the input's size or the one given (the buffer-filling form is the one
+    /// the pipeline uses).
+    public func predictLabels(input: Tensor, outputHeight: Int? = nil, outputWidth: Int? = nil) -> [UInt8] {
+        let height = outputHeight ?? input.height, width = outputWidth ?? input.width
+        var labels = [UInt8](repeating: 0, count: height * width)
+        labels.withUnsafeMutableBufferPointer {
+            predictLabels(input: input, outputHeight: height, outputWidth: width, into: $0)
+        }
         return labels
     }
 }

@@ -42,17 +42,19 @@ public struct NetworkSize: Sendable, Equatable, CustomStringConvertible {
 
     public var description: String { "\(width)x\(height)" }
 
-    /// The default: the frame's aspect ratio kept, scaled by `scale`, each side rounded to the nearest multiple
-    /// of 32 (so every level of the network's pyramid is exact), the long side at most 1024.
-    public static func automatic(frameWidth: Int, frameHeight: Int, scale: Double = 1) -> NetworkSize {
-        var w = Double(frameWidth) * scale, h = Double(frameHeight) * scale
+    /// The default: the frame's aspect ratio kept, scaled by `scale` × `modelScale` (the model file's
+    /// `network_scale`), each side rounded to the nearest multiple of 32 (so every level of the network's
+    /// pyramid is exact), the long side at most 1024 × `modelScale`.
+    public static func automatic(frameWidth: Int, frameHeight: Int, scale: Double = 1, modelScale: Double = 1) -> NetworkSize {
+        var w = Double(frameWidth) * scale * modelScale, h = Double(frameHeight) * scale * modelScale
+        let cap = max(32, (1024 * modelScale / 32).rounded(.down) * 32)
         let long = max(w, h)
-        if long > 1024 {
-            w *= 1024 / long
-            h *= 1024 / long
+        if long > cap {
+            w *= cap / long
+            h *= cap / long
         }
         func round32(_ v: Double) -> Int { max(32, Int((v / 32).rounded()) * 32) }
-        return NetworkSize(width: min(round32(w), 1024), height: min(round32(h), 1024))
+        return NetworkSize(width: min(round32(w), Int(cap)), height: min(round32(h), Int(cap)))
     }
 }
 
@@ -308,7 +310,8 @@ public final class RunPipeline: @unchecked Sendable {
     /// network's cost stays predictable (frames are scaled to it).
     private func networkSize(for frame: VideoFrame) -> NetworkSize {
         if let resolvedSize { return resolvedSize }
-        let size = NetworkSize.automatic(frameWidth: frame.width, frameHeight: frame.height, scale: options.scale)
+        let size = NetworkSize.automatic(frameWidth: frame.width, frameHeight: frame.height, scale: options.scale,
+                                         modelScale: model.config.networkScale)
         resolvedSize = size
         return size
     }

@@ -11,7 +11,7 @@ struct Eval: ParsableCommand {
         discussion: """
             Finds every *_leftImg8bit.png under --data (searched recursively; with --split, only under \
             leftImg8bit/SPLIT) and its *_gtFine_labelTrainIds.png under the matching gtFine/ path. Each image \
-            is segmented at its own size; train id 255 is ignored. IoU is accumulated over all frames (one \
+            is segmented at its size times the model's network_scale, labels at its own size; train id 255 is ignored. IoU is accumulated over all frames (one \
             confusion matrix), and classes absent from both ground truth and prediction are left out of the mean.
             """)
 
@@ -47,7 +47,8 @@ struct Eval: ParsableCommand {
                     throw CLIError("\(pair.labels) is \(truth.width)x\(truth.height) but its image is \(image.width)x\(image.height)",
                                    .dataError)
                 }
-                let labels = model.predictLabels(input: NetworkInput.tensor(from: image, config: model.config))
+                let labels = model.predictLabels(input: NetworkInput.tensor(from: image, config: model.config),
+                                                 outputHeight: image.height, outputWidth: image.width)
                 do {
                     try labels.withUnsafeBufferPointer { p in
                         try truth.pixels.withUnsafeBufferPointer { try matrix.add(prediction: p, groundTruth: $0) }

@@ -6,7 +6,7 @@ import SegMedia
 import SegPipeline
 import SFNet
 
-/// `segstream infer`: segment still images at their own resolution.
+/// `segstream infer`: segment still images; outputs at each image's own resolution.
 struct Infer: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Segment images (PNG, JPEG, anything FFmpeg decodes).",
@@ -14,7 +14,8 @@ struct Infer: ParsableCommand {
             Writes, per image, NAME_labels.png (8-bit train ids), NAME_color.png (palette colours) and \
             NAME_overlay.png (50/50 blend of image and colours); with --logits also NAME_logits.npy \
             (float32, classes × height × width at the image's resolution). The network runs at the \
-            image's own size.
+            image's size times the model's network_scale (1 unless the model file says otherwise; the \
+            bundled model: 2); outputs are at the image's own size.
             """)
 
     @OptionGroup var modelOptions: ModelOptions
@@ -57,7 +58,7 @@ struct Infer: ParsableCommand {
                 let labels: [UInt8]
                 var logitsData: Data?
                 if logits {
-                    let out = model.forward(input: input)
+                    let out = model.forward(input: input, outputHeight: image.height, outputWidth: image.width)
                     var ids = [UInt8](repeating: 0, count: image.width * image.height)
                     ids.withUnsafeMutableBufferPointer {
                         seg_f32_argmax_channels_u8(out.data, out.channels, out.planeSize, $0.baseAddress)
@@ -65,7 +66,7 @@ struct Infer: ParsableCommand {
                     labels = ids
                     logitsData = Npy.encode(out.data, shape: out.shape)
                 } else {
-                    labels = model.predictLabels(input: input)
+                    labels = model.predictLabels(input: input, outputHeight: image.height, outputWidth: image.width)
                 }
                 let base = URL(fileURLWithPath: out).appendingPathComponent(Self.stem(path)).path
                 try ImageIO.writePNGAtomically(Image8(width: image.width, height: image.height, layout: .gray8, pixels: labels),
@@ -94,12 +95,22 @@ struct Infer: ParsableCommand {
     }
 }
 
-/// The network's input tensor from a decoded RGB24 image: `(rgb/255 − mean)/std`, CHW.
+/// The network's input tensor from a decoded RGB24 image: `(rgb/255 − mean)/std`, CHW, enlarged by the
+/// model's `network_scale` (bilinear, align_corners=False, as `F.interpolate` on the normalised image).
 enum NetworkInput {
     static func tensor(from image: Image8, config: SFNetConfig) -> Tensor {
         let tensor = Tensor(channels: 3, height: image.height, width: image.width)
         fill(tensor, from: image.pixels, width: image.width, height: image.height, rowStride: image.rowStride, config: config)
-        return tensor
+        let (height, width) = size(imageHeight: image.height, imageWidth: image.width, scale: config.networkScale)
+        guard height != image.height || width != image.width else { return tensor }
+        let scaled = Tensor(channels: 3, height: height, width: width)
+        seg_f32_bilinear_resize(tensor.data, 3, image.height, image.width, scaled.data, height, width, 0)
+        return scaled
+    }
+
+    /// The network's input size for an image: each side times `scale`, rounded, at least 1.
+    static func size(imageHeight: Int, imageWidth: Int, scale: Double) -> (height: Int, width: Int) {
+        (max(1, Int((Double(imageHeight) * scale).rounded())), max(1, Int((Double(imageWidth) * scale).rounded())))
     }
 
     static func fill(_ tensor: Tensor, from pixels: UnsafePointer<UInt8>, width: Int, height: Int, rowStride: Int,

@@ -9,8 +9,9 @@ struct Run: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Segment a video: file, '-' (stdin), URL (rtsp/http/udp/tcp) or /dev/videoN.",
         discussion: """
-            The network runs at --size, or by default at the frame's aspect ratio rounded to multiples of 32 with \
-            the long side at most 1024; labels are brought back to the frame's size by nearest neighbour. The \
+            The network runs at --size, or by default at the frame's size times --scale and the model's \
+            network_scale (the bundled model: 2), rounded to multiples of 32, the long side at most 1024 × \
+            network_scale; labels are brought back to the frame's size by nearest neighbour. The \
             output keeps the source's timestamps (variable frame rate stays correct) and copies its audio. On \
             SIGINT/SIGTERM or an input error, frames in flight are finished and the output is closed properly, so \
             it always plays. Telemetry (FPS, per-stage latency p50/p95/p99, drops) goes to stderr as JSON lines \

@@ -278,6 +278,13 @@ func quantizedFixture(_ name: String, method: CalibrationMethod = .percentile, f
                                       context: ExecutionContext(threads: 1))
             }
             #expect(int8.predictLabels(input: x) == expected, "\(String(cString: seg_isa_name(isa)))")
+            // Any output size (infer/eval bring labels to the image's size when network_scale ≠ 1).
+            var smaller = [UInt8](repeating: 0, count: 31 * 45)
+            smaller.withUnsafeMutableBufferPointer {
+                Resize.bilinearArgmax(logits, height: 31, width: 45, alignCorners: true, labels: $0.baseAddress!,
+                                      context: ExecutionContext(threads: 1))
+            }
+            #expect(int8.predictLabels(input: x, outputHeight: 31, outputWidth: 45) == smaller)
         }
         int8.isa = nil
     }

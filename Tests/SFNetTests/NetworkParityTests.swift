@@ -63,6 +63,39 @@ func fixtureURL(_ name: String) throws -> URL {
         #expect(model.activationBytes == bytes)
     }
 
+    @Test func outputsAtAnotherSizeComeStraightFromTheLowResolutionLogits() throws {
+        // infer/eval run the network at network_scale × the image and want labels and logits at the image's
+        // size: one bilinear resize (align_corners=True) of the network's logits, then the argmax.
+        let model = try SFNetModel(contentsOf: try fixtureURL("df1_w16_ac0"), threads: 2)
+        let x = Tensor(channels: 3, height: 64, width: 96, values: (0..<(3 * 64 * 96)).map { Float($0 % 23) / 11 - 1 })
+        let low = model.lowResolutionLogits(input: x)
+        let context = ExecutionContext(threads: 1)
+        for (h, w) in [(32, 48), (45, 70), (64, 96)] {
+            let expected = Tensor(channels: low.channels, height: h, width: w)
+            Resize.bilinear(low, into: expected, alignCorners: true, context: context)
+            let logits = model.forward(input: x, outputHeight: h, outputWidth: w)
+            #expect(logits.shape == [low.channels, h, w])
+            #expect(logits.toArray() == expected.toArray())
+            var labels = [UInt8](repeating: 0, count: h * w)
+            labels.withUnsafeMutableBufferPointer { Resize.argmax(expected, labels: $0.baseAddress!) }
+            #expect(model.predictLabels(input: x, outputHeight: h, outputWidth: w) == labels, "\(h)x\(w)")
+        }
+    }
+
+    @Test func networkScaleComesFromMetadata() throws {
+        let file = try SafetensorsFile(contentsOf: try fixtureURL("r18_w16"))
+        #expect(try SFNetConfig(metadata: file.metadata).networkScale == 1)
+        var m = file.metadata
+        m["network_scale"] = "2.0"
+        let config = try SFNetConfig(metadata: m)
+        #expect(config.networkScale == 2)
+        #expect(try SFNetConfig(metadata: config.metadata) == config)
+        for bad in ["0", "-1", "nan", "9", "two", ""] {
+            m["network_scale"] = bad
+            #expect(throws: ModelFileError.self, "\(bad)") { try SFNetConfig(metadata: m) }
+        }
+    }
+
     @Test func configComesFromMetadata() throws {
         let r18 = try SFNetModel(contentsOf: try fixtureURL("r18_w16"), threads: 1)
         #expect(r18.config.arch == .r18 && r18.config.numClasses == 19 && r18.config.widthDivisor == 16)

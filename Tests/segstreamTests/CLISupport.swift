@@ -95,6 +95,23 @@ enum CLI {
         (probe["streams"] as? [[String: Any]] ?? []).filter { $0["codec_type"] as? String == type }
     }
 
+    /// Copies a safetensors model file with `__metadata__` entries set (the header is rewritten; tensor data
+    /// offsets are relative to the end of the header, so they stay valid).
+    static func copyModel(_ source: String, to destination: String, settingMetadata entries: [String: String]) throws {
+        let data = try Data(contentsOf: URL(fileURLWithPath: source))
+        let length = data.prefix(8).enumerated().reduce(0) { $0 | Int($1.element) << (8 * $1.offset) }
+        var header = try #require(try JSONSerialization.jsonObject(with: data[8..<(8 + length)]) as? [String: Any])
+        var metadata = header["__metadata__"] as? [String: String] ?? [:]
+        metadata.merge(entries) { $1 }
+        header["__metadata__"] = metadata
+        var json = try JSONSerialization.data(withJSONObject: header)
+        while json.count % 8 != 0 { json.append(0x20) }
+        var out = Data((0..<8).map { UInt8(truncatingIfNeeded: json.count >> (8 * $0)) })
+        out.append(json)
+        out.append(data[(8 + length)...])
+        try out.write(to: URL(fileURLWithPath: destination))
+    }
+
     static func temporaryDirectory() throws -> URL {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("segstream-cli-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)

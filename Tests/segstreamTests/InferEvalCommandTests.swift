@@ -93,6 +93,36 @@ struct InferEvalCommandTests {
         #expect(abs((perClass["road"] as? Double ?? -1) - Double(inter[0]) / Double(union[0])) < 1e-6)
     }
 
+    @Test("a model's network_scale enlarges the network input; outputs stay at the image's size")
+    func networkScale() throws {
+        let dir = try CLI.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let pairs = try makeDataset(dir.appendingPathComponent("data"), frames: 1)
+        let scaled = dir.appendingPathComponent("scaled.safetensors").path
+        try CLI.copyModel(model, to: scaled, settingMetadata: ["network_scale": "2"])
+        let plain = dir.appendingPathComponent("plain").path, big = dir.appendingPathComponent("big").path
+        #expect(try CLI.segstream(["infer", "--model", model, "--out", plain, pairs[0].image]).status == 0)
+        let result = try CLI.segstream(["infer", "--model", scaled, "--out", big, "--logits", pairs[0].image])
+        #expect(result.status == 0, "\(result.stderr)")
+        let stem = "/f0_leftImg8bit"
+        let npy = try Data(contentsOf: URL(fileURLWithPath: big + stem + "_logits.npy"))
+        let headerLength = Int(npy[8]) | Int(npy[9]) << 8
+        #expect(String(decoding: npy[10..<(10 + headerLength)], as: UTF8.self).contains("'shape': (19, 64, 96)"))
+        let values: [Float] = npy[(10 + headerLength)...].withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
+        let labels = try grayPixels(big + stem + "_labels.png", width: 96, height: 64)
+        var agree = 0
+        for p in 0..<(64 * 96) {
+            var best = 0
+            for c in 1..<19 where values[c * 64 * 96 + p] > values[best * 64 * 96 + p] { best = c }
+            if Int(labels[p]) == best { agree += 1 }
+        }
+        #expect(agree == 64 * 96)
+        // The same weights at 2× see a different image: the labels change.
+        #expect(labels != (try grayPixels(plain + stem + "_labels.png", width: 96, height: 64)))
+        let eval = try CLI.segstream(["eval", "--model", scaled, "--data", dir.appendingPathComponent("data").path])
+        #expect(eval.status == 0, "\(eval.stderr)")
+    }
+
     @Test("eval and infer refuse bad input with sysexits codes")
     func errors() throws {
         let dir = try CLI.temporaryDirectory()

@@ -92,6 +92,19 @@ def test_class_count_inferred_and_overridden(tmp_path):
     assert code == 65
 
 
+def test_network_scale(tmp_path):
+    state = reference_state()
+    code, out = run(tmp_path, write(tmp_path, state))
+    with safe_open(out, "pt") as f:
+        assert "network_scale" not in f.metadata()  # absent means 1 (Cityscapes checkpoints)
+    code, out = run(tmp_path, write(tmp_path, state), "--network-scale", "2")
+    assert code == 0
+    with safe_open(out, "pt") as f:
+        assert float(f.metadata()["network_scale"]) == 2.0
+    code, _ = run(tmp_path, write(tmp_path, state), "--network-scale", "0")
+    assert code == 65
+
+
 def test_not_a_checkpoint(tmp_path):
     bad = tmp_path / "bad.pth"
     bad.write_bytes(b"not a pickle at all")
