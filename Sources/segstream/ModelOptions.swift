@@ -6,7 +6,7 @@ extension ModelPrecision: ExpressibleByArgument {}
 
 /// `--model` and `--threads`, shared by every command that runs the network.
 struct ModelOptions: ParsableArguments {
-    @Option(name: .long, help: "Model file (.safetensors). Default: the bundled model (see README).")
+    @Option(name: .long, help: "Model file (.safetensors). Default: the bundled int8 model, or its fp32 original with --precision fp32 (see README).")
     var model: String?
 
     @Option(name: .long, help: "Engine threads (default: all cores).")
@@ -22,15 +22,19 @@ struct ModelOptions: ParsableArguments {
     var threadCount: Int { threads ?? ProcessInfo.processInfo.activeProcessorCount }
 
     /// The model file to use: `--model`, else `$SEGSTREAM_MODEL`, else the bundled default next to the
-    /// installed binary (`../share/segstream/models`) or in the source tree the binary was built in.
+    /// installed binary (`../share/segstream/models`) or in the source tree the binary was built in: the
+    /// int8 model (what segstream is for), or its fp32 original with `--precision fp32`.
     func resolvedModelPath() throws -> String {
         if let model { return model }
         if let env = ProcessInfo.processInfo.environment["SEGSTREAM_MODEL"], !env.isEmpty { return env }
-        let name = "sfnet-df1-synth.safetensors"
+        let name = precision == .fp32 ? Self.bundledFP32 : Self.bundledInt8
         if let path = BundledFile.locate("models/\(name)") { return path }
         throw CLIError("no model given and the bundled model \(name) was not found; pass --model FILE or set SEGSTREAM_MODEL",
                        .noInput)
     }
+
+    static let bundledInt8 = "sfnet-df1-synth-int8.safetensors"
+    static let bundledFP32 = "sfnet-df1-synth.safetensors"
 
     func loadModel() throws -> any SegmentationModel {
         let path = try resolvedModelPath()
