@@ -62,6 +62,19 @@ void seg_f32_winograd23_input(const float *x, size_t C, size_t H, size_t W, size
 void seg_f32_winograd23_output(const float *m, size_t cout, size_t nt, size_t tilesW, size_t t0,
                                size_t Ho, size_t Wo, const float *bias, const float *res, int relu, float *y);
 
+/* Winograd F(4×4,3×3), the same contract with 4×4 output tiles over ceil(Ho/4)×ceil(Wo/4) and 6×6 transforms:
+   weights u[36][C_out][C_in]; input v[36][C][nt]; output from m[36][C_out][nt]. The transforms come per ISA
+   (seg_f32_winograd43_kernels_get below); every variant is bit-identical to the scalar one. */
+void seg_f32_winograd43_weights(const float *w, size_t cout, size_t cin, float *u);
+void seg_f32_winograd43_input__scalar(const float *x, size_t C, size_t H, size_t W, size_t pad, size_t tilesW,
+                                      size_t t0, size_t nt, float *v);
+void seg_f32_winograd43_input__avx512(const float *x, size_t C, size_t H, size_t W, size_t pad, size_t tilesW,
+                                      size_t t0, size_t nt, float *v);
+void seg_f32_winograd43_output__scalar(const float *m, size_t cout, size_t nt, size_t tilesW, size_t t0, size_t Ho,
+                                       size_t Wo, const float *bias, const float *res, int relu, float *y);
+void seg_f32_winograd43_output__avx512(const float *m, size_t cout, size_t nt, size_t tilesW, size_t t0, size_t Ho,
+                                       size_t Wo, const float *bias, const float *res, int relu, float *y);
+
 /* Widening conversions for model loading (n elements, little-endian source). */
 void seg_f32_from_f16(const uint16_t *src, float *dst, size_t n);
 void seg_f32_from_bf16(const uint16_t *src, float *dst, size_t n);
@@ -93,6 +106,16 @@ int seg_isa_override_status(void);
 /* The rule applied to SEGSTREAM_ISA, exposed for tests: request NULL/"" → 0 and *isa = best; a supported
    ISA name → 1 and *isa = it; anything else → −1, *isa = best, and (unless quiet) a message on stderr. */
 int seg_isa_resolve(const char *request, seg_isa *isa, int quiet);
+
+/* fp32 kernels chosen per ISA (only the Winograd F(4,3) transforms so far; AVX2 runs the scalar ones). */
+typedef struct seg_f32_ukernels {
+    void (*winograd43_input)(const float *x, size_t C, size_t H, size_t W, size_t pad, size_t tilesW, size_t t0,
+                             size_t nt, float *v);
+    void (*winograd43_output)(const float *m, size_t cout, size_t nt, size_t tilesW, size_t t0, size_t Ho,
+                              size_t Wo, const float *bias, const float *res, int relu, float *y);
+} seg_f32_ukernels;
+/* The table for `isa`, or for seg_isa_active() when `isa` is not supported here. */
+const seg_f32_ukernels *seg_f32_ukernels_get(seg_isa isa);
 
 /* Fork-join pool for the engines' per-layer fan-out (pool.c). `helpers` threads besides the caller; they
    spin about 0.1 ms after each run before sleeping, so back-to-back layers skip the thread wake-up.
