@@ -15,8 +15,18 @@ public struct BatchNormParameters: Sendable {
 /// Layouts: input C_in×H×W, output C_out×H_o×W_o (CHW, see `Tensor`); weights C_out×(C_in·kh·kw)
 /// row-major (PyTorch's `[C_out, C_in, kh, kw]`). Output size: `(H + 2p − d(k−1) − 1)/s + 1`.
 /// Computed as one sgemm per column panel: W (C_out×K) · im2col panel (K×n); 1×1 stride-1 convs
-/// use the input directly as the panel; 3×3 stride-1 convs use Winograd F(2×2,3×3) on maps big enough.
+/// use the input directly as the panel; 3×3 stride-1 convs use Winograd F(4×4,3×3) or F(2×2,3×3) when
+/// `algorithm(outputHeight:outputWidth:threads:)` says so (docs/fp32.md has the rule and its measurements).
 public final class Conv2d {
+    /// How a convolution is computed. Winograd applies only to 3×3 stride-1 undilated convs.
+    public enum Algorithm: String, Sendable, CaseIterable {
+        case im2col
+        /// F(2×2,3×3): 16 products per 2×2 outputs (2.25× fewer MACs than im2col).
+        case winograd2x2
+        /// F(4×4,3×3): 36 products per 4×4 outputs (4× fewer MACs than im2col).
+        case winograd4x4
+    }
+
     public let name: String
     public let inChannels: Int, outChannels: Int
     public let kernelHeight: Int, kernelWidth: Int
@@ -24,8 +34,11 @@ public final class Conv2d {
     public let relu: Bool
     let weight: TensorStorage
     let bias: TensorStorage?
-    /// Winograd F(2×2,3×3) weights, 16×C_out×C_in, for 3×3 stride-1 undilated convs.
-    let winogradWeights: TensorStorage?
+    /// Whether the Winograd variants apply (3×3 stride-1 undilated, enough channels to fill the transforms).
+    let allowsWinograd: Bool
+    /// Winograd weights, made on first use: F(2×2,3×3) 16×C_out×C_in, F(4×4,3×3) 36×C_out×C_in (4× the
+    /// conv's own weights, so only the variant the rule picks for the maps it sees should cost memory).
+    private var winograd2x2Weights: TensorStorage?, winograd4x4Weights: TensorStorage?
 
     /// - Parameters:
     ///   - weight: C_out·C_in·kh·kw values in PyTorch order.
@@ -58,13 +71,8 @@ public final class Conv2d {
             weight.withUnsafeBufferPointer { w.pointer.update(from: $0.baseAddress!, count: weight.count) }
         }
         self.weight = w
-        if allowWinograd && kernelSize == 3 && stride == 1 && dilation == 1 && inChannels >= 8 && outChannels >= 8 {
-            let u = TensorStorage(capacity: 16 * outChannels * inChannels)
-            seg_f32_winograd23_weights(w.pointer, outChannels, inChannels, u.pointer)
-            winogradWeights = u
-        } else {
-            winogradWeights = nil
-        }
+        allowsWinograd = allowWinograd && kernelSize == 3 && stride == 1 && dilation == 1
+            && inChannels >= 8 && outChannels >= 8
         if let b {
             let bs = TensorStorage(capacity: outChannels)
             b.withUnsafeBufferPointer { bs.pointer.update(from: $0.baseAddress!, count: outChannels) }
@@ -96,12 +104,20 @@ public final class Conv2d {
     /// `residual`, when given, has y's shape and is added before the ReLU.
     public func run(_ x: Tensor, into y: Tensor, residual: Tensor? = nil, context: ExecutionContext) {
         let (ho, wo) = outputSize(height: x.height, width: x.width)
+        run(x, into: y, residual: residual, algorithm: algorithm(outputHeight: ho, outputWidth: wo, threads: context.threads),
+            context: context)
+    }
+
+    /// `run` with the algorithm given (tests: a Winograd variant runs on any map size, however small).
+    func run(_ x: Tensor, into y: Tensor, residual: Tensor?, algorithm: Algorithm, context: ExecutionContext) {
+        precondition(algorithm == .im2col || allowsWinograd, "\(name): Winograd does not apply")
+        let (ho, wo) = outputSize(height: x.height, width: x.width)
         precondition(x.channels == inChannels, "\(name): input has \(x.channels) channels, expected \(inChannels)")
         precondition(y.channels == outChannels && y.height == ho && y.width == wo,
                      "\(name): output is \(y.shape), expected [\(outChannels), \(ho), \(wo)]")
         if let r = residual { precondition(r.shape == y.shape, "\(name): residual shape \(r.shape) != \(y.shape)") }
         context.measure(name, macs: macs(height: x.height, width: x.width)) {
-            compute(x, y, residual, context)
+            compute(x, y, residual, algorithm, context)
         }
         context.observe(name, y)
     }
@@ -109,10 +125,50 @@ public final class Conv2d {
     /// Bytes of Winograd scratch (transformed inputs + products) per chunk of tiles.
     nonisolated(unsafe) public static var winogradBudgetBytes = 4 << 20
 
-    private func compute(_ x: Tensor, _ y: Tensor, _ residual: Tensor?, _ context: ExecutionContext) {
-        if let u = winogradWeights, (y.height + 1) / 2 * ((y.width + 1) / 2) >= 16 * context.threads {
-            winograd(x, y, residual, u, context)
+    /// Forces one algorithm instead of the rule, for benchmarks and A/B comparisons: a Winograd variant is
+    /// used wherever it applies and the map has at least 16 tiles per thread, im2col elsewhere (so
+    /// `.winograd2x2` reproduces the engine before F(4×4,3×3)). Set it before running, never concurrently.
+    nonisolated(unsafe) public static var forcedAlgorithm: Algorithm?
+
+    /// The algorithm `run` uses for an output of this size.
+    public func algorithm(outputHeight ho: Int, outputWidth wo: Int, threads: Int) -> Algorithm {
+        guard allowsWinograd else { return .im2col }
+        // Fewer tiles than this and the chunks can't keep every thread busy with sgemms worth the call.
+        let tiles4 = (ho + 3) / 4 * ((wo + 3) / 4), tiles2 = (ho + 1) / 2 * ((wo + 1) / 2), minTiles = 16 * threads
+        switch Conv2d.forcedAlgorithm {
+        case .winograd4x4?: return tiles4 >= minTiles ? .winograd4x4 : .im2col
+        case .winograd2x2?: return tiles2 >= minTiles ? .winograd2x2 : .im2col
+        case .im2col?: return .im2col
+        case nil: break
+        }
+        if tiles4 >= minTiles { return .winograd4x4 }
+        if tiles2 >= minTiles { return .winograd2x2 }
+        return .im2col
+    }
+
+    private func compute(_ x: Tensor, _ y: Tensor, _ residual: Tensor?, _ algorithm: Algorithm, _ context: ExecutionContext) {
+        switch algorithm {
+        case .winograd4x4:
+            if winograd4x4Weights == nil {
+                let u = TensorStorage(capacity: 36 * outChannels * inChannels)
+                seg_f32_winograd43_weights(weight.pointer, outChannels, inChannels, u.pointer)
+                winograd4x4Weights = u
+            }
+            let kernels = seg_f32_ukernels_get(seg_isa_active())!.pointee
+            winograd(x, y, residual, winograd4x4Weights!, tile: 4,
+                     input: kernels.winograd43_input, output: kernels.winograd43_output, context)
             return
+        case .winograd2x2:
+            if winograd2x2Weights == nil {
+                let u = TensorStorage(capacity: 16 * outChannels * inChannels)
+                seg_f32_winograd23_weights(weight.pointer, outChannels, inChannels, u.pointer)
+                winograd2x2Weights = u
+            }
+            winograd(x, y, residual, winograd2x2Weights!, tile: 2,
+                     input: seg_f32_winograd23_input, output: seg_f32_winograd23_output, context)
+            return
+        case .im2col:
+            break
         }
         let n = y.planeSize, k = reductionSize, m = outChannels
         let threads = context.threads
@@ -155,13 +211,22 @@ public final class Conv2d {
         }
     }
 
-    /// Winograd F(2×2,3×3): per chunk of output tiles, transform the inputs, 16 sgemms, transform back
-    /// (with bias, residual and ReLU fused). Workers take chunks round-robin.
-    private func winograd(_ x: Tensor, _ y: Tensor, _ residual: Tensor?, _ u: TensorStorage, _ context: ExecutionContext) {
+    typealias WinogradInput = @convention(c) (UnsafePointer<Float>?, Int, Int, Int, Int, Int, Int, Int,
+                                              UnsafeMutablePointer<Float>?) -> Void
+    typealias WinogradOutput = @convention(c) (UnsafePointer<Float>?, Int, Int, Int, Int, Int, Int,
+                                               UnsafePointer<Float>?, UnsafePointer<Float>?, Int32,
+                                               UnsafeMutablePointer<Float>?) -> Void
+
+    /// Winograd F(tile×tile,3×3): per chunk of output tiles, transform the inputs, one sgemm per transform
+    /// element ((tile+2)² of them), transform back (with bias, residual and ReLU fused). Workers take
+    /// chunks round-robin.
+    private func winograd(_ x: Tensor, _ y: Tensor, _ residual: Tensor?, _ u: TensorStorage, tile: Int,
+                          input: WinogradInput?, output: WinogradOutput?, _ context: ExecutionContext) {
         let threads = context.threads
-        let tilesW = (y.width + 1) / 2, tiles = (y.height + 1) / 2 * tilesW
+        let elements = (tile + 2) * (tile + 2)
+        let tilesW = (y.width + tile - 1) / tile, tiles = (y.height + tile - 1) / tile * tilesW
         let cin = inChannels, cout = outChannels
-        let perTile = 16 * (cin + cout)
+        let perTile = elements * (cin + cout)
         var chunks = max(1, tiles / max(16, Conv2d.winogradBudgetBytes / (4 * perTile)))
         chunks = (chunks + threads - 1) / threads * threads
         let nt = (tiles + chunks - 1) / chunks
@@ -170,20 +235,20 @@ public final class Conv2d {
         let workers = min(threads, chunkCount)
         let biasPtr = bias.map { UnsafePointer($0.pointer) }
         let resPtr = residual.map { UnsafePointer($0.data) }
+        let input = input!, output = output!
         context.parallel(workers) { t in
             let v = context.scratch(thread: t)
             var c = t
             while c < chunkCount {
                 let t0 = c * nt, count = min(nt, tiles - t0)
-                let m = v + 16 * cin * count
-                seg_f32_winograd23_input(x.data, cin, x.height, x.width, self.padding, tilesW, t0, count, v)
-                for e in 0..<16 {
+                let m = v + elements * cin * count
+                input(x.data, cin, x.height, x.width, self.padding, tilesW, t0, count, v)
+                for e in 0..<elements {
                     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(cout), Int32(count), Int32(cin),
                                 1.0, u.pointer + e * cout * cin, Int32(cin), v + e * cin * count, Int32(count),
                                 0.0, m + e * cout * count, Int32(count))
                 }
-                seg_f32_winograd23_output(m, cout, count, tilesW, t0, y.height, y.width, biasPtr, resPtr,
-                                          self.relu ? 1 : 0, y.data)
+                output(m, cout, count, tilesW, t0, y.height, y.width, biasPtr, resPtr, self.relu ? 1 : 0, y.data)
                 c += workers
             }
         }
