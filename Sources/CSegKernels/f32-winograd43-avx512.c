@@ -37,8 +37,8 @@ static inline SEG_TARGET void at(const __m512 s[6], __m512 out[4]) {
 }
 
 SEG_TARGET void seg_f32_winograd43_input__avx512(const float *x, size_t C, size_t H, size_t W, size_t pad,
-                                                 size_t tilesW, size_t t0, size_t nt, float *v) {
-    const size_t plane = C * nt;
+                                                 size_t tilesW, size_t t0, size_t nt, float *v, size_t ldv) {
+    const size_t plane = C * ldv;
     /* Stride-4 deinterleave of 64 consecutive floats a|b|c|d into q0..q3 (q_k[j] = p[4j + k]): two rounds
        of two-source permutes. */
     const __m512i even = _mm512_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28, 2, 6, 10, 14, 18, 22, 26, 30);
@@ -75,7 +75,7 @@ SEG_TARGET void seg_f32_winograd43_input__avx512(const float *x, size_t C, size_
             /* Row pass, 16 tiles at a time. */
             for (size_t b = 0; b < n; b += 16) {
                 const __mmask16 store = tail_mask(n - b);
-                float *o = v + c * nt + j + b;
+                float *o = v + c * ldv + j + b;
                 for (int k = 0; k < 6; k++) {
                     const float *p = &buf[k][4 * b];
                     const __m512 pa = _mm512_load_ps(p), pb = _mm512_load_ps(p + 16);

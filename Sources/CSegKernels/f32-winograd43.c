@@ -30,8 +30,8 @@ void seg_f32_winograd43_weights(const float *w, size_t cout, size_t cin, float *
 }
 
 void seg_f32_winograd43_input__scalar(const float *x, size_t C, size_t H, size_t W, size_t pad, size_t tilesW,
-                                      size_t t0, size_t nt, float *v) {
-    const size_t plane = C * nt;   /* v[e][c][j], e = 6·row + col of the 6×6 transform */
+                                      size_t t0, size_t nt, float *v, size_t ldv) {
+    const size_t plane = C * ldv;   /* v[e][c][j] at v[(e·C + c)·ldv + j], e = 6·row + col of the 6×6 transform */
     for (size_t c = 0; c < C; c++) {
         const float *xc = x + c * H * W;
         for (size_t j = 0; j < nt; j++) {
@@ -50,7 +50,7 @@ void seg_f32_winograd43_input__scalar(const float *x, size_t C, size_t H, size_t
                 seg_winograd43_bt(col, out);
                 for (int r = 0; r < 6; r++) t6[r][q] = out[r];
             }
-            float *o = v + c * nt + j;
+            float *o = v + c * ldv + j;
             for (int r = 0; r < 6; r++) {   /* (Bᵀ·d)·B */
                 float out[6];
                 seg_winograd43_bt(t6[r], out);

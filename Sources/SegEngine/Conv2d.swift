@@ -212,37 +212,80 @@ public final class Conv2d {
     }
 
     typealias WinogradInput = @convention(c) (UnsafePointer<Float>?, Int, Int, Int, Int, Int, Int, Int,
-                                              UnsafeMutablePointer<Float>?) -> Void
+                                              UnsafeMutablePointer<Float>?, Int) -> Void
     typealias WinogradOutput = @convention(c) (UnsafePointer<Float>?, Int, Int, Int, Int, Int, Int,
                                                UnsafePointer<Float>?, UnsafePointer<Float>?, Int32,
                                                UnsafeMutablePointer<Float>?) -> Void
 
     /// Winograd F(tile×tile,3×3): per chunk of output tiles, transform the inputs, one sgemm per transform
-    /// element ((tile+2)² of them), transform back (with bias, residual and ReLU fused). Workers take
-    /// chunks round-robin.
+    /// element ((tile+2)² of them: U[e] (C_out×C_in) · V[e] (C_in×tiles)), transform back with bias, residual
+    /// and ReLU fused.
+    ///
+    /// Two ways to share the work, chosen by which operand would otherwise be read once per thread:
+    /// - by tiles (workers take whole chunks round-robin, no synchronisation): every chunk re-reads all of U,
+    ///   fine while U is small next to a chunk's V, i.e. on big maps with few channels;
+    /// - by output channels (all workers on one chunk: transform a share of its tiles, then their rows of U
+    ///   against all of V): U is read once per chunk in total. Taken when C_out exceeds the tiles a
+    ///   by-tiles chunk would hold (small maps, many channels: SFNet's last two stages; U of a 512→512
+    ///   conv is 37.7 MB).
     private func winograd(_ x: Tensor, _ y: Tensor, _ residual: Tensor?, _ u: TensorStorage, tile: Int,
                           input: WinogradInput?, output: WinogradOutput?, _ context: ExecutionContext) {
         let threads = context.threads
         let elements = (tile + 2) * (tile + 2)
         let tilesW = (y.width + tile - 1) / tile, tiles = (y.height + tile - 1) / tile * tilesW
         let cin = inChannels, cout = outChannels
-        let perTile = elements * (cin + cout)
-        var chunks = max(1, tiles / max(16, Conv2d.winogradBudgetBytes / (4 * perTile)))
-        chunks = (chunks + threads - 1) / threads * threads
-        let nt = (tiles + chunks - 1) / chunks
-        let chunkCount = (tiles + nt - 1) / nt
-        context.reserveScratch(perTile * nt)
-        let workers = min(threads, chunkCount)
+        let budgetFloats = Conv2d.winogradBudgetBytes / 4
         let biasPtr = bias.map { UnsafePointer($0.pointer) }
         let resPtr = residual.map { UnsafePointer($0.data) }
         let input = input!, output = output!
+        let plane = y.planeSize
+        // By tiles: chunk size from the scratch budget, as many chunks as a multiple of the thread count.
+        let perTile = elements * (cin + cout)
+        var chunks = max(1, tiles / max(16, budgetFloats / perTile))
+        chunks = (chunks + threads - 1) / threads * threads
+        let nt = (tiles + chunks - 1) / chunks
+        if threads > 1 && cout > nt {
+            let rowsPerThread = (cout + threads - 1) / threads
+            let perTileShared = elements * (cin + rowsPerThread)
+            let ntShared = min(tiles, max(16, budgetFloats / perTileShared))
+            context.reserveScratch(perTileShared * ntShared)
+            let v = context.scratch(thread: 0)
+            var t0 = 0
+            while t0 < tiles {
+                let count = min(ntShared, tiles - t0)
+                context.parallel(threads) { t in
+                    let part = ExecutionContext.split(count, parts: threads, index: t)
+                    if !part.isEmpty {
+                        input(x.data, cin, x.height, x.width, self.padding, tilesW, t0 + part.lowerBound, part.count,
+                              v + part.lowerBound, count)
+                    }
+                }
+                context.parallel(threads) { t in
+                    let rows = ExecutionContext.split(cout, parts: threads, index: t)
+                    guard !rows.isEmpty else { return }
+                    let m = context.scratch(thread: t) + elements * cin * ntShared
+                    for e in 0..<elements {
+                        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(rows.count), Int32(count), Int32(cin),
+                                    1.0, u.pointer + (e * cout + rows.lowerBound) * cin, Int32(cin), v + e * cin * count,
+                                    Int32(count), 0.0, m + e * rows.count * count, Int32(count))
+                    }
+                    output(m, rows.count, count, tilesW, t0, y.height, y.width, biasPtr.map { $0 + rows.lowerBound },
+                           resPtr.map { $0 + rows.lowerBound * plane }, self.relu ? 1 : 0, y.data + rows.lowerBound * plane)
+                }
+                t0 += count
+            }
+            return
+        }
+        let chunkCount = (tiles + nt - 1) / nt
+        context.reserveScratch(perTile * nt)
+        let workers = min(threads, chunkCount)
         context.parallel(workers) { t in
             let v = context.scratch(thread: t)
             var c = t
             while c < chunkCount {
                 let t0 = c * nt, count = min(nt, tiles - t0)
                 let m = v + elements * cin * count
-                input(x.data, cin, x.height, x.width, self.padding, tilesW, t0, count, v)
+                input(x.data, cin, x.height, x.width, self.padding, tilesW, t0, count, v, count)
                 for e in 0..<elements {
                     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(cout), Int32(count), Int32(cin),
                                 1.0, u.pointer + e * cout * cin, Int32(cin), v + e * cin * count, Int32(count),

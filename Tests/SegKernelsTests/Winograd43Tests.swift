@@ -26,10 +26,10 @@ import Testing
 
     static func random(_ n: Int, _ rng: inout SplitMix) -> [Float] { (0..<n).map { _ in Float.random(in: -1...1, using: &rng) } }
 
-    /// The transformed inputs of tiles [t0, t0 + nt), v[36][C][nt].
-    static func input(_ isa: seg_isa, _ s: Shape, _ x: [Float], t0: Int, nt: Int) -> [Float] {
-        var v = [Float](repeating: .nan, count: 36 * s.cin * nt)
-        seg_f32_ukernels_get(isa)!.pointee.winograd43_input!(x, s.cin, s.h, s.w, s.pad, s.tilesW, t0, nt, &v)
+    /// The transformed inputs of tiles [t0, t0 + nt), v[36][C][ldv] (columns past nt stay NaN).
+    static func input(_ isa: seg_isa, _ s: Shape, _ x: [Float], t0: Int, nt: Int, ldv: Int? = nil) -> [Float] {
+        var v = [Float](repeating: .nan, count: 36 * s.cin * (ldv ?? nt))
+        seg_f32_ukernels_get(isa)!.pointee.winograd43_input!(x, s.cin, s.h, s.w, s.pad, s.tilesW, t0, nt, &v, ldv ?? nt)
         return v
     }
 
@@ -100,6 +100,12 @@ import Testing
                     let want = Self.input(SEG_ISA_SCALAR, s, x, t0: t0, nt: nt)
                     let got = Self.input(isa, s, x, t0: t0, nt: nt)
                     #expect(firstBitDifference(got, want) == nil, "\(isaName(isa)) input \(s) tiles \(t0)..<\(t0 + nt)")
+                    // A wider row stride (part of a bigger chunk): the same values, the gaps untouched.
+                    let wide = Self.input(SEG_ISA_SCALAR, s, x, t0: t0, nt: nt, ldv: nt + 3)
+                    let wideGot = Self.input(isa, s, x, t0: t0, nt: nt, ldv: nt + 3)
+                    #expect(firstBitDifference(wideGot, wide) == nil, "\(isaName(isa)) input ldv \(nt + 3) \(s)")
+                    #expect(wide.enumerated().allSatisfy { ($0.offset % (nt + 3) < nt) != $0.element.isNaN },
+                            "\(s) ldv \(nt + 3): values in the columns < nt only")
                     ms.append(Self.random(36 * s.cout * nt, &rng))
                 }
                 for (b, r, relu) in [(bias, res, true), (nil, nil, false), (bias, nil, true)] as [([Float]?, [Float]?, Bool)] {

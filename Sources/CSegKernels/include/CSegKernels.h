@@ -54,11 +54,12 @@ void seg_f32_bilinear_argmax_u8(const float *x, size_t C, size_t Hi, size_t Wi,
 /* Winograd F(2×2,3×3) for 3×3 stride-1 convs (padding `pad`, no dilation). Output tiles are 2×2, numbered
    row-major over tilesH×tilesW = ceil(Ho/2)×ceil(Wo/2); a chunk is tiles [t0, t0+nt).
    weights: w C_out×C_in×3×3 → u[16][C_out][C_in].
-   input:   x C×H×W → v[16][C][nt] (the transformed 4×4 input tiles of the chunk).
+   input:   x C×H×W → v[16][C][nt] (the transformed 4×4 input tiles of the chunk), at v[(e·C + c)·ldv + j]
+            (ldv ≥ nt: a caller can transform part of a wider chunk).
    output:  m[16][C_out][nt] (= u[e]·v[e]) → y C_out×Ho×Wo, with bias/residual/ReLU fused (res has y's layout). */
 void seg_f32_winograd23_weights(const float *w, size_t cout, size_t cin, float *u);
 void seg_f32_winograd23_input(const float *x, size_t C, size_t H, size_t W, size_t pad, size_t tilesW,
-                              size_t t0, size_t nt, float *v);
+                              size_t t0, size_t nt, float *v, size_t ldv);
 void seg_f32_winograd23_output(const float *m, size_t cout, size_t nt, size_t tilesW, size_t t0,
                                size_t Ho, size_t Wo, const float *bias, const float *res, int relu, float *y);
 
@@ -67,9 +68,9 @@ void seg_f32_winograd23_output(const float *m, size_t cout, size_t nt, size_t ti
    (seg_f32_winograd43_kernels_get below); every variant is bit-identical to the scalar one. */
 void seg_f32_winograd43_weights(const float *w, size_t cout, size_t cin, float *u);
 void seg_f32_winograd43_input__scalar(const float *x, size_t C, size_t H, size_t W, size_t pad, size_t tilesW,
-                                      size_t t0, size_t nt, float *v);
+                                      size_t t0, size_t nt, float *v, size_t ldv);
 void seg_f32_winograd43_input__avx512(const float *x, size_t C, size_t H, size_t W, size_t pad, size_t tilesW,
-                                      size_t t0, size_t nt, float *v);
+                                      size_t t0, size_t nt, float *v, size_t ldv);
 void seg_f32_winograd43_output__scalar(const float *m, size_t cout, size_t nt, size_t tilesW, size_t t0, size_t Ho,
                                        size_t Wo, const float *bias, const float *res, int relu, float *y);
 void seg_f32_winograd43_output__avx512(const float *m, size_t cout, size_t nt, size_t tilesW, size_t t0, size_t Ho,
@@ -110,7 +111,7 @@ int seg_isa_resolve(const char *request, seg_isa *isa, int quiet);
 /* fp32 kernels chosen per ISA (only the Winograd F(4,3) transforms so far; AVX2 runs the scalar ones). */
 typedef struct seg_f32_ukernels {
     void (*winograd43_input)(const float *x, size_t C, size_t H, size_t W, size_t pad, size_t tilesW, size_t t0,
-                             size_t nt, float *v);
+                             size_t nt, float *v, size_t ldv);
     void (*winograd43_output)(const float *m, size_t cout, size_t nt, size_t tilesW, size_t t0, size_t Ho,
                               size_t Wo, const float *bias, const float *res, int relu, float *y);
 } seg_f32_ukernels;
