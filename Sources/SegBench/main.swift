@@ -112,7 +112,26 @@ if flags.contains("profile") {
             }
         }
     }
+    // Numerics: each setting's logits against the first setting's (same input, same weights).
+    var logits: [[Float]] = [], planes = 0
+    for s in settings {
+        Conv2d.forcedAlgorithm = s
+        let t = model.forward(input: input)
+        logits.append(t.toArray())
+        planes = t.height * t.width
+    }
+    func labels(_ l: [Float]) -> [Int] {
+        (0..<planes).map { p in stride(from: p, to: l.count, by: planes).max { l[$0] < l[$1] }! / planes }
+    }
+    let reference = labels(logits[0])
     Conv2d.forcedAlgorithm = nil
+    let scale = logits[0].reduce(0) { max($0, abs($1)) }
+    for (k, name) in names.enumerated().dropFirst() {
+        let diff = zip(logits[k], logits[0]).reduce(0) { max($0, abs($1.0 - $1.1)) }
+        let agree = zip(labels(logits[k]), reference).filter { $0 == $1 }.count
+        print(String(format: "  %@ vs %@: max |Δlogit| %.3g = %.3g × max |logit| (%.3g); argmax agrees on %.4f %%", name,
+                     names[0], diff, diff / scale, scale, 100 * Double(agree) / Double(planes)))
+    }
     func median(_ a: [Double]) -> Double { let s = a.sorted(); return s.isEmpty ? .nan : s[s.count / 2] }
     print(String(format: "%@ %@ %dx%d threads=%d mode=%@, %d interleaved iterations, median ms:", arch.rawValue,
                  model.precision.rawValue, height, width, threads, mode, iterations))
