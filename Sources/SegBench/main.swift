@@ -5,6 +5,7 @@
 // A/B of the fp32 conv algorithms in one process, interleaved per iteration (medians; steadier than
 // separate runs on a shared machine): --algorithms auto,winograd2x2[,winograd4x4,im2col] [--profile]
 // ("auto" is the engine's rule; a named one is forced wherever it applies, see Conv2d.forcedAlgorithm).
+// A setting may carry its own Winograd scratch budget in MiB: auto@8 (else --winograd-bytes or the default).
 import Foundation
 import SegEngine
 import SFNet
@@ -87,21 +88,27 @@ if flags.contains("profile") {
 /// Times the forward pass under each algorithm setting, round-robin within every iteration, and prints the
 /// median per setting (whole network, then per layer with --profile).
 @MainActor func compareAlgorithms(_ names: [String]) {
-    let settings: [Conv2d.Algorithm?] = names.map { name in
-        if name == "auto" { return nil }
-        guard let a = Conv2d.Algorithm(rawValue: name) else {
-            print("SegBench: unknown algorithm \(name) (auto|\(Conv2d.Algorithm.allCases.map(\.rawValue).joined(separator: "|")))")
+    struct Setting { var algorithm: Conv2d.Algorithm?, budget: Int }
+    let defaultBudget = Conv2d.winogradBudgetBytes
+    let settings: [Setting] = names.map { spec in
+        let parts = spec.split(separator: "@", maxSplits: 1).map(String.init)
+        let budget = parts.count > 1 ? Int(parts[1]).map { $0 << 20 } : defaultBudget
+        guard let budget else { print("SegBench: bad budget in \(spec) (MiB expected)"); exit(1) }
+        if parts[0] == "auto" { return Setting(algorithm: nil, budget: budget) }
+        guard let a = Conv2d.Algorithm(rawValue: parts[0]) else {
+            print("SegBench: unknown algorithm \(parts[0]) (auto|\(Conv2d.Algorithm.allCases.map(\.rawValue).joined(separator: "|")))")
             exit(1)
         }
-        return a
+        return Setting(algorithm: a, budget: budget)
     }
+    func apply(_ s: Setting) { Conv2d.forcedAlgorithm = s.algorithm; Conv2d.winogradBudgetBytes = s.budget }
     var totals = Array(repeating: [Double](), count: settings.count)
     var layers = Array(repeating: [String: [Double]](), count: settings.count)
     var order: [(String, Int)] = []
-    for s in settings { Conv2d.forcedAlgorithm = s; for _ in 0..<warmup { runOnce() } }
+    for s in settings { apply(s); for _ in 0..<warmup { runOnce() } }
     for _ in 0..<iterations {
         for (k, s) in settings.enumerated() {
-            Conv2d.forcedAlgorithm = s
+            apply(s)
             let t0 = DispatchTime.now().uptimeNanoseconds
             runOnce()
             totals[k].append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6)
@@ -115,7 +122,7 @@ if flags.contains("profile") {
     // Numerics: each setting's logits against the first setting's (same input, same weights).
     var logits: [[Float]] = [], planes = 0
     for s in settings {
-        Conv2d.forcedAlgorithm = s
+        apply(s)
         let t = model.forward(input: input)
         logits.append(t.toArray())
         planes = t.height * t.width
@@ -124,7 +131,7 @@ if flags.contains("profile") {
         (0..<planes).map { p in stride(from: p, to: l.count, by: planes).max { l[$0] < l[$1] }! / planes }
     }
     let reference = labels(logits[0])
-    Conv2d.forcedAlgorithm = nil
+    apply(Setting(algorithm: nil, budget: defaultBudget))
     let scale = logits[0].reduce(0) { max($0, abs($1)) }
     for (k, name) in names.enumerated().dropFirst() {
         let diff = zip(logits[k], logits[0]).reduce(0) { max($0, abs($1.0 - $1.1)) }

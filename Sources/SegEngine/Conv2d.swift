@@ -122,8 +122,10 @@ public final class Conv2d {
         context.observe(name, y)
     }
 
-    /// Bytes of Winograd scratch (transformed inputs + products) per chunk of tiles.
-    nonisolated(unsafe) public static var winogradBudgetBytes = 4 << 20
+    /// Bytes of Winograd scratch (transformed inputs + products) per chunk of tiles and thread when the
+    /// threads split a map by tiles: about Zen 4's per-core L2 (2 MiB measured faster than 4 MiB on DF1's
+    /// 32- and 64-channel stages, docs/fp32.md). Splits by output channels take up to 8× this.
+    nonisolated(unsafe) public static var winogradBudgetBytes = 2 << 20
 
     /// Forces one algorithm instead of the rule, for benchmarks and A/B comparisons: a Winograd variant is
     /// used wherever it applies and the map has at least 16 tiles per thread, im2col elsewhere (so
@@ -245,9 +247,11 @@ public final class Conv2d {
         chunks = (chunks + threads - 1) / threads * threads
         let nt = (tiles + chunks - 1) / chunks
         if threads > 1 && cout > nt {
+            // Every chunk costs one more pass over U, so chunks here are as big as 8 budgets (16 MiB by
+            // default, half of Zen 4's L3): enough for all tiles of SFNet's 512-channel convs at 1024×2048.
             let rowsPerThread = (cout + threads - 1) / threads
             let perTileShared = elements * (cin + rowsPerThread)
-            let ntShared = min(tiles, max(16, budgetFloats / perTileShared))
+            let ntShared = min(tiles, max(16, 8 * budgetFloats / perTileShared))
             context.reserveScratch(perTileShared * ntShared)
             let v = context.scratch(thread: 0)
             var t0 = 0

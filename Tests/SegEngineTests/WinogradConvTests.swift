@@ -13,9 +13,9 @@ import Testing
         Case(cin: 8, cout: 12, h: 7, w: 9, pad: 1), Case(cin: 16, cout: 9, h: 13, w: 31, pad: 1),
         Case(cin: 11, cout: 8, h: 5, w: 6, pad: 0), Case(cin: 8, cout: 8, h: 1, w: 1, pad: 1),
         Case(cin: 24, cout: 17, h: 34, w: 71, pad: 1),
-        // Many channels on a small map: with 2+ threads the work is split by output channels, over several
-        // chunks of tiles that start mid-row (the 4 MiB scratch budget holds 37 tiles of 512→512).
-        Case(cin: 512, cout: 512, h: 29, w: 61, pad: 1),
+        // Many channels on a small map: with 2+ threads the work is split by output channels, over two chunks
+        // of its 192 tiles, the second starting mid-row (8 × the 2 MiB budget holds 151 tiles of 512→512).
+        Case(cin: 512, cout: 512, h: 45, w: 61, pad: 1),
     ]
 
     /// Deterministic values in [−1, 1): the same data for every algorithm and thread count.
