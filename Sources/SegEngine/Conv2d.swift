@@ -71,7 +71,9 @@ public final class Conv2d {
             weight.withUnsafeBufferPointer { w.pointer.update(from: $0.baseAddress!, count: weight.count) }
         }
         self.weight = w
-        allowsWinograd = allowWinograd && kernelSize == 3 && stride == 1 && dilation == 1
+        // Dilated convs qualify when their padding keeps the map size: they run as undilated ones on the
+        // stacked phases of the map (seg_f32_phases_gather).
+        allowsWinograd = allowWinograd && kernelSize == 3 && stride == 1 && (dilation == 1 || padding == dilation)
             && inChannels >= 8 && outChannels >= 8
         if let b {
             let bs = TensorStorage(capacity: outChannels)
@@ -128,13 +130,21 @@ public final class Conv2d {
     nonisolated(unsafe) public static var winogradBudgetBytes = 2 << 20
 
     /// Forces one algorithm instead of the rule, for benchmarks and A/B comparisons: a Winograd variant is
-    /// used wherever it applies and the map has at least 16 tiles per thread, im2col elsewhere (so
-    /// `.winograd2x2` reproduces the engine before F(4×4,3×3)). Set it before running, never concurrently.
+    /// used wherever it applies and the map has at least 16 tiles per thread, im2col elsewhere.
+    /// Set it before running, never concurrently.
     nonisolated(unsafe) public static var forcedAlgorithm: Algorithm?
 
+    /// The map a Winograd variant runs on: the output itself, or for a dilated conv its stacked phases.
+    private func winogradMapSize(outputHeight ho: Int, outputWidth wo: Int) -> (height: Int, width: Int) {
+        guard dilation > 1 else { return (ho, wo) }
+        let d = dilation, hp = (ho + d - 1) / d, wp = (wo + d - 1) / d
+        return (d * d * (hp + 1) - 1, wp)
+    }
+
     /// The algorithm `run` uses for an output of this size.
-    public func algorithm(outputHeight ho: Int, outputWidth wo: Int, threads: Int) -> Algorithm {
+    public func algorithm(outputHeight: Int, outputWidth: Int, threads: Int) -> Algorithm {
         guard allowsWinograd else { return .im2col }
+        let (ho, wo) = winogradMapSize(outputHeight: outputHeight, outputWidth: outputWidth)
         // Fewer tiles than this and the chunks can't keep every thread busy with sgemms worth the call.
         let tiles4 = (ho + 3) / 4 * ((wo + 3) / 4), tiles2 = (ho + 1) / 2 * ((wo + 1) / 2), minTiles = 16 * threads
         switch Conv2d.forcedAlgorithm {
@@ -157,8 +167,10 @@ public final class Conv2d {
                 winograd4x4Weights = u
             }
             let kernels = seg_f32_ukernels_get(seg_isa_active())!.pointee
-            winograd(x, y, residual, winograd4x4Weights!, tile: 4,
-                     input: kernels.winograd43_input, output: kernels.winograd43_output, context)
+            winogradOnPhases(x, y, residual, context) { x, y, residual, padding in
+                self.winograd(x, y, residual, self.winograd4x4Weights!, tile: 4, padding: padding,
+                              input: kernels.winograd43_input, output: kernels.winograd43_output, context)
+            }
             return
         case .winograd2x2:
             if winograd2x2Weights == nil {
@@ -166,8 +178,10 @@ public final class Conv2d {
                 seg_f32_winograd23_weights(weight.pointer, outChannels, inChannels, u.pointer)
                 winograd2x2Weights = u
             }
-            winograd(x, y, residual, winograd2x2Weights!, tile: 2,
-                     input: seg_f32_winograd23_input, output: seg_f32_winograd23_output, context)
+            winogradOnPhases(x, y, residual, context) { x, y, residual, padding in
+                self.winograd(x, y, residual, self.winograd2x2Weights!, tile: 2, padding: padding,
+                              input: seg_f32_winograd23_input, output: seg_f32_winograd23_output, context)
+            }
             return
         case .im2col:
             break
@@ -230,7 +244,41 @@ public final class Conv2d {
     ///   against all of V): U is read once per chunk in total. Taken when C_out exceeds the tiles a
     ///   by-tiles chunk would hold (small maps, many channels: SFNet's last two stages; U of a 512→512
     ///   conv is 37.7 MB).
-    private func winograd(_ x: Tensor, _ y: Tensor, _ residual: Tensor?, _ u: TensorStorage, tile: Int,
+    /// Scratch for the stacked phases of a dilated conv's input, output and residual (grown on demand).
+    private var phaseScratch: TensorStorage?
+
+    /// Runs `body(x, y, residual, padding)` on the conv's own tensors, or for a dilated conv on its stacked
+    /// phases (gathered here, outputs scattered back; layout in CSegKernels.h, seg_f32_phases_gather).
+    private func winogradOnPhases(_ x: Tensor, _ y: Tensor, _ residual: Tensor?, _ context: ExecutionContext,
+                                  _ body: (Tensor, Tensor, Tensor?, Int) -> Void) {
+        guard dilation > 1 else { body(x, y, residual, padding); return }
+        let d = dilation, h = x.height, w = x.width, threads = context.threads
+        let (hs, ws) = winogradMapSize(outputHeight: h, outputWidth: w)
+        let plane = hs * ws, cin = inChannels, cout = outChannels
+        let need = (cin + cout * (residual == nil ? 1 : 2)) * plane
+        if (phaseScratch?.capacity ?? -1) < need { phaseScratch = TensorStorage(capacity: need) }
+        let storage = phaseScratch!
+        let px = Tensor(storage: storage, offset: 0, channels: cin, height: hs, width: ws)
+        let py = Tensor(storage: storage, offset: cin * plane, channels: cout, height: hs, width: ws)
+        let pr = residual == nil ? nil : Tensor(storage: storage, offset: (cin + cout) * plane, channels: cout,
+                                                height: hs, width: ws)
+        context.parallel(threads) { t in
+            let cs = ExecutionContext.split(cin, parts: threads, index: t)
+            seg_f32_phases_gather(x.data + cs.lowerBound * h * w, cs.count, h, w, d, px.data + cs.lowerBound * plane)
+            if let residual, let pr {
+                let os = ExecutionContext.split(cout, parts: threads, index: t)
+                seg_f32_phases_gather(residual.data + os.lowerBound * h * w, os.count, h, w, d,
+                                      pr.data + os.lowerBound * plane)
+            }
+        }
+        body(px, py, pr, 1)
+        context.parallel(threads) { t in
+            let os = ExecutionContext.split(cout, parts: threads, index: t)
+            seg_f32_phases_scatter(py.data + os.lowerBound * plane, os.count, h, w, d, y.data + os.lowerBound * h * w)
+        }
+    }
+
+    private func winograd(_ x: Tensor, _ y: Tensor, _ residual: Tensor?, _ u: TensorStorage, tile: Int, padding: Int,
                           input: WinogradInput?, output: WinogradOutput?, _ context: ExecutionContext) {
         let threads = context.threads
         let elements = (tile + 2) * (tile + 2)
@@ -260,7 +308,7 @@ public final class Conv2d {
                 context.parallel(threads) { t in
                     let part = ExecutionContext.split(count, parts: threads, index: t)
                     if !part.isEmpty {
-                        input(x.data, cin, x.height, x.width, self.padding, tilesW, t0 + part.lowerBound, part.count,
+                        input(x.data, cin, x.height, x.width, padding, tilesW, t0 + part.lowerBound, part.count,
                               v + part.lowerBound, count)
                     }
                 }
@@ -289,7 +337,7 @@ public final class Conv2d {
             while c < chunkCount {
                 let t0 = c * nt, count = min(nt, tiles - t0)
                 let m = v + elements * cin * count
-                input(x.data, cin, x.height, x.width, self.padding, tilesW, t0, count, v, count)
+                input(x.data, cin, x.height, x.width, padding, tilesW, t0, count, v, count)
                 for e in 0..<elements {
                     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(cout), Int32(count), Int32(cin),
                                 1.0, u.pointer + e * cout * cin, Int32(cin), v + e * cin * count, Int32(count),

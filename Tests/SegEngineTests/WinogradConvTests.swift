@@ -6,7 +6,8 @@ import Testing
 @Suite struct WinogradConvTests {
     struct Case: Sendable, CustomStringConvertible {
         let cin, cout, h, w, pad: Int
-        var description: String { "C\(cin)→\(cout) \(h)x\(w) pad \(pad)" }
+        var dilation = 1
+        var description: String { "C\(cin)→\(cout) \(h)x\(w) pad \(pad)" + (dilation > 1 ? " dilation \(dilation)" : "") }
     }
 
     static let cases = [
@@ -16,6 +17,9 @@ import Testing
         // Many channels on a small map: with 2+ threads the work is split by output channels, over two chunks
         // of its 192 tiles, the second starting mid-row (8 × the 2 MiB budget holds 151 tiles of 512→512).
         Case(cin: 512, cout: 512, h: 45, w: 61, pad: 1),
+        // Dilated: run on the stacked phases of the map; sizes not multiples of the dilation leave short phases.
+        Case(cin: 8, cout: 12, h: 13, w: 31, pad: 2, dilation: 2), Case(cin: 16, cout: 9, h: 17, w: 23, pad: 4, dilation: 4),
+        Case(cin: 9, cout: 8, h: 3, w: 5, pad: 4, dilation: 4),
     ]
 
     /// Deterministic values in [−1, 1): the same data for every algorithm and thread count.
@@ -26,13 +30,20 @@ import Testing
     @Test(arguments: cases, [1, 2, 3])
     func matchesIm2col(_ c: Case, threads: Int) {
         let conv = Conv2d(name: "w\(c)", inChannels: c.cin, outChannels: c.cout, kernelSize: 3, padding: c.pad,
+                          dilation: c.dilation,
                           weight: Self.values(c.cout * c.cin * 9, seed: 1).map { $0 * 0.3 },
                           bias: Self.values(c.cout, seed: 2), relu: true)
         let (ho, wo) = conv.outputSize(height: c.h, width: c.w)
         let x = Tensor(channels: c.cin, height: c.h, width: c.w, values: Self.values(c.cin * c.h * c.w, seed: 3))
         let residual = Tensor(channels: c.cout, height: ho, width: wo, values: Self.values(c.cout * ho * wo, seed: 4))
         let context = ExecutionContext(threads: threads)
+        // A first run on a bigger map leaves the conv's and the context's scratch dirty, laid out for other
+        // sizes: results must not depend on it.
+        let (oh, ow) = (c.h + 3, c.w + 5), (oho, owo) = conv.outputSize(height: oh, width: ow)
+        let other = Tensor(channels: c.cin, height: oh, width: ow, values: [Float](repeating: 5, count: c.cin * oh * ow))
         func run(_ a: Conv2d.Algorithm) -> [Float] {
+            conv.run(other, into: Tensor(channels: c.cout, height: oho, width: owo), residual: nil, algorithm: a,
+                     context: context)
             // Into a channel slice of a bigger tensor, whose other channels must stay as they were.
             let out = Tensor(channels: c.cout + 2, height: ho, width: wo)
             for i in 0..<out.count { out.data[i] = -7 }
@@ -59,6 +70,12 @@ import Testing
         let thin = Conv2d(name: "t", inChannels: 4, outChannels: 64, kernelSize: 3, padding: 1,
                           weight: [Float](repeating: 0.01, count: 64 * 4 * 9))
         #expect(thin.algorithm(outputHeight: 128, outputWidth: 256, threads: 2) == .im2col)
+        let dilated = Conv2d(name: "d", inChannels: 64, outChannels: 64, kernelSize: 3, padding: 2, dilation: 2,
+                             weight: [Float](repeating: 0.01, count: 64 * 64 * 9))
+        #expect(dilated.algorithm(outputHeight: 128, outputWidth: 256, threads: 2) == .winograd4x4)
+        let shrinking = Conv2d(name: "p", inChannels: 64, outChannels: 64, kernelSize: 3, padding: 1, dilation: 2,
+                               weight: [Float](repeating: 0.01, count: 64 * 64 * 9))
+        #expect(shrinking.algorithm(outputHeight: 126, outputWidth: 254, threads: 2) == .im2col)
         let strided = Conv2d(name: "s", inChannels: 64, outChannels: 64, kernelSize: 3, stride: 2, padding: 1,
                              weight: [Float](repeating: 0.01, count: 64 * 64 * 9))
         #expect(strided.algorithm(outputHeight: 128, outputWidth: 256, threads: 2) == .im2col)

@@ -76,6 +76,13 @@ void seg_f32_winograd43_output__scalar(const float *m, size_t cout, size_t nt, s
 void seg_f32_winograd43_output__avx512(const float *m, size_t cout, size_t nt, size_t tilesW, size_t t0, size_t Ho,
                                        size_t Wo, const float *bias, const float *res, int relu, float *y);
 
+/* Dilated 3×3 stride-1 convs with padding = dilation d as one undilated 3×3 pad-1 conv (f32-dilation-phases.c):
+   the d² phases x[c][py + d·i][px + d·j] of each channel, stacked phase k = py·d + px at rows k·(hp + 1)…,
+   one zero row between phases, zero-filled to hp × wp (hp = ceil(H/d), wp = ceil(W/d)). p: C × hs × wp with
+   hs = d²·(hp + 1) − 1. Scatter is the inverse for a same-size output (separator rows are dropped). */
+void seg_f32_phases_gather(const float *x, size_t C, size_t H, size_t W, size_t d, float *p);
+void seg_f32_phases_scatter(const float *p, size_t C, size_t H, size_t W, size_t d, float *y);
+
 /* Widening conversions for model loading (n elements, little-endian source). */
 void seg_f32_from_f16(const uint16_t *src, float *dst, size_t n);
 void seg_f32_from_bf16(const uint16_t *src, float *dst, size_t n);
