@@ -167,8 +167,8 @@ public final class Conv2d {
                 winograd4x4Weights = u
             }
             let kernels = seg_f32_ukernels_get(seg_isa_active())!.pointee
-            winogradOnPhases(x, y, residual, context) { x, y, residual, padding in
-                self.winograd(x, y, residual, self.winograd4x4Weights!, tile: 4, padding: padding,
+            winogradOnPhases(x, y, residual, context) { x, y, residual, padding, relu in
+                self.winograd(x, y, residual, self.winograd4x4Weights!, tile: 4, padding: padding, relu: relu,
                               input: kernels.winograd43_input, output: kernels.winograd43_output, context)
             }
             return
@@ -178,8 +178,8 @@ public final class Conv2d {
                 seg_f32_winograd23_weights(weight.pointer, outChannels, inChannels, u.pointer)
                 winograd2x2Weights = u
             }
-            winogradOnPhases(x, y, residual, context) { x, y, residual, padding in
-                self.winograd(x, y, residual, self.winograd2x2Weights!, tile: 2, padding: padding,
+            winogradOnPhases(x, y, residual, context) { x, y, residual, padding, relu in
+                self.winograd(x, y, residual, self.winograd2x2Weights!, tile: 2, padding: padding, relu: relu,
                               input: seg_f32_winograd23_input, output: seg_f32_winograd23_output, context)
             }
             return
@@ -244,41 +244,34 @@ public final class Conv2d {
     ///   against all of V): U is read once per chunk in total. Taken when C_out exceeds the tiles a
     ///   by-tiles chunk would hold (small maps, many channels: SFNet's last two stages; U of a 512→512
     ///   conv is 37.7 MB).
-    /// Scratch for the stacked phases of a dilated conv's input, output and residual (grown on demand).
-    private var phaseScratch: TensorStorage?
-
-    /// Runs `body(x, y, residual, padding)` on the conv's own tensors, or for a dilated conv on its stacked
-    /// phases (gathered here, outputs scattered back; layout in CSegKernels.h, seg_f32_phases_gather).
+    /// Runs `body(x, y, residual, padding, relu)` on the conv's own tensors, or for a dilated conv on its
+    /// stacked phases (layout in CSegKernels.h, seg_f32_phases_gather): input gathered here, then the
+    /// output scattered back with the residual and ReLU applied on the way (so the residual needs no
+    /// phase copy: same operations, same order as the fused epilogue).
     private func winogradOnPhases(_ x: Tensor, _ y: Tensor, _ residual: Tensor?, _ context: ExecutionContext,
-                                  _ body: (Tensor, Tensor, Tensor?, Int) -> Void) {
-        guard dilation > 1 else { body(x, y, residual, padding); return }
+                                  _ body: (Tensor, Tensor, Tensor?, Int, Bool) -> Void) {
+        guard dilation > 1 else { body(x, y, residual, padding, relu); return }
         let d = dilation, h = x.height, w = x.width, threads = context.threads
         let (hs, ws) = winogradMapSize(outputHeight: h, outputWidth: w)
         let plane = hs * ws, cin = inChannels, cout = outChannels
-        let need = (cin + cout * (residual == nil ? 1 : 2)) * plane
-        if (phaseScratch?.capacity ?? -1) < need { phaseScratch = TensorStorage(capacity: need) }
-        let storage = phaseScratch!
+        let storage = context.sharedScratch((cin + cout) * plane)
         let px = Tensor(storage: storage, offset: 0, channels: cin, height: hs, width: ws)
         let py = Tensor(storage: storage, offset: cin * plane, channels: cout, height: hs, width: ws)
-        let pr = residual == nil ? nil : Tensor(storage: storage, offset: (cin + cout) * plane, channels: cout,
-                                                height: hs, width: ws)
         context.parallel(threads) { t in
             let cs = ExecutionContext.split(cin, parts: threads, index: t)
             seg_f32_phases_gather(x.data + cs.lowerBound * h * w, cs.count, h, w, d, px.data + cs.lowerBound * plane)
-            if let residual, let pr {
-                let os = ExecutionContext.split(cout, parts: threads, index: t)
-                seg_f32_phases_gather(residual.data + os.lowerBound * h * w, os.count, h, w, d,
-                                      pr.data + os.lowerBound * plane)
-            }
         }
-        body(px, py, pr, 1)
+        body(px, py, nil, 1, residual == nil && relu)
+        let resPtr = residual.map { UnsafePointer($0.data) }
         context.parallel(threads) { t in
             let os = ExecutionContext.split(cout, parts: threads, index: t)
-            seg_f32_phases_scatter(py.data + os.lowerBound * plane, os.count, h, w, d, y.data + os.lowerBound * h * w)
+            seg_f32_phases_scatter(py.data + os.lowerBound * plane, os.count, h, w, d,
+                                   resPtr.map { $0 + os.lowerBound * h * w }, residual != nil && self.relu ? 1 : 0,
+                                   y.data + os.lowerBound * h * w)
         }
     }
 
-    private func winograd(_ x: Tensor, _ y: Tensor, _ residual: Tensor?, _ u: TensorStorage, tile: Int, padding: Int,
+    private func winograd(_ x: Tensor, _ y: Tensor, _ residual: Tensor?, _ u: TensorStorage, tile: Int, padding: Int, relu: Bool,
                           input: WinogradInput?, output: WinogradOutput?, _ context: ExecutionContext) {
         let threads = context.threads
         let elements = (tile + 2) * (tile + 2)
@@ -300,7 +293,9 @@ public final class Conv2d {
             let rowsPerThread = (cout + threads - 1) / threads
             let perTileShared = elements * (cin + rowsPerThread)
             let ntShared = min(tiles, max(16, 8 * budgetFloats / perTileShared))
-            context.reserveScratch(perTileShared * ntShared)
+            // Thread 0's scratch holds the chunk's V, then its products; the others' only their products.
+            context.reserveScratch(perTileShared * ntShared, thread: 0)
+            for t in 1..<threads { context.reserveScratch(elements * rowsPerThread * ntShared, thread: t) }
             let v = context.scratch(thread: 0)
             var t0 = 0
             while t0 < tiles {
@@ -315,14 +310,14 @@ public final class Conv2d {
                 context.parallel(threads) { t in
                     let rows = ExecutionContext.split(cout, parts: threads, index: t)
                     guard !rows.isEmpty else { return }
-                    let m = context.scratch(thread: t) + elements * cin * ntShared
+                    let m = context.scratch(thread: t) + (t == 0 ? elements * cin * ntShared : 0)
                     for e in 0..<elements {
                         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(rows.count), Int32(count), Int32(cin),
                                     1.0, u.pointer + (e * cout + rows.lowerBound) * cin, Int32(cin), v + e * cin * count,
                                     Int32(count), 0.0, m + e * rows.count * count, Int32(count))
                     }
                     output(m, rows.count, count, tilesW, t0, y.height, y.width, biasPtr.map { $0 + rows.lowerBound },
-                           resPtr.map { $0 + rows.lowerBound * plane }, self.relu ? 1 : 0, y.data + rows.lowerBound * plane)
+                           resPtr.map { $0 + rows.lowerBound * plane }, relu ? 1 : 0, y.data + rows.lowerBound * plane)
                 }
                 t0 += count
             }
@@ -343,7 +338,7 @@ public final class Conv2d {
                                 1.0, u.pointer + e * cout * cin, Int32(cin), v + e * cin * count, Int32(count),
                                 0.0, m + e * cout * count, Int32(count))
                 }
-                output(m, cout, count, tilesW, t0, y.height, y.width, biasPtr, resPtr, self.relu ? 1 : 0, y.data)
+                output(m, cout, count, tilesW, t0, y.height, y.width, biasPtr, resPtr, relu ? 1 : 0, y.data)
                 c += workers
             }
         }

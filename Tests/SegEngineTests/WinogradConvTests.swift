@@ -41,7 +41,7 @@ import Testing
         // sizes: results must not depend on it.
         let (oh, ow) = (c.h + 3, c.w + 5), (oho, owo) = conv.outputSize(height: oh, width: ow)
         let other = Tensor(channels: c.cin, height: oh, width: ow, values: [Float](repeating: 5, count: c.cin * oh * ow))
-        func run(_ a: Conv2d.Algorithm) -> [Float] {
+        func run(_ a: Conv2d.Algorithm, residual: Tensor?) -> [Float] {
             conv.run(other, into: Tensor(channels: c.cout, height: oho, width: owo), residual: nil, algorithm: a,
                      context: context)
             // Into a channel slice of a bigger tensor, whose other channels must stay as they were.
@@ -53,12 +53,15 @@ import Testing
                     "\(a) \(c) wrote outside its channels")
             return Array(all[plane..<((c.cout + 1) * plane)])
         }
-        let reference = run(.im2col)
-        #expect(reference.contains { $0 > 0 } && reference.contains { $0 == 0 }, "the ReLU should bite somewhere")
-        for a in [Conv2d.Algorithm.winograd4x4, .winograd2x2] {
-            let got = run(a)
-            // Both are fp32 sums of the same ~9·C_in terms of size ≤ 0.3, plus the transforms' rounding.
-            #expect(maxAbsDiff(got, reference) <= 1e-5 * max(1, maxAbs(reference)), "\(a) \(c) threads \(threads)")
+        for res in [residual, nil] {
+            let reference = run(.im2col, residual: res)
+            #expect(reference.contains { $0 > 0 } && reference.contains { $0 == 0 }, "the ReLU should bite somewhere")
+            for a in [Conv2d.Algorithm.winograd4x4, .winograd2x2] {
+                let got = run(a, residual: res)
+                // Both are fp32 sums of the same ~9·C_in terms of size ≤ 0.3, plus the transforms' rounding.
+                #expect(maxAbsDiff(got, reference) <= 1e-5 * max(1, maxAbs(reference)),
+                        "\(a) \(c) threads \(threads) residual \(res != nil)")
+            }
         }
     }
 

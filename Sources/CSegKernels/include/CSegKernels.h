@@ -79,9 +79,11 @@ void seg_f32_winograd43_output__avx512(const float *m, size_t cout, size_t nt, s
 /* Dilated 3×3 stride-1 convs with padding = dilation d as one undilated 3×3 pad-1 conv (f32-dilation-phases.c):
    the d² phases x[c][py + d·i][px + d·j] of each channel, stacked phase k = py·d + px at rows k·(hp + 1)…,
    one zero row between phases, zero-filled to hp × wp (hp = ceil(H/d), wp = ceil(W/d)). p: C × hs × wp with
-   hs = d²·(hp + 1) − 1. Scatter is the inverse for a same-size output (separator rows are dropped). */
+   hs = d²·(hp + 1) − 1. Scatter is the inverse for a same-size output (separator rows are dropped), fused with
+   y = relu?(p + res) (res C×H×W or NULL; relu != 0 clamps at 0). */
 void seg_f32_phases_gather(const float *x, size_t C, size_t H, size_t W, size_t d, float *p);
-void seg_f32_phases_scatter(const float *p, size_t C, size_t H, size_t W, size_t d, float *y);
+void seg_f32_phases_scatter(const float *p, size_t C, size_t H, size_t W, size_t d, const float *res, int relu,
+                            float *y);
 
 /* Widening conversions for model loading (n elements, little-endian source). */
 void seg_f32_from_f16(const uint16_t *src, float *dst, size_t n);
