@@ -18,7 +18,8 @@ public struct BatchNormParameters: Sendable {
 /// use the input directly as the panel; 3×3 stride-1 convs use Winograd F(4×4,3×3) or F(2×2,3×3) when
 /// `algorithm(outputHeight:outputWidth:threads:)` says so (docs/fp32.md has the rule and its measurements).
 public final class Conv2d {
-    /// How a convolution is computed. Winograd applies only to 3×3 stride-1 undilated convs.
+    /// How a convolution is computed. Winograd applies to 3×3 stride-1 convs, undilated or with padding =
+    /// dilation, with at least 8 input and output channels.
     public enum Algorithm: String, Sendable, CaseIterable {
         case im2col
         /// F(2×2,3×3): 16 products per 2×2 outputs (2.25× fewer MACs than im2col).
@@ -34,7 +35,7 @@ public final class Conv2d {
     public let relu: Bool
     let weight: TensorStorage
     let bias: TensorStorage?
-    /// Whether the Winograd variants apply (3×3 stride-1 undilated, enough channels to fill the transforms).
+    /// Whether the Winograd variants apply (see `Algorithm`; fewer channels don't pay for the transforms).
     let allowsWinograd: Bool
     /// Winograd weights, made on first use: F(2×2,3×3) 16×C_out×C_in, F(4×4,3×3) 36×C_out×C_in (4× the
     /// conv's own weights, so only the variant the rule picks for the maps it sees should cost memory).
@@ -233,17 +234,6 @@ public final class Conv2d {
                                                UnsafePointer<Float>?, UnsafePointer<Float>?, Int32,
                                                UnsafeMutablePointer<Float>?) -> Void
 
-    /// Winograd F(tile×tile,3×3): per chunk of output tiles, transform the inputs, one sgemm per transform
-    /// element ((tile+2)² of them: U[e] (C_out×C_in) · V[e] (C_in×tiles)), transform back with bias, residual
-    /// and ReLU fused.
-    ///
-    /// Two ways to share the work, chosen by which operand would otherwise be read once per thread:
-    /// - by tiles (workers take whole chunks round-robin, no synchronisation): every chunk re-reads all of U,
-    ///   fine while U is small next to a chunk's V, i.e. on big maps with few channels;
-    /// - by output channels (all workers on one chunk: transform a share of its tiles, then their rows of U
-    ///   against all of V): U is read once per chunk in total. Taken when C_out exceeds the tiles a
-    ///   by-tiles chunk would hold (small maps, many channels: SFNet's last two stages; U of a 512→512
-    ///   conv is 37.7 MB).
     /// Runs `body(x, y, residual, padding, relu)` on the conv's own tensors, or for a dilated conv on its
     /// stacked phases (layout in CSegKernels.h, seg_f32_phases_gather): input gathered here, then the
     /// output scattered back with the residual and ReLU applied on the way (so the residual needs no
@@ -271,8 +261,19 @@ public final class Conv2d {
         }
     }
 
-    private func winograd(_ x: Tensor, _ y: Tensor, _ residual: Tensor?, _ u: TensorStorage, tile: Int, padding: Int, relu: Bool,
-                          input: WinogradInput?, output: WinogradOutput?, _ context: ExecutionContext) {
+    /// Winograd F(tile×tile,3×3): per chunk of output tiles, transform the inputs, one sgemm per transform
+    /// element ((tile+2)² of them: U[e] (C_out×C_in) · V[e] (C_in×tiles)), transform back with bias, residual
+    /// and ReLU fused.
+    ///
+    /// Two ways to share the work, chosen by which operand would otherwise be read once per thread:
+    /// - by tiles (workers take whole chunks round-robin, no synchronisation): every chunk re-reads all of U,
+    ///   fine while U is small next to a chunk's V, i.e. on big maps with few channels;
+    /// - by output channels (all workers on one chunk: transform a share of its tiles, then their rows of U
+    ///   against all of V): U is read once per chunk in total. Taken when C_out exceeds the tiles a
+    ///   by-tiles chunk would hold (small maps, many channels: SFNet's last two stages; U of a 512→512
+    ///   conv is 37.7 MB).
+    private func winograd(_ x: Tensor, _ y: Tensor, _ residual: Tensor?, _ u: TensorStorage, tile: Int, padding: Int,
+                          relu: Bool, input: WinogradInput?, output: WinogradOutput?, _ context: ExecutionContext) {
         let threads = context.threads
         let elements = (tile + 2) * (tile + 2)
         let tilesW = (y.width + tile - 1) / tile, tiles = (y.height + tile - 1) / tile * tilesW
