@@ -103,6 +103,18 @@ int seg_isa_override_status(void) {
     return g_override;
 }
 
+/* ---- fp32 table ---- */
+static const seg_f32_ukernels g_f32[SEG_ISA_COUNT] = {
+    [SEG_ISA_SCALAR] = {seg_f32_winograd43_input__scalar, seg_f32_winograd43_output__scalar},
+    [SEG_ISA_AVX2] = {seg_f32_winograd43_input__scalar, seg_f32_winograd43_output__scalar},
+    [SEG_ISA_AVX512VNNI] = {seg_f32_winograd43_input__avx512, seg_f32_winograd43_output__avx512},
+};
+
+const seg_f32_ukernels *seg_f32_ukernels_get(seg_isa isa) {
+    if ((unsigned)isa >= SEG_ISA_COUNT || !seg_isa_supported(isa)) isa = seg_isa_active();
+    return &g_f32[isa];
+}
+
 /* ---- int8 (qu8) table ---- */
 static const seg_qu8_ukernels g_qu8[SEG_ISA_COUNT] = {
     [SEG_ISA_SCALAR] = {seg_qu8_igemm_minmax_ukernel_1x64c4__scalar, 1, seg_qu8_bilinear_ukernel__scalar,

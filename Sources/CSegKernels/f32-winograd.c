@@ -24,8 +24,8 @@ void seg_f32_winograd23_weights(const float *w, size_t cout, size_t cin, float *
 }
 
 void seg_f32_winograd23_input(const float *x, size_t C, size_t H, size_t W, size_t pad, size_t tilesW,
-                              size_t t0, size_t nt, float *v) {
-    const size_t plane = C * nt;   /* v[e][c][j], e = 4·row + col of the 4×4 transform */
+                              size_t t0, size_t nt, float *v, size_t ldv) {
+    const size_t plane = C * ldv;   /* v[e][c][j] at v[(e·C + c)·ldv + j], e = 4·row + col of the 4×4 transform */
     for (size_t c = 0; c < C; c++) {
         const float *xc = x + c * H * W;
         for (size_t j = 0; j < nt; j++) {
@@ -47,7 +47,7 @@ void seg_f32_winograd23_input(const float *x, size_t C, size_t H, size_t W, size
                 t4[2][q] = d[2][q] - d[1][q];
                 t4[3][q] = d[1][q] - d[3][q];
             }
-            float *o = v + c * nt + j;
+            float *o = v + c * ldv + j;
             for (int r = 0; r < 4; r++) {   /* (Bᵀ·d)·B */
                 o[(size_t)(r * 4 + 0) * plane] = t4[r][0] - t4[r][2];
                 o[(size_t)(r * 4 + 1) * plane] = t4[r][1] + t4[r][2];

@@ -2,6 +2,10 @@
 // or any model file (fp32 or int8, e.g. from `segstream quantize`) with --model.
 //   swift run -c release SegBench --arch r18 --height 512 --width 1024 --threads 2 --iterations 5 [--profile]
 //   swift run -c release SegBench --model df1-int8.safetensors --height 512 --width 1024 [--profile]
+// A/B of the fp32 conv algorithms in one process, interleaved per iteration (medians; steadier than
+// separate runs on a shared machine): --algorithms auto,winograd2x2[,winograd4x4,im2col] [--profile]
+// ("auto" is the engine's rule; a named one is forced wherever it applies, see Conv2d.forcedAlgorithm).
+// A setting may carry its own Winograd scratch budget in MiB: auto@8 (else --winograd-bytes or the default).
 import Foundation
 import SegEngine
 import SFNet
@@ -39,6 +43,10 @@ var labels = [UInt8](repeating: 0, count: height * width)
     if mode == "logits" { _ = model.forward(input: input) }
     else { labels.withUnsafeMutableBufferPointer { model.predictLabels(input: input, into: $0) } }
 }
+if let list = options["algorithms"] {
+    compareAlgorithms(list.split(separator: ",").map(String.init))
+    exit(0)
+}
 for _ in 0..<warmup { runOnce() }
 /// Process CPU time (all threads), ms: steadier than wall time on a shared machine.
 func cpuMilliseconds() -> Double {
@@ -74,5 +82,78 @@ if flags.contains("profile") {
     for (name, ms, macs) in byName.prefix(25) {
         let gflops = macs > 0 ? Double(2 * macs) / (ms * 1e6) : 0
         print(String(format: "  %-40@ %8.2f ms  %7.3f GMAC  %6.1f GFLOP/s", name, ms, Double(macs) / 1e9, gflops))
+    }
+}
+
+/// Times the forward pass under each algorithm setting, round-robin within every iteration, and prints the
+/// median per setting (whole network, then per layer with --profile).
+@MainActor func compareAlgorithms(_ names: [String]) {
+    struct Setting { var algorithm: Conv2d.Algorithm?, budget: Int }
+    let defaultBudget = Conv2d.winogradBudgetBytes
+    let settings: [Setting] = names.map { spec in
+        let parts = spec.split(separator: "@", maxSplits: 1).map(String.init)
+        let budget = parts.count > 1 ? Int(parts[1]).map { $0 << 20 } : defaultBudget
+        guard let budget else { print("SegBench: bad budget in \(spec) (MiB expected)"); exit(1) }
+        if parts[0] == "auto" { return Setting(algorithm: nil, budget: budget) }
+        guard let a = Conv2d.Algorithm(rawValue: parts[0]) else {
+            print("SegBench: unknown algorithm \(parts[0]) (auto|\(Conv2d.Algorithm.allCases.map(\.rawValue).joined(separator: "|")))")
+            exit(1)
+        }
+        return Setting(algorithm: a, budget: budget)
+    }
+    func apply(_ s: Setting) { Conv2d.forcedAlgorithm = s.algorithm; Conv2d.winogradBudgetBytes = s.budget }
+    var totals = Array(repeating: [Double](), count: settings.count)
+    var layers = Array(repeating: [String: [Double]](), count: settings.count)
+    var order: [(String, Int)] = []
+    for s in settings { apply(s); for _ in 0..<warmup { runOnce() } }
+    for _ in 0..<iterations {
+        for (k, s) in settings.enumerated() {
+            apply(s)
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            runOnce()
+            totals[k].append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6)
+            if flags.contains("profile") {
+                let timings = model.profile(input: input)
+                if order.isEmpty { order = timings.map { ($0.name, $0.macs) } }
+                for t in timings { layers[k][t.name, default: []].append(t.seconds * 1000) }
+            }
+        }
+    }
+    // Numerics: each setting's logits against the first setting's (same input, same weights).
+    var logits: [[Float]] = [], planes = 0
+    for s in settings {
+        apply(s)
+        let t = model.forward(input: input)
+        logits.append(t.toArray())
+        planes = t.height * t.width
+    }
+    func labels(_ l: [Float]) -> [Int] {
+        (0..<planes).map { p in stride(from: p, to: l.count, by: planes).max { l[$0] < l[$1] }! / planes }
+    }
+    let reference = labels(logits[0])
+    apply(Setting(algorithm: nil, budget: defaultBudget))
+    let scale = logits[0].reduce(0) { max($0, abs($1)) }
+    for (k, name) in names.enumerated().dropFirst() {
+        let diff = zip(logits[k], logits[0]).reduce(0) { max($0, abs($1.0 - $1.1)) }
+        let agree = zip(labels(logits[k]), reference).filter { $0 == $1 }.count
+        print(String(format: "  %@ vs %@: max |Δlogit| %.3g = %.3g × max |logit| (%.3g); argmax agrees on %.4f %%", name,
+                     names[0], diff, diff / scale, scale, 100 * Double(agree) / Double(planes)))
+    }
+    func median(_ a: [Double]) -> Double { let s = a.sorted(); return s.isEmpty ? .nan : s[s.count / 2] }
+    print(String(format: "%@ %@ %dx%d threads=%d mode=%@, %d interleaved iterations, median ms:", arch.rawValue,
+                 model.precision.rawValue, height, width, threads, mode, iterations))
+    for (k, name) in names.enumerated() {
+        let sorted = totals[k].sorted()
+        print(String(format: "  %-12@ %8.1f ms (min %.1f, max %.1f)", name, median(sorted), sorted.first!, sorted.last!))
+    }
+    guard !order.isEmpty else { return }
+    print("per layer, median ms (GFLOP/s) per setting: " + names.joined(separator: " | "))
+    for (name, macs) in order where macs > 0 {
+        var line = String(format: "  %-34@ %7.3f GMAC", name, Double(macs) / 1e9)
+        for k in settings.indices {
+            let ms = median(layers[k][name] ?? [])
+            line += String(format: " %8.2f (%5.1f)", ms, Double(2 * macs) / (ms * 1e6))
+        }
+        print(line)
     }
 }

@@ -42,10 +42,22 @@ public final class ExecutionContext {
 
     /// Makes sure every thread's scratch holds at least `count` floats. Call before `parallel`.
     func reserveScratch(_ count: Int) {
-        for t in 0..<threads where (scratch[t]?.capacity ?? -1) < count {
-            scratch[t] = TensorStorage(capacity: count)
-        }
+        for t in 0..<threads { reserveScratch(count, thread: t) }
     }
+
+    /// Makes sure thread `thread`'s scratch holds at least `count` floats (for work shared unevenly).
+    func reserveScratch(_ count: Int, thread t: Int) {
+        if (scratch[t]?.capacity ?? -1) < count { scratch[t] = TensorStorage(capacity: count) }
+    }
+
+    /// One buffer for the whole context, grown on demand: data a layer hands from one `parallel` call to the
+    /// next (a dilated conv's stacked phases). Layers run one at a time, so one buffer serves them all;
+    /// its contents are the caller's until the next call.
+    func sharedScratch(_ count: Int) -> TensorStorage {
+        if (shared?.capacity ?? -1) < count { shared = TensorStorage(capacity: count) }
+        return shared!
+    }
+    private var shared: TensorStorage?
 
     func scratch(thread: Int) -> UnsafeMutablePointer<Float> { scratch[thread]!.pointer }
 

@@ -54,13 +54,36 @@ void seg_f32_bilinear_argmax_u8(const float *x, size_t C, size_t Hi, size_t Wi,
 /* Winograd F(2×2,3×3) for 3×3 stride-1 convs (padding `pad`, no dilation). Output tiles are 2×2, numbered
    row-major over tilesH×tilesW = ceil(Ho/2)×ceil(Wo/2); a chunk is tiles [t0, t0+nt).
    weights: w C_out×C_in×3×3 → u[16][C_out][C_in].
-   input:   x C×H×W → v[16][C][nt] (the transformed 4×4 input tiles of the chunk).
+   input:   x C×H×W → v[16][C][nt] (the transformed 4×4 input tiles of the chunk), at v[(e·C + c)·ldv + j]
+            (ldv ≥ nt: a caller can transform part of a wider chunk).
    output:  m[16][C_out][nt] (= u[e]·v[e]) → y C_out×Ho×Wo, with bias/residual/ReLU fused (res has y's layout). */
 void seg_f32_winograd23_weights(const float *w, size_t cout, size_t cin, float *u);
 void seg_f32_winograd23_input(const float *x, size_t C, size_t H, size_t W, size_t pad, size_t tilesW,
-                              size_t t0, size_t nt, float *v);
+                              size_t t0, size_t nt, float *v, size_t ldv);
 void seg_f32_winograd23_output(const float *m, size_t cout, size_t nt, size_t tilesW, size_t t0,
                                size_t Ho, size_t Wo, const float *bias, const float *res, int relu, float *y);
+
+/* Winograd F(4×4,3×3), the same contract with 4×4 output tiles over ceil(Ho/4)×ceil(Wo/4) and 6×6 transforms:
+   weights u[36][C_out][C_in]; input v[36][C][nt]; output from m[36][C_out][nt]. The transforms come per ISA
+   (seg_f32_winograd43_kernels_get below); every variant is bit-identical to the scalar one. */
+void seg_f32_winograd43_weights(const float *w, size_t cout, size_t cin, float *u);
+void seg_f32_winograd43_input__scalar(const float *x, size_t C, size_t H, size_t W, size_t pad, size_t tilesW,
+                                      size_t t0, size_t nt, float *v, size_t ldv);
+void seg_f32_winograd43_input__avx512(const float *x, size_t C, size_t H, size_t W, size_t pad, size_t tilesW,
+                                      size_t t0, size_t nt, float *v, size_t ldv);
+void seg_f32_winograd43_output__scalar(const float *m, size_t cout, size_t nt, size_t tilesW, size_t t0, size_t Ho,
+                                       size_t Wo, const float *bias, const float *res, int relu, float *y);
+void seg_f32_winograd43_output__avx512(const float *m, size_t cout, size_t nt, size_t tilesW, size_t t0, size_t Ho,
+                                       size_t Wo, const float *bias, const float *res, int relu, float *y);
+
+/* Dilated 3×3 stride-1 convs with padding = dilation d as one undilated 3×3 pad-1 conv (f32-dilation-phases.c):
+   the d² phases x[c][py + d·i][px + d·j] of each channel, stacked phase k = py·d + px at rows k·(hp + 1)…,
+   one zero row between phases, zero-filled to hp × wp (hp = ceil(H/d), wp = ceil(W/d)). p: C × hs × wp with
+   hs = d²·(hp + 1) − 1. Scatter is the inverse for a same-size output (separator rows are dropped), fused with
+   y = relu?(p + res) (res C×H×W or NULL; relu != 0 clamps at 0). */
+void seg_f32_phases_gather(const float *x, size_t C, size_t H, size_t W, size_t d, float *p);
+void seg_f32_phases_scatter(const float *p, size_t C, size_t H, size_t W, size_t d, const float *res, int relu,
+                            float *y);
 
 /* Widening conversions for model loading (n elements, little-endian source). */
 void seg_f32_from_f16(const uint16_t *src, float *dst, size_t n);
@@ -93,6 +116,16 @@ int seg_isa_override_status(void);
 /* The rule applied to SEGSTREAM_ISA, exposed for tests: request NULL/"" → 0 and *isa = best; a supported
    ISA name → 1 and *isa = it; anything else → −1, *isa = best, and (unless quiet) a message on stderr. */
 int seg_isa_resolve(const char *request, seg_isa *isa, int quiet);
+
+/* fp32 kernels chosen per ISA (only the Winograd F(4,3) transforms so far; AVX2 runs the scalar ones). */
+typedef struct seg_f32_ukernels {
+    void (*winograd43_input)(const float *x, size_t C, size_t H, size_t W, size_t pad, size_t tilesW, size_t t0,
+                             size_t nt, float *v, size_t ldv);
+    void (*winograd43_output)(const float *m, size_t cout, size_t nt, size_t tilesW, size_t t0, size_t Ho,
+                              size_t Wo, const float *bias, const float *res, int relu, float *y);
+} seg_f32_ukernels;
+/* The table for `isa`, or for seg_isa_active() when `isa` is not supported here. */
+const seg_f32_ukernels *seg_f32_ukernels_get(seg_isa isa);
 
 /* Fork-join pool for the engines' per-layer fan-out (pool.c). `helpers` threads besides the caller; they
    spin about 0.1 ms after each run before sleeping, so back-to-back layers skip the thread wake-up.
