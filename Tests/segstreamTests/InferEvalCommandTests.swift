@@ -39,21 +39,32 @@ struct InferEvalCommandTests {
         #expect(CLI.streams(labelsProbe, type: "video").first?["pix_fmt"] as? String == "gray")
         #expect(CLI.streams(labelsProbe, type: "video").first?["width"] as? Int == 96)
         // The .npy header says float32, classes × H × W; argmax of its values equals the label PNG.
-        let npy = try Data(contentsOf: URL(fileURLWithPath: stem + "_logits.npy"))
-        let headerLength = Int(npy[8]) | Int(npy[9]) << 8
-        let header = String(decoding: npy[10..<(10 + headerLength)], as: UTF8.self)
+        let (header, values) = try readNpy(stem + "_logits.npy")
         #expect(header.contains("'descr': '<f4'") && header.contains("'shape': (19, 64, 96)"))
-        #expect((10 + headerLength) % 64 == 0)
-        let values: [Float] = npy[(10 + headerLength)...].withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
         #expect(values.count == 19 * 64 * 96)
         let labels = try grayPixels(stem + "_labels.png", width: 96, height: 64)
+        #expect(argmaxAgreement(values, labels: labels, classes: 19) == 64 * 96)
+    }
+
+    /// An .npy file's header and float32 payload (the header is padded so the data starts 64-byte aligned).
+    func readNpy(_ path: String) throws -> (header: String, values: [Float]) {
+        let npy = try Data(contentsOf: URL(fileURLWithPath: path))
+        let headerLength = Int(npy[8]) | Int(npy[9]) << 8
+        #expect((10 + headerLength) % 64 == 0)
+        let values: [Float] = npy[(10 + headerLength)...].withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
+        return (String(decoding: npy[10..<(10 + headerLength)], as: UTF8.self), values)
+    }
+
+    /// Pixels whose label is the argmax (first maximum) of the C×H×W logits.
+    func argmaxAgreement(_ values: [Float], labels: [UInt8], classes: Int) -> Int {
+        let plane = labels.count
         var agree = 0
-        for p in 0..<(64 * 96) {
+        for p in 0..<plane {
             var best = 0
-            for c in 1..<19 where values[c * 64 * 96 + p] > values[best * 64 * 96 + p] { best = c }
+            for c in 1..<classes where values[c * plane + p] > values[best * plane + p] { best = c }
             if Int(labels[p]) == best { agree += 1 }
         }
-        #expect(agree == 64 * 96)
+        return agree
     }
 
     @Test("eval's IoU equals an independent computation from infer's labels")
@@ -105,18 +116,10 @@ struct InferEvalCommandTests {
         let result = try CLI.segstream(["infer", "--model", scaled, "--out", big, "--logits", pairs[0].image])
         #expect(result.status == 0, "\(result.stderr)")
         let stem = "/f0_leftImg8bit"
-        let npy = try Data(contentsOf: URL(fileURLWithPath: big + stem + "_logits.npy"))
-        let headerLength = Int(npy[8]) | Int(npy[9]) << 8
-        #expect(String(decoding: npy[10..<(10 + headerLength)], as: UTF8.self).contains("'shape': (19, 64, 96)"))
-        let values: [Float] = npy[(10 + headerLength)...].withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
+        let (header, values) = try readNpy(big + stem + "_logits.npy")
+        #expect(header.contains("'shape': (19, 64, 96)"))
         let labels = try grayPixels(big + stem + "_labels.png", width: 96, height: 64)
-        var agree = 0
-        for p in 0..<(64 * 96) {
-            var best = 0
-            for c in 1..<19 where values[c * 64 * 96 + p] > values[best * 64 * 96 + p] { best = c }
-            if Int(labels[p]) == best { agree += 1 }
-        }
-        #expect(agree == 64 * 96)
+        #expect(argmaxAgreement(values, labels: labels, classes: 19) == 64 * 96)
         // The same weights at 2× see a different image: the labels change.
         #expect(labels != (try grayPixels(plain + stem + "_labels.png", width: 96, height: 64)))
         let eval = try CLI.segstream(["eval", "--model", scaled, "--data", dir.appendingPathComponent("data").path])
