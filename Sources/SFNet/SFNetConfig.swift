@@ -35,7 +35,7 @@ public struct SFNetConfig: Sendable, Equatable {
     public var precision: ModelPrecision
     /// How much frames are enlarged before the network by default (`network_scale`): the scale of street
     /// scenes the model was trained for. 1 for Cityscapes checkpoints; the bundled model was trained on
-    /// 512×1024 scenes enlarged 1.25–2.5× and is run at 2× (DF1's logits are at /16, so thin objects need it).
+    /// 512×1024 scenes enlarged 1.25–2.5× and is run at 1.75× (DF1's logits are at /16, so thin objects need it).
     public var networkScale: Double
 
     public static let cityscapesClassNames = [

@@ -15,7 +15,7 @@ struct Infer: ParsableCommand {
             NAME_overlay.png (50/50 blend of image and colours); with --logits also NAME_logits.npy \
             (float32, classes × height × width at the image's resolution). The network runs at the \
             image's size times the model's network_scale (1 unless the model file says otherwise; the \
-            bundled model: 2); outputs are at the image's own size.
+            bundled model: 1.75); outputs are at the image's own size.
             """)
 
     @OptionGroup var modelOptions: ModelOptions

@@ -10,7 +10,7 @@ struct Run: ParsableCommand {
         abstract: "Segment a video: file, '-' (stdin), URL (rtsp/http/udp/tcp) or /dev/videoN.",
         discussion: """
             The network runs at --size, or by default at the frame's size times --scale and the model's \
-            network_scale (the bundled model: 2), rounded to multiples of 32, the long side at most 1024 × \
+            network_scale (the bundled model: 1.75), rounded to multiples of 32, the long side at most 1024 × \
             network_scale; labels are brought back to the frame's size by nearest neighbour. The \
             output keeps the source's timestamps (variable frame rate stays correct) and copies its audio. On \
             SIGINT/SIGTERM or an input error, frames in flight are finished and the output is closed properly, so \
