@@ -11,8 +11,9 @@ struct Eval: ParsableCommand {
         discussion: """
             Finds every *_leftImg8bit.png under --data (searched recursively; with --split, only under \
             leftImg8bit/SPLIT) and its *_gtFine_labelTrainIds.png under the matching gtFine/ path. Each image \
-            is segmented at its size times the model's network_scale, labels at its own size; train id 255 is ignored. IoU is accumulated over all frames (one \
-            confusion matrix), and classes absent from both ground truth and prediction are left out of the mean.
+            is segmented at its size times the model's network_scale, labels at its own size; train id 255 \
+            is ignored. IoU is accumulated over all frames (one confusion matrix), and classes absent from \
+            both ground truth and prediction are left out of the mean.
             """)
 
     @OptionGroup var modelOptions: ModelOptions
