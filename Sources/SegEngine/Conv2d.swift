@@ -162,25 +162,18 @@ public final class Conv2d {
     private func compute(_ x: Tensor, _ y: Tensor, _ residual: Tensor?, _ algorithm: Algorithm, _ context: ExecutionContext) {
         switch algorithm {
         case .winograd4x4:
-            if winograd4x4Weights == nil {
-                let u = TensorStorage(capacity: 36 * outChannels * inChannels)
-                seg_f32_winograd43_weights(weight.pointer, outChannels, inChannels, u.pointer)
-                winograd4x4Weights = u
-            }
-            let kernels = seg_f32_ukernels_get(seg_isa_active())!.pointee
+            if winograd4x4Weights == nil { winograd4x4Weights = transformedWeights(elements: 36, seg_f32_winograd43_weights) }
+            let u = winograd4x4Weights!, kernels = seg_f32_ukernels_get(seg_isa_active())!.pointee
             winogradOnPhases(x, y, residual, context) { x, y, residual, padding, relu in
-                self.winograd(x, y, residual, self.winograd4x4Weights!, tile: 4, padding: padding, relu: relu,
+                self.winograd(x, y, residual, u, tile: 4, padding: padding, relu: relu,
                               input: kernels.winograd43_input, output: kernels.winograd43_output, context)
             }
             return
         case .winograd2x2:
-            if winograd2x2Weights == nil {
-                let u = TensorStorage(capacity: 16 * outChannels * inChannels)
-                seg_f32_winograd23_weights(weight.pointer, outChannels, inChannels, u.pointer)
-                winograd2x2Weights = u
-            }
+            if winograd2x2Weights == nil { winograd2x2Weights = transformedWeights(elements: 16, seg_f32_winograd23_weights) }
+            let u = winograd2x2Weights!
             winogradOnPhases(x, y, residual, context) { x, y, residual, padding, relu in
-                self.winograd(x, y, residual, self.winograd2x2Weights!, tile: 2, padding: padding, relu: relu,
+                self.winograd(x, y, residual, u, tile: 2, padding: padding, relu: relu,
                               input: seg_f32_winograd23_input, output: seg_f32_winograd23_output, context)
             }
             return
@@ -226,6 +219,15 @@ public final class Conv2d {
                 self.gemm(x, y, residual, n0: 0, ncols: n, rows: rows, panel: shared, ldPanel: n)
             }
         }
+    }
+
+    /// The conv's weights through a Winograd weight transform: `elements`×C_out×C_in floats.
+    private func transformedWeights(elements: Int,
+                                    _ transform: (UnsafePointer<Float>?, Int, Int, UnsafeMutablePointer<Float>?) -> Void)
+        -> TensorStorage {
+        let u = TensorStorage(capacity: elements * outChannels * inChannels)
+        transform(weight.pointer, outChannels, inChannels, u.pointer)
+        return u
     }
 
     typealias WinogradInput = @convention(c) (UnsafePointer<Float>?, Int, Int, Int, Int, Int, Int, Int,
