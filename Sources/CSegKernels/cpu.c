@@ -106,7 +106,7 @@ int seg_isa_override_status(void) {
 /* ---- fp32 table ---- */
 static const seg_f32_ukernels g_f32[SEG_ISA_COUNT] = {
     [SEG_ISA_SCALAR] = {seg_f32_winograd43_input__scalar, seg_f32_winograd43_output__scalar},
-    [SEG_ISA_AVX2] = {seg_f32_winograd43_input__scalar, seg_f32_winograd43_output__scalar},
+    [SEG_ISA_AVX2] = {seg_f32_winograd43_input__avx2, seg_f32_winograd43_output__avx2},
     [SEG_ISA_AVX512VNNI] = {seg_f32_winograd43_input__avx512, seg_f32_winograd43_output__avx512},
 };
 

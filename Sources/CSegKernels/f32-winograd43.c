@@ -1,8 +1,8 @@
 /* Winograd F(4×4, 3×3) for 3×3 stride-1 undilated convolutions: 36 multiplies per 4×4 outputs instead of
    144 (4× fewer MACs; 1.78× fewer than F(2×2,3×3)), with the interpolation points 0, ±1, ±2, ∞ (Lavin &
-   Gray 2015). Weight transform and the scalar reference transforms here; the AVX-512 transforms are in
-   f32-winograd43-avx512.c and repeat the same float operations in the same order (FP_CONTRACT OFF, no
-   FMA), so both give bit-identical results and the scalar one is their test oracle.
+   Gray 2015). Weight transform and the scalar reference transforms here; the AVX-512 and AVX2 transforms
+   (f32-winograd43-avx512.c, -avx2.c) repeat the same float operations in the same order (FP_CONTRACT OFF,
+   no FMA), so all give bit-identical results and the scalar one is their test oracle.
    Tiles are numbered row-major over a ceil(Ho/4) × ceil(Wo/4) grid. */
 #pragma STDC FP_CONTRACT OFF
 #include "CSegKernels.h"

@@ -1,6 +1,6 @@
 /* The 1-D transforms of Winograd F(4,3) with points 0, ±1, ±2, ∞, shared by the scalar reference and
-   written out again, operation for operation, with AVX-512 intrinsics in f32-winograd43-avx512.c: keep the
-   two in step (the kernel tests compare them bit for bit). Internal to CSegKernels. */
+   written out again, operation for operation, with AVX-512 and AVX2 intrinsics in f32-winograd43-avx512.c
+   and -avx2.c: keep them in step (the kernel tests compare them bit for bit). Internal to CSegKernels. */
 #ifndef SEG_F32_WINOGRAD43_H
 #define SEG_F32_WINOGRAD43_H
 

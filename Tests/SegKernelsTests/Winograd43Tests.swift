@@ -17,7 +17,7 @@ import Testing
     static let shapes = [
         Shape(cin: 3, cout: 5, h: 7, w: 9, pad: 1), Shape(cin: 8, cout: 4, h: 13, w: 31, pad: 1),
         Shape(cin: 2, cout: 3, h: 6, w: 6, pad: 0), Shape(cin: 5, cout: 2, h: 1, w: 1, pad: 1),
-        // A tile row of 71 tiles: more than the AVX-512 kernel's 64-tile segments and not a multiple of 16.
+        // A tile row of 71 tiles: more than the SIMD kernels' 64-tile segments and not a multiple of 16 or 8.
         Shape(cin: 4, cout: 3, h: 9, w: 283, pad: 1), Shape(cin: 1, cout: 1, h: 18, w: 5, pad: 1),
     ]
 

@@ -65,14 +65,18 @@ void seg_f32_winograd23_output(const float *m, size_t cout, size_t nt, size_t ti
 
 /* Winograd F(4×4,3×3), the same contract with 4×4 output tiles over ceil(Ho/4)×ceil(Wo/4) and 6×6 transforms:
    weights u[36][C_out][C_in]; input v[36][C][nt]; output from m[36][C_out][nt]. The transforms come per ISA
-   (seg_f32_winograd43_kernels_get below); every variant is bit-identical to the scalar one. */
+   (seg_f32_ukernels_get below); every variant is bit-identical to the scalar one. */
 void seg_f32_winograd43_weights(const float *w, size_t cout, size_t cin, float *u);
 void seg_f32_winograd43_input__scalar(const float *x, size_t C, size_t H, size_t W, size_t pad, size_t tilesW,
                                       size_t t0, size_t nt, float *v, size_t ldv);
+void seg_f32_winograd43_input__avx2(const float *x, size_t C, size_t H, size_t W, size_t pad, size_t tilesW,
+                                    size_t t0, size_t nt, float *v, size_t ldv);
 void seg_f32_winograd43_input__avx512(const float *x, size_t C, size_t H, size_t W, size_t pad, size_t tilesW,
                                       size_t t0, size_t nt, float *v, size_t ldv);
 void seg_f32_winograd43_output__scalar(const float *m, size_t cout, size_t nt, size_t tilesW, size_t t0, size_t Ho,
                                        size_t Wo, const float *bias, const float *res, int relu, float *y);
+void seg_f32_winograd43_output__avx2(const float *m, size_t cout, size_t nt, size_t tilesW, size_t t0, size_t Ho,
+                                     size_t Wo, const float *bias, const float *res, int relu, float *y);
 void seg_f32_winograd43_output__avx512(const float *m, size_t cout, size_t nt, size_t tilesW, size_t t0, size_t Ho,
                                        size_t Wo, const float *bias, const float *res, int relu, float *y);
 
