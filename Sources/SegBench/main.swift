@@ -10,26 +10,49 @@ import Foundation
 import SegEngine
 import SFNet
 
+let usage = """
+    usage: SegBench [--arch r18|df1|df2 | --model FILE] [--height H] [--width W] [--threads N]
+                    [--iterations N] [--warmup N] [--mode labels|logits] [--profile]
+                    [--algorithms auto,winograd2x2[@MiB],...] [--panel-bytes B] [--winograd-bytes B]
+    """
+/// A usage mistake: say what and exit 64 (EX_USAGE), rather than benchmark something else than was asked.
+func usageError(_ message: String) -> Never {
+    FileHandle.standardError.write(Data("SegBench: \(message)\n\(usage)\n".utf8))
+    exit(64)
+}
+let valueOptions: Set = ["arch", "model", "height", "width", "threads", "iterations", "warmup", "mode", "algorithms",
+                         "panel-bytes", "winograd-bytes"]
 var options: [String: String] = [:]
 var flags: Set<String> = []
 var args = CommandLine.arguments.dropFirst()
 while let a = args.popFirst() {
-    guard a.hasPrefix("--") else { continue }
-    if let v = args.first, !v.hasPrefix("--") { options[String(a.dropFirst(2))] = v; args.removeFirst() }
-    else { flags.insert(String(a.dropFirst(2))) }
+    guard a.hasPrefix("--") else { usageError("unexpected argument \(a)") }
+    let name = String(a.dropFirst(2))
+    if name == "help" { print(usage); exit(0) }
+    if name == "profile" { flags.insert(name); continue }
+    guard valueOptions.contains(name) else { usageError("unknown option \(a)") }
+    guard let v = args.popFirst() else { usageError("\(a) needs a value") }
+    options[name] = v
 }
-var arch = SFNetArch(rawValue: options["arch", default: "df1"]) ?? .df1
-let height = Int(options["height", default: "512"])!, width = Int(options["width", default: "1024"])!
-let threads = Int(options["threads", default: "\(ProcessInfo.processInfo.activeProcessorCount)"])!
-let iterations = Int(options["iterations", default: "5"])!, warmup = Int(options["warmup", default: "1"])!
+@MainActor func intOption(_ name: String, _ fallback: Int) -> Int {
+    guard let text = options[name] else { return fallback }
+    guard let v = Int(text), v > 0 || (name == "warmup" && v == 0) else { usageError("--\(name) \(text): not a valid count") }
+    return v
+}
+guard var arch = SFNetArch(rawValue: options["arch", default: "df1"]) else { usageError("unknown --arch \(options["arch"]!)") }
+let height = intOption("height", 512), width = intOption("width", 1024)
+let threads = intOption("threads", ProcessInfo.processInfo.activeProcessorCount)
+let iterations = intOption("iterations", 5), warmup = intOption("warmup", 1)
 let mode = options["mode", default: "labels"]   // labels (fused upsample+argmax) or logits (full-size logits)
+guard mode == "labels" || mode == "logits" else { usageError("unknown --mode \(mode)") }
 
-if let b = options["panel-bytes"].flatMap(Int.init) { Conv2d.panelBudgetBytes = b }
-if let b = options["winograd-bytes"].flatMap(Int.init) { Conv2d.winogradBudgetBytes = b }
+if options["panel-bytes"] != nil { Conv2d.panelBudgetBytes = intOption("panel-bytes", 0) }
+if options["winograd-bytes"] != nil { Conv2d.winogradBudgetBytes = intOption("winograd-bytes", 0) }
 let model: any SegmentationModel
 if let path = options["model"] {
     do { model = try loadSegmentationModel(contentsOf: URL(fileURLWithPath: path), threads: threads) } catch {
-        print("SegBench: \(path): \(error)"); exit(1)
+        FileHandle.standardError.write(Data("SegBench: \(path): \(error)\n".utf8))
+        exit(FileManager.default.fileExists(atPath: path) ? 65 : 66)   // EX_DATAERR : EX_NOINPUT
     }
     arch = model.config.arch
 } else {
@@ -93,11 +116,10 @@ if flags.contains("profile") {
     let settings: [Setting] = names.map { spec in
         let parts = spec.split(separator: "@", maxSplits: 1).map(String.init)
         let budget = parts.count > 1 ? Int(parts[1]).map { $0 << 20 } : defaultBudget
-        guard let budget else { print("SegBench: bad budget in \(spec) (MiB expected)"); exit(1) }
+        guard let budget else { usageError("bad budget in \(spec) (MiB expected)") }
         if parts[0] == "auto" { return Setting(algorithm: nil, budget: budget) }
         guard let a = Conv2d.Algorithm(rawValue: parts[0]) else {
-            print("SegBench: unknown algorithm \(parts[0]) (auto|\(Conv2d.Algorithm.allCases.map(\.rawValue).joined(separator: "|")))")
-            exit(1)
+            usageError("unknown algorithm \(parts[0]) (auto|\(Conv2d.Algorithm.allCases.map(\.rawValue).joined(separator: "|")))")
         }
         return Setting(algorithm: a, budget: budget)
     }
