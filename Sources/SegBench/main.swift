@@ -34,20 +34,20 @@ while let a = args.popFirst() {
     guard let v = args.popFirst() else { usageError("\(a) needs a value") }
     options[name] = v
 }
-@MainActor func intOption(_ name: String, _ fallback: Int) -> Int {
+@MainActor func intOption(_ name: String, _ fallback: Int, minimum: Int = 1) -> Int {
     guard let text = options[name] else { return fallback }
-    guard let v = Int(text), v > 0 || (name == "warmup" && v == 0) else { usageError("--\(name) \(text): not a valid count") }
+    guard let v = Int(text), v >= minimum else { usageError("--\(name) \(text): not a valid count") }
     return v
 }
 guard var arch = SFNetArch(rawValue: options["arch", default: "df1"]) else { usageError("unknown --arch \(options["arch"]!)") }
 let height = intOption("height", 512), width = intOption("width", 1024)
 let threads = intOption("threads", ProcessInfo.processInfo.activeProcessorCount)
-let iterations = intOption("iterations", 5), warmup = intOption("warmup", 1)
+let iterations = intOption("iterations", 5), warmup = intOption("warmup", 1, minimum: 0)
 let mode = options["mode", default: "labels"]   // labels (fused upsample+argmax) or logits (full-size logits)
 guard mode == "labels" || mode == "logits" else { usageError("unknown --mode \(mode)") }
 
-if options["panel-bytes"] != nil { Conv2d.panelBudgetBytes = intOption("panel-bytes", 0) }
-if options["winograd-bytes"] != nil { Conv2d.winogradBudgetBytes = intOption("winograd-bytes", 0) }
+Conv2d.panelBudgetBytes = intOption("panel-bytes", Conv2d.panelBudgetBytes)
+Conv2d.winogradBudgetBytes = intOption("winograd-bytes", Conv2d.winogradBudgetBytes)
 let model: any SegmentationModel
 if let path = options["model"] {
     do { model = try loadSegmentationModel(contentsOf: URL(fileURLWithPath: path), threads: threads) } catch {
