@@ -17,6 +17,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
     ],
     targets: [
         .systemLibrary(
@@ -25,11 +26,15 @@ let package = Package(
         .systemLibrary(name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
         .target(name: "CSegKernels", cSettings: kernelCFlags, linkerSettings: [.linkedLibrary("m")]),
         .target(name: "SegEngine", dependencies: ["CSegKernels", "CBLAS"]),
-        .target(name: "SFNet", dependencies: ["SegEngine"]),
-        .target(name: "SegMedia", dependencies: ["CFFmpeg", "SegEngine"]),
+        .target(name: "SFNet", dependencies: ["SegEngine", "CSegKernels"]),
+        .target(name: "SegMedia", dependencies: ["CFFmpeg"]),
         .target(
             name: "SegPipeline",
-            dependencies: ["SFNet", "SegMedia", "SegEngine", .product(name: "Histogram", package: "hdrhistogram-swift")]),
+            dependencies: [
+                "SFNet", "SegMedia", "SegEngine", "CSegKernels",
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+                .product(name: "Metrics", package: "swift-metrics"),
+            ]),
         .executableTarget(
             name: "segstream",
             dependencies: [
@@ -40,9 +45,14 @@ let package = Package(
         .executableTarget(name: "SegBench", dependencies: ["SFNet", "SegEngine"]),
         .testTarget(name: "SegKernelsTests", dependencies: ["CSegKernels"]),
         .testTarget(name: "SegEngineTests", dependencies: ["SegEngine"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "SFNetTests", dependencies: ["SFNet", "SegEngine"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "SFNetTests", dependencies: ["SFNet", "SegEngine", "CSegKernels"], resources: [.copy("Fixtures")]),
         .testTarget(name: "SegMediaTests", dependencies: ["SegMedia"]),
-        .testTarget(name: "SegPipelineTests", dependencies: ["SegPipeline"]),
+        .testTarget(
+            name: "SegPipelineTests",
+            dependencies: [
+                "SegPipeline", "SFNet", "SegMedia", "SegEngine", "CSegKernels",
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
+            ]),
         .testTarget(name: "segstreamTests", dependencies: ["SegMedia"]),
     ]
 )

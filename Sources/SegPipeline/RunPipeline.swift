@@ -31,33 +31,6 @@ public struct RunOptions: Sendable {
     public init(input: String) { self.input = input }
 }
 
-/// The network's input size in pixels.
-public struct NetworkSize: Sendable, Equatable, CustomStringConvertible {
-    public var width: Int
-    public var height: Int
-    public init(width: Int, height: Int) {
-        self.width = width
-        self.height = height
-    }
-
-    public var description: String { "\(width)x\(height)" }
-
-    /// The default: the frame's aspect ratio kept, scaled by `scale` × `modelScale` (the model file's
-    /// `network_scale`), each side rounded to the nearest multiple of 32 (so every level of the network's
-    /// pyramid is exact), the long side at most 1024 × `modelScale`.
-    public static func automatic(frameWidth: Int, frameHeight: Int, scale: Double = 1, modelScale: Double = 1) -> NetworkSize {
-        var w = Double(frameWidth) * scale * modelScale, h = Double(frameHeight) * scale * modelScale
-        let cap = max(32, (1024 * modelScale / 32).rounded(.down) * 32)
-        let long = max(w, h)
-        if long > cap {
-            w *= cap / long
-            h *= cap / long
-        }
-        func round32(_ v: Double) -> Int { max(32, Int((v / 32).rounded()) * 32) }
-        return NetworkSize(width: min(round32(w), Int(cap)), height: min(round32(h), Int(cap)))
-    }
-}
-
 /// What a finished run reports.
 public struct RunSummary: Sendable {
     public var frames: Int
@@ -320,7 +293,7 @@ public final class RunPipeline: @unchecked Sendable {
                                  into next: BoundedQueue<FrameSlot>) {
         defer { next.close() }
         let converter = FrameConverter(quality: .bilinear)
-        let config = model.config
+        let builder = NetworkInputBuilder(rule: InputRule(config: model.config, fixedSize: options.networkSize, scale: options.scale))
         var index = 0
         while let demuxed = entrance.pop() {
             let frame = demuxed.frame
@@ -338,9 +311,7 @@ public final class RunPipeline: @unchecked Sendable {
             do {
                 let rgb = slot.frameRGB.reserve(frame.width * frame.height * 3)
                 try converter.convertToRGB24(frame, width: frame.width, height: frame.height, into: rgb, rowStride: frame.width * 3)
-                try converter.convertToNormalizedCHW(
-                    frame, width: size.width, height: size.height, mean: (config.mean[0], config.mean[1], config.mean[2]),
-                    std: (config.std[0], config.std[1], config.std[2]), into: slot.input!.data)
+                try builder.fill(slot.input!, from: frame)
             } catch {
                 record(error)
                 freeSlots.push(slot)

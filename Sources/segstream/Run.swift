@@ -3,6 +3,7 @@ import Dispatch
 import Foundation
 import SegMedia
 import SegPipeline
+import SFNet
 
 /// `segstream run`: segment a video file, stream or camera into an annotated video plus machine outputs.
 struct Run: ParsableCommand {
@@ -96,11 +97,7 @@ struct Run: ParsableCommand {
         }
     }
 
-    func parseSize(_ text: String) -> NetworkSize? {
-        let parts = text.lowercased().split(separator: "x")
-        guard parts.count == 2, let w = Int(parts[0]), let h = Int(parts[1]), w > 0, h > 0, w <= 8192, h <= 8192 else { return nil }
-        return NetworkSize(width: w, height: h)
-    }
+    func parseSize(_ text: String) -> NetworkSize? { NetworkSize(parsing: text, .widthByHeight) }
 
     func run() throws {
         try reportingErrors {
