@@ -33,7 +33,7 @@ let package = Package(
             dependencies: [
                 "SFNet", "SegMedia", "SegEngine", "CSegKernels",
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
-                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
             ]),
         .executableTarget(
             name: "segstream",
