@@ -153,11 +153,12 @@ final class AlignedBuffer {
 /// Converts decoded frames (any pixel format, any size, changing mid-stream) to what segstream needs:
 /// packed RGB24 at a target size (the network's pixels, which `SFNet.InputRule` normalises) and RGB24 at the
 /// frame's own size (the overlay). Keeps one swscale context per use and reuses its buffers across frames. Single owner.
-public final class FrameConverter: @unchecked Sendable {
+public final class FrameConverter {
     public let quality: ScaleQuality
     private let networkScaler = Scaler()
     private let imageScaler = Scaler()
     private let scratch = AlignedBuffer()
+    private let rgbScratch = AlignedBuffer()
 
     /// Packed RGB output interpolates chroma horizontally (`SWS_FULL_CHR_H_INT`): without it swscale's packed
     /// RGB writers reuse one chroma sample per pixel pair, which rings at colour edges (measured: up to 132
@@ -183,11 +184,16 @@ public final class FrameConverter: @unchecked Sendable {
             try networkRGB24(frame, width: width, height: height, into: dst, rowStride: rowStride)
             return
         }
-        let scaler = imageScaler
-        var planes: [UnsafeMutablePointer<UInt8>?] = [dst, nil, nil, nil]
-        var strides: [Int32] = [Int32(rowStride), 0, 0, 0]
-        try scaler.scale(frame: frame.raw, dst: &planes, dstStride: &strides, dstW: width, dstH: height,
-                         dstFormat: AV_PIX_FMT_RGB24, dstColor: .rgb, flags: rgbFlags)
+        // swscale's packed RGB24 writer stores whole SIMD blocks and can run past the end of a row (measured:
+        // a 200-pixel-wide frame overwrote the bytes after a tightly sized buffer). It writes into a scratch
+        // buffer with 64-byte-aligned rows and slack, and the rows are copied out.
+        let stride = (3 * width + 63) & ~63
+        let base = rgbScratch.reserve(stride * height)
+        var planes: [UnsafeMutablePointer<UInt8>?] = [base, nil, nil, nil]
+        var strides: [Int32] = [Int32(stride), 0, 0, 0]
+        try imageScaler.scale(frame: frame.raw, dst: &planes, dstStride: &strides, dstW: width, dstH: height,
+                              dstFormat: AV_PIX_FMT_RGB24, dstColor: .rgb, flags: rgbFlags)
+        for y in 0..<height { (dst + y * rowStride).update(from: base + y * stride, count: 3 * width) }
     }
 
     /// The network's input pixels: `frame` scaled to `width`×`height` (any size, its own included) as packed

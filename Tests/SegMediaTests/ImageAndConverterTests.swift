@@ -78,6 +78,26 @@ import Testing
         #expect(zip(out, rgb.pixels).filter { $0 != $1 }.count == 0)
     }
 
+    /// swscale's packed writers may store whole SIMD blocks past a row's end; the converter must never write
+    /// past `rowStride × height` bytes of the caller's buffer (a heap overflow otherwise).
+    @Test(arguments: [(200, 120), (161, 97), (64, 40)]) func writesNothingPastTheBuffer(_ size: (Int, Int)) throws {
+        let (w, h) = size
+        let clip = Clips.make("canary-\(w)x\(h).mkv", Clips.src + ["testsrc2=size=\(w)x\(h):rate=10", "-frames:v", "1",
+                                                                     "-c:v", "ffv1", "-pix_fmt", "yuv420p"])
+        let source = try VideoSource(clip)
+        let frame = try #require(try source.nextFrame())
+        let converter = FrameConverter()
+        for (ow, oh) in [(w, h), (w / 2 + 3, h / 2 + 1)] {
+            let count = 3 * ow * oh, slack = 512
+            var buffer = [UInt8](repeating: 0xA5, count: count + slack)
+            try buffer.withUnsafeMutableBufferPointer { try converter.convertToRGB24(frame, width: ow, height: oh, into: $0.baseAddress!, rowStride: 3 * ow) }
+            #expect(buffer[count...].allSatisfy { $0 == 0xA5 }, "\(ow)x\(oh): wrote past the end")
+            var network = [UInt8](repeating: 0xA5, count: count + slack)
+            try network.withUnsafeMutableBufferPointer { try converter.networkRGB24(frame, width: ow, height: oh, into: $0.baseAddress!, rowStride: 3 * ow) }
+            #expect(network[count...].allSatisfy { $0 == 0xA5 }, "\(ow)x\(oh): networkRGB24 wrote past the end")
+        }
+    }
+
     @Test func sameSizeRGBIsAnExactCopy() throws {
         let source = try VideoSource(Clips.format("rgb24"))
         let frame = try #require(try source.nextFrame())
