@@ -2,7 +2,8 @@
 // segstream: real-time semantic segmentation of street video on a CPU.
 // Layering, bottom to top: CFFmpeg/CBLAS (system libraries) → CSegKernels (C micro-kernels, one file per
 // ISA, scalar reference beside each) → SegEngine (tensors, layers, quantization, model files) → SFNet →
-// SegMedia (FFmpeg demux/decode/scale/encode) → SegPipeline (stages, telemetry) → segstream (the CLI).
+// SegMedia (FFmpeg demux/decode/scale/encode) → SegPipeline (stream pipeline, sinks, metrics) → segstream
+// (the CLI). Each target declares exactly the modules it imports.
 import PackageDescription
 
 // C kernels are always optimised: debug builds would otherwise run them at -O0 and tests would crawl.
@@ -51,6 +52,7 @@ let package = Package(
             name: "SegPipelineTests",
             dependencies: [
                 "SegPipeline", "SFNet", "SegMedia", "SegEngine", "CSegKernels",
+                .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
             ]),
         .testTarget(name: "segstreamTests", dependencies: ["SegMedia"]),

@@ -1,6 +1,5 @@
 import CoreMetrics
 import Foundation
-import Synchronization
 
 /// The metrics a stream pipeline reports through swift-metrics, each with a `stream` dimension (the source's
 /// name); the stage timer also has `stage` (decode, preprocess, inference, render, encode). Prometheus-style
@@ -79,7 +78,7 @@ struct RunMetrics: Sendable {
 /// reporting sinks (`TelemetrySink`, `JSONLinesSink`) that write its records.
 public final class TelemetryMetrics: MetricsFactory {
     public let telemetry: Telemetry
-    private let counts = Mutex<[String: Int64]>([:])
+    private let counts = Locked<[String: Int64]>([:])
 
     public init(telemetry: Telemetry = Telemetry()) { self.telemetry = telemetry }
 

@@ -2,7 +2,6 @@ import CoreMetrics
 import Foundation
 import SegMedia
 import SFNet
-import Synchronization
 
 /// Where a sink runs in the encode stage.
 public enum SinkRole: Sendable {
@@ -209,13 +208,13 @@ public final class TelemetrySink: FrameSink {
 
 /// JSON lines to a file (flushed per line so `tail -f` works) or to stderr; safe from any thread.
 public final class LineWriter: Sendable {
-    private let handle: Mutex<FileHandle?>
+    private let handle: Locked<FileHandle?>
     private let path: String?
 
     public static let standardError = LineWriter(handle: .standardError, path: nil)
 
     private init(handle: FileHandle, path: String?) {
-        self.handle = Mutex(handle)
+        self.handle = Locked(handle)
         self.path = path
     }
 

@@ -4,7 +4,6 @@ import Foundation
 import SegEngine
 import SegMedia
 import SFNet
-import Synchronization
 
 /// One video stream through the network: decode → preprocess → inference → render → encode, each stage on
 /// its own thread, linked by bounded queues, from an injected `FrameSource` to pluggable `FrameSink`s.
@@ -46,7 +45,7 @@ public final class StreamPipeline: Sendable {
     private let metrics: any MetricsFactory
     /// Used only by the inference thread of the current run, and runs never overlap (`running`).
     private nonisolated(unsafe) let inference: InferenceSession
-    private let running = Mutex<RunStop?>(nil)
+    private let running = Locked<RunStop?>(nil)
 
     public init(model: any SegmentationModel, configuration: Configuration = Configuration(),
                 metrics: any MetricsFactory = MetricsSystem.factory) {
@@ -153,22 +152,31 @@ public enum PipelineError: Error, CustomStringConvertible {
 /// A run's stop flag: set once from any thread (a signal handler, a supervisor), it ends reading (waking a
 /// blocked read), lets the frames in flight finish and the sinks close. One per run.
 public final class RunStop: Sendable {
-    private let flag = Atomic<Bool>(false)
-    private let interrupter = Mutex<(@Sendable () -> Void)?>(nil)
+    private struct State {
+        var requested = false
+        var interrupt: (@Sendable () -> Void)?
+    }
+    private let state = Locked(State())
 
     public init() {}
 
     public func request() {
-        flag.store(true, ordering: .sequentiallyConsistent)
-        interrupter.withLock { $0 }?()
+        let interrupt = state.withLock { s -> (@Sendable () -> Void)? in
+            s.requested = true
+            return s.interrupt
+        }
+        interrupt?()
     }
 
-    public var isRequested: Bool { flag.load(ordering: .sequentiallyConsistent) }
+    public var isRequested: Bool { state.withLock { $0.requested } }
 
     /// The source's interrupter, called now if a stop came first.
     func attach(_ interrupt: @escaping @Sendable () -> Void) {
-        interrupter.withLock { $0 = interrupt }
-        if isRequested { interrupt() }
+        let requested = state.withLock { s -> Bool in
+            s.interrupt = interrupt
+            return s.requested
+        }
+        if requested { interrupt() }
     }
 }
 
@@ -249,7 +257,7 @@ final class FrameSlot: @unchecked Sendable {
 }
 
 /// One run's shared state and stage bodies. Everything here is Sendable: queues, the stop flag, metric
-/// handles and a Mutex over what the stages report to the run (errors, counters, the network size).
+/// handles and a lock over what the stages report to the run (errors, counters, the network size).
 final class RunContext: Sendable {
     struct Shared {
         var firstError: (any Error)?
@@ -267,9 +275,9 @@ final class RunContext: Sendable {
     let stop: RunStop
     let metrics: RunMetrics
     let started = Telemetry.now()
-    let shared = Mutex(Shared())
+    let shared = Locked(Shared())
     /// Audio packets read by the decode thread, written by the encode thread before the next frame.
-    let pendingAudio = Mutex<[MediaPacket]>([])
+    let pendingAudio = Locked<[MediaPacket]>([])
 
     init(configuration: StreamPipeline.Configuration, stream: StreamInfo, stop: RunStop, metrics: RunMetrics) {
         self.configuration = configuration

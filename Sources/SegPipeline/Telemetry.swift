@@ -1,5 +1,4 @@
 import Foundation
-import Synchronization
 
 /// The pipeline's stages, in the order a frame passes through them.
 public enum Stage: String, CaseIterable, Sendable {
@@ -21,12 +20,12 @@ public final class Telemetry: Sendable {
         var windowFrames = 0
         var windowStart: Double
     }
-    private let state: Mutex<State>
+    private let state: Locked<State>
     public let start: Double
 
     public init(now: Double = Telemetry.now()) {
         start = now
-        state = Mutex(State(windowStart: now))
+        state = Locked(State(windowStart: now))
     }
 
     public static func now() -> Double {
