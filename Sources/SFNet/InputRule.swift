@@ -32,10 +32,11 @@ public struct NetworkSize: Sendable, Hashable, CustomStringConvertible {
 ///
 /// 1. **Size**: a fixed `NetworkSize`, or `NetworkSize.automatic` from the frame's size, the caller's `scale`
 ///    and the model's `network_scale`.
-/// 2. **Pixels**: the frame scaled to that size as packed RGB24 (SegMedia's `FrameConverter.networkRGB24`:
-///    swscale bilinear through planar GBRP).
+/// 2. **Pixels**: the frame scaled to that size as 8-bit RGB (SegMedia's `FrameConverter.withNetworkPlanes`:
+///    swscale bilinear into planar GBRP).
 /// 3. **Normalisation**: `(rgb / 255 − mean[c]) / std[c]` per channel into a 3×H×W CHW `Tensor`, computed as
-///    `v · (1 / (255 · std[c])) + (−mean[c] / std[c])` by the C kernel `seg_f32_from_rgb24_affine`.
+///    `v · (1 / (255 · std[c])) + (−mean[c] / std[c])` by the C kernels `seg_f32_from_planar_u8_affine`
+///    (planes) and `seg_f32_from_rgb24_affine` (packed pixels), which give the same bits.
 public struct InputRule: Sendable, Equatable {
     /// Per-channel RGB mean and standard deviation in 0–1 units (the model file's).
     public let mean: [Float]
@@ -71,6 +72,19 @@ public struct InputRule: Sendable, Equatable {
     public var channelScale: [Float] { (0..<3).map { 1 / (255 * std[$0]) } }
     /// Per-channel offset: −mean / std.
     public var channelBias: [Float] { (0..<3).map { -mean[$0] / std[$0] } }
+
+    /// Normalises three 8-bit planes (R, G, B; rows `rowStride` bytes apart) already at the network's size
+    /// into `tensor` (3×`height`×`width`): the same values, bit for bit, as `normalize(rgb24:…)` on the same
+    /// pixels, without a packed intermediate.
+    public func normalize(red: UnsafePointer<UInt8>, green: UnsafePointer<UInt8>, blue: UnsafePointer<UInt8>,
+                          width: Int, height: Int, rowStride: Int, into tensor: Tensor) {
+        precondition(tensor.channels == 3 && tensor.width == width && tensor.height == height,
+                     "InputRule.normalize: the tensor must be 3×\(height)×\(width)")
+        precondition(rowStride >= width, "InputRule.normalize: row stride below width")
+        let s = channelScale, b = channelBias
+        let planes: [UnsafePointer<UInt8>?] = [red, green, blue]
+        seg_f32_from_planar_u8_affine(planes, rowStride, width, height, s, b, tensor.data)
+    }
 
     /// Normalises packed RGB24 pixels already at the network's size (`width`×`height`, `rowStride` bytes per
     /// row) into `tensor` (3×`height`×`width`).

@@ -197,20 +197,31 @@ public final class FrameConverter {
     }
 
     /// The network's input pixels: `frame` scaled to `width`×`height` (any size, its own included) as packed
-    /// RGB24, always through swscale's planar GBRP output and one interleave, so the bytes do not depend on
-    /// whether the size changes. `SFNet.InputRule` normalises them.
+    /// RGB24: `withNetworkPlanes`' planes, interleaved.
     public func networkRGB24(_ frame: VideoFrame, width: Int, height: Int,
                              into dst: UnsafeMutablePointer<UInt8>, rowStride: Int) throws {
         precondition(width > 0 && height > 0 && rowStride >= 3 * width, "networkRGB24: bad destination geometry")
-        let stride = (width + 63) & ~63
-        let base = try scaleToGBRP(frame, width: width, height: height, planeStride: stride)
-        let g = base, b = base + stride * height, r = base + 2 * stride * height
-        for y in 0..<height {
-            let o = dst + y * rowStride, ro = r + y * stride, go = g + y * stride, bo = b + y * stride
-            for x in 0..<width {
-                o[3 * x] = ro[x]; o[3 * x + 1] = go[x]; o[3 * x + 2] = bo[x]
+        try withNetworkPlanes(frame, width: width, height: height) { r, g, b, stride in
+            for y in 0..<height {
+                let o = dst + y * rowStride, ro = r + y * stride, go = g + y * stride, bo = b + y * stride
+                for x in 0..<width {
+                    o[3 * x] = ro[x]; o[3 * x + 1] = go[x]; o[3 * x + 2] = bo[x]
+                }
             }
         }
+    }
+
+    /// The network's input pixels as three 8-bit planes: `frame` scaled to `width`×`height` (any size, its own
+    /// included) by swscale into planar GBRP, always the same path, so the bytes do not depend on whether the
+    /// size changes. The R, G and B planes (rows `stride` bytes apart) are lent to `body` and stay valid until
+    /// the converter's next call. `SFNet.InputRule` normalises them.
+    public func withNetworkPlanes<R>(_ frame: VideoFrame, width: Int, height: Int,
+                                     _ body: (_ r: UnsafePointer<UInt8>, _ g: UnsafePointer<UInt8>, _ b: UnsafePointer<UInt8>,
+                                              _ stride: Int) throws -> R) throws -> R {
+        precondition(width > 0 && height > 0, "withNetworkPlanes: empty size")
+        let stride = (width + 63) & ~63
+        let base = try scaleToGBRP(frame, width: width, height: height, planeStride: stride)
+        return try body(base + 2 * stride * height, base, base + stride * height, stride)
     }
 
     /// The frame as RGB24 at its own size (for the overlay), or at `width`×`height` when given.
