@@ -13,7 +13,7 @@ struct Quantize: ParsableCommand {
         abstract: "Make an int8 model from an fp32 one, calibrated on images or video frames.",
         discussion: """
             Runs the fp32 model over the calibration frames (images are used whole; videos are sampled \
-            evenly; --frames frames in all, at their own resolution times the model's network_scale), \
+            evenly; --frames frames in all, fed to the network exactly as `segstream run` feeds a frame), \
             chooses each activation's int8 range by --method, folds batch norm and quantizes the weights per \
             output channel, and writes the int8 model atomically. With --validate, reports how often the int8 \
             model's labels agree with the fp32 model's on other frames.
