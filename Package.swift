@@ -2,7 +2,8 @@
 // segstream: real-time semantic segmentation of street video on a CPU.
 // Layering, bottom to top: CFFmpeg/CBLAS (system libraries) → CSegKernels (C micro-kernels, one file per
 // ISA, scalar reference beside each) → SegEngine (tensors, layers, quantization, model files) → SFNet →
-// SegMedia (FFmpeg demux/decode/scale/encode) → SegPipeline (stages, telemetry) → segstream (the CLI).
+// SegMedia (FFmpeg demux/decode/scale/encode) → SegPipeline (stream pipeline, sinks, metrics) → segstream
+// (the CLI). Each target declares exactly the modules it imports.
 import PackageDescription
 
 // C kernels are always optimised: debug builds would otherwise run them at -O0 and tests would crawl.
@@ -17,6 +18,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
     ],
     targets: [
         .systemLibrary(
@@ -25,11 +27,15 @@ let package = Package(
         .systemLibrary(name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
         .target(name: "CSegKernels", cSettings: kernelCFlags, linkerSettings: [.linkedLibrary("m")]),
         .target(name: "SegEngine", dependencies: ["CSegKernels", "CBLAS"]),
-        .target(name: "SFNet", dependencies: ["SegEngine"]),
-        .target(name: "SegMedia", dependencies: ["CFFmpeg", "SegEngine"]),
+        .target(name: "SFNet", dependencies: ["SegEngine", "CSegKernels"]),
+        .target(name: "SegMedia", dependencies: ["CFFmpeg"]),
         .target(
             name: "SegPipeline",
-            dependencies: ["SFNet", "SegMedia", "SegEngine", .product(name: "Histogram", package: "hdrhistogram-swift")]),
+            dependencies: [
+                "SFNet", "SegMedia", "SegEngine", "CSegKernels",
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+            ]),
         .executableTarget(
             name: "segstream",
             dependencies: [
@@ -40,9 +46,15 @@ let package = Package(
         .executableTarget(name: "SegBench", dependencies: ["SFNet", "SegEngine"]),
         .testTarget(name: "SegKernelsTests", dependencies: ["CSegKernels"]),
         .testTarget(name: "SegEngineTests", dependencies: ["SegEngine"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "SFNetTests", dependencies: ["SFNet", "SegEngine"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "SFNetTests", dependencies: ["SFNet", "SegEngine", "CSegKernels"], resources: [.copy("Fixtures")]),
         .testTarget(name: "SegMediaTests", dependencies: ["SegMedia"]),
-        .testTarget(name: "SegPipelineTests", dependencies: ["SegPipeline"]),
+        .testTarget(
+            name: "SegPipelineTests",
+            dependencies: [
+                "SegPipeline", "SFNet", "SegMedia", "SegEngine", "CSegKernels",
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
+            ]),
         .testTarget(name: "segstreamTests", dependencies: ["SegMedia"]),
     ]
 )

@@ -16,6 +16,20 @@ void seg_f32_from_rgb24_affine(const uint8_t *src, size_t src_stride, size_t w, 
     }
 }
 
+void seg_f32_from_planar_u8_affine(const uint8_t *const planes[3], size_t stride, size_t w, size_t h,
+                                   const float scale[3], const float bias[3], float *dst) {
+    for (size_t c = 0; c < 3; c++) {
+        const float s = scale[c], b = bias[c];
+        const uint8_t *src = planes[c];
+        float *out = dst + c * w * h;
+        for (size_t y = 0; y < h; y++) {
+            const uint8_t *si = src + y * stride;
+            float *o = out + y * w;
+            for (size_t x = 0; x < w; x++) o[x] = (float)si[x] * s + b;
+        }
+    }
+}
+
 void seg_u8_resize_nearest(const uint8_t *src, size_t src_stride, size_t in_w, size_t in_h,
                            uint8_t *dst, size_t dst_stride, size_t out_w, size_t out_h) {
     /* Column lookup computed once per call on the stack in chunks keeps this allocation-free. */

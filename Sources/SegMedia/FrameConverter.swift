@@ -151,25 +151,14 @@ final class AlignedBuffer {
 }
 
 /// Converts decoded frames (any pixel format, any size, changing mid-stream) to what segstream needs:
-/// packed RGB24 at a target size, RGB24 at the frame's own size (the overlay), and the network's planar float
-/// input. Keeps one swscale context per use and reuses its buffers across frames. Single owner.
-public final class FrameConverter: @unchecked Sendable {
-    /// How the normalised CHW input is produced (all give the same values up to float rounding).
-    public enum NormalizePath: Sendable, Hashable {
-        /// swscale → planar GBRP bytes, then one affine loop per plane (contiguous reads and writes).
-        case planarBytes
-        /// swscale → packed RGB24, then one deinterleaving affine loop.
-        case packedBytes
-        /// swscale → planar GBRPF32 in [0, 1], then one affine loop per plane.
-        case planarFloat
-    }
-
+/// packed RGB24 at a target size (the network's pixels, which `SFNet.InputRule` normalises) and RGB24 at the
+/// frame's own size (the overlay). Keeps one swscale context per use and reuses its buffers across frames. Single owner.
+public final class FrameConverter {
     public let quality: ScaleQuality
-    /// See `NormalizePath`; `planarBytes` measured fastest and is exact (docs/segmedia.md).
-    public var normalizePath: NormalizePath = .planarBytes
     private let networkScaler = Scaler()
     private let imageScaler = Scaler()
     private let scratch = AlignedBuffer()
+    private let rgbScratch = AlignedBuffer()
 
     /// Packed RGB output interpolates chroma horizontally (`SWS_FULL_CHR_H_INT`): without it swscale's packed
     /// RGB writers reuse one chroma sample per pixel pair, which rings at colour edges (measured: up to 132
@@ -192,22 +181,47 @@ public final class FrameConverter: @unchecked Sendable {
         if width != frame.width || height != frame.height {
             // Scaling straight to packed RGB with full chroma interpolation is swscale's slow path (1080p →
             // 1024×512: 9.7 ms vs 2.3 ms measured); planar GBRP + interleave gives identical bytes.
-            let stride = (width + 63) & ~63
-            let base = try scaleToGBRP(frame, width: width, height: height, planeStride: stride)
-            let g = base, b = base + stride * height, r = base + 2 * stride * height
+            try networkRGB24(frame, width: width, height: height, into: dst, rowStride: rowStride)
+            return
+        }
+        // swscale's packed RGB24 writer stores whole SIMD blocks and can run past the end of a row (measured:
+        // a 200-pixel-wide frame overwrote the bytes after a tightly sized buffer). It writes into a scratch
+        // buffer with 64-byte-aligned rows and slack, and the rows are copied out.
+        let stride = (3 * width + 63) & ~63
+        let base = rgbScratch.reserve(stride * height)
+        var planes: [UnsafeMutablePointer<UInt8>?] = [base, nil, nil, nil]
+        var strides: [Int32] = [Int32(stride), 0, 0, 0]
+        try imageScaler.scale(frame: frame.raw, dst: &planes, dstStride: &strides, dstW: width, dstH: height,
+                              dstFormat: AV_PIX_FMT_RGB24, dstColor: .rgb, flags: rgbFlags)
+        for y in 0..<height { (dst + y * rowStride).update(from: base + y * stride, count: 3 * width) }
+    }
+
+    /// The network's input pixels: `frame` scaled to `width`×`height` (any size, its own included) as packed
+    /// RGB24: `withNetworkPlanes`' planes, interleaved.
+    public func networkRGB24(_ frame: VideoFrame, width: Int, height: Int,
+                             into dst: UnsafeMutablePointer<UInt8>, rowStride: Int) throws {
+        precondition(width > 0 && height > 0 && rowStride >= 3 * width, "networkRGB24: bad destination geometry")
+        try withNetworkPlanes(frame, width: width, height: height) { r, g, b, stride in
             for y in 0..<height {
                 let o = dst + y * rowStride, ro = r + y * stride, go = g + y * stride, bo = b + y * stride
                 for x in 0..<width {
                     o[3 * x] = ro[x]; o[3 * x + 1] = go[x]; o[3 * x + 2] = bo[x]
                 }
             }
-            return
         }
-        let scaler = imageScaler
-        var planes: [UnsafeMutablePointer<UInt8>?] = [dst, nil, nil, nil]
-        var strides: [Int32] = [Int32(rowStride), 0, 0, 0]
-        try scaler.scale(frame: frame.raw, dst: &planes, dstStride: &strides, dstW: width, dstH: height,
-                         dstFormat: AV_PIX_FMT_RGB24, dstColor: .rgb, flags: rgbFlags)
+    }
+
+    /// The network's input pixels as three 8-bit planes: `frame` scaled to `width`×`height` (any size, its own
+    /// included) by swscale into planar GBRP, always the same path, so the bytes do not depend on whether the
+    /// size changes. The R, G and B planes (rows `stride` bytes apart) are lent to `body` and stay valid until
+    /// the converter's next call. `SFNet.InputRule` normalises them.
+    public func withNetworkPlanes<R>(_ frame: VideoFrame, width: Int, height: Int,
+                                     _ body: (_ r: UnsafePointer<UInt8>, _ g: UnsafePointer<UInt8>, _ b: UnsafePointer<UInt8>,
+                                              _ stride: Int) throws -> R) throws -> R {
+        precondition(width > 0 && height > 0, "withNetworkPlanes: empty size")
+        let stride = (width + 63) & ~63
+        let base = try scaleToGBRP(frame, width: width, height: height, planeStride: stride)
+        return try body(base + 2 * stride * height, base, base + stride * height, stride)
     }
 
     /// The frame as RGB24 at its own size (for the overlay), or at `width`×`height` when given.
@@ -253,61 +267,5 @@ public final class FrameConverter: @unchecked Sendable {
         try networkScaler.scale(frame: frame.raw, dst: &planes, dstStride: &strides, dstW: width, dstH: height,
                                 dstFormat: AV_PIX_FMT_GBRP, dstColor: .rgb, flags: quality.swsFlags)
         return base
-    }
-
-    /// Fills `dst` (3 × `height` × `width` floats, channel-major R, G, B) with the frame scaled to
-    /// `width`×`height` and normalised: `(rgb / 255 − mean[c]) / std[c]`.
-    public func convertToNormalizedCHW(_ frame: VideoFrame, width: Int, height: Int,
-                                       mean: (Float, Float, Float), std: (Float, Float, Float),
-                                       into dst: UnsafeMutablePointer<Float>) throws {
-        precondition(width > 0 && height > 0, "convertToNormalizedCHW: empty size")
-        let means = [mean.0, mean.1, mean.2], stds = [std.0, std.1, std.2]
-        let hw = width * height
-        switch normalizePath {
-        case .planarBytes:
-            let stride = (width + 63) & ~63
-            let base = try scaleToGBRP(frame, width: width, height: height, planeStride: stride)
-            for (c, plane) in [2, 0, 1].enumerated() {   // R, G, B from GBRP planes
-                let scale = 1 / (255 * stds[c]), bias = -means[c] / stds[c]
-                let src = base + plane * stride * height
-                let out = dst + c * hw
-                for y in 0..<height {
-                    let s = src + y * stride, o = out + y * width
-                    for x in 0..<width { o[x] = Float(s[x]) * scale + bias }
-                }
-            }
-        case .packedBytes:
-            let stride = (3 * width + 63) & ~63
-            let base = scratch.reserve(stride * height)
-            var planes: [UnsafeMutablePointer<UInt8>?] = [base, nil, nil, nil]
-            var strides: [Int32] = [Int32(stride), 0, 0, 0]
-            try networkScaler.scale(frame: frame.raw, dst: &planes, dstStride: &strides, dstW: width, dstH: height,
-                                    dstFormat: AV_PIX_FMT_RGB24, dstColor: .rgb, flags: rgbFlags)
-            let s0 = 1 / (255 * stds[0]), s1 = 1 / (255 * stds[1]), s2 = 1 / (255 * stds[2])
-            let b0 = -means[0] / stds[0], b1 = -means[1] / stds[1], b2 = -means[2] / stds[2]
-            let r = dst, g = dst + hw, b = dst + 2 * hw
-            for y in 0..<height {
-                let s = base + y * stride, o = y * width
-                for x in 0..<width {
-                    r[o + x] = Float(s[3 * x]) * s0 + b0
-                    g[o + x] = Float(s[3 * x + 1]) * s1 + b1
-                    b[o + x] = Float(s[3 * x + 2]) * s2 + b2
-                }
-            }
-        case .planarFloat:
-            // swscale writes float planes straight into dst (G, B, R order), with the tight row stride.
-            let g = dst + hw, b = dst + 2 * hw, r = dst
-            var planes: [UnsafeMutablePointer<UInt8>?] = [UnsafeMutableRawPointer(g).assumingMemoryBound(to: UInt8.self),
-                                                          UnsafeMutableRawPointer(b).assumingMemoryBound(to: UInt8.self),
-                                                          UnsafeMutableRawPointer(r).assumingMemoryBound(to: UInt8.self), nil]
-            var strides: [Int32] = [Int32(4 * width), Int32(4 * width), Int32(4 * width), 0]
-            try networkScaler.scale(frame: frame.raw, dst: &planes, dstStride: &strides, dstW: width, dstH: height,
-                                    dstFormat: AV_PIX_FMT_GBRPF32LE, dstColor: .rgb, flags: quality.swsFlags)
-            for c in 0..<3 {
-                let scale = 1 / stds[c], bias = -means[c] / stds[c]
-                let p = dst + c * hw
-                for i in 0..<hw { p[i] = p[i] * scale + bias }
-            }
-        }
     }
 }

@@ -13,7 +13,10 @@ public enum QueueOverflowPolicy: String, Sendable {
 /// `push` either waits for room (`.wait`: files, where every frame matters) or evicts the oldest queued
 /// element (`.dropOldest`: live sources, where latency matters more than completeness). Evicted elements
 /// are handed back to the caller so their buffers can be recycled, and every eviction is counted.
-public final class BoundedQueue<Element>: @unchecked Sendable {
+///
+/// `@unchecked Sendable`: every stored property is read and written only under `condition`'s lock, and the
+/// elements are themselves Sendable.
+public final class BoundedQueue<Element: Sendable>: @unchecked Sendable {
     public typealias OverflowPolicy = QueueOverflowPolicy
 
     public let capacity: Int

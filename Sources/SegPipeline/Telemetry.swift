@@ -7,22 +7,25 @@ public enum Stage: String, CaseIterable, Sendable {
 
 /// Frames-per-second and latency bookkeeping for one run, reported as JSON lines.
 ///
-/// Stage threads call `record`; the reporter thread calls `snapshot`. Every record is one JSON object per
-/// line: `{"type":"telemetry",…}` every interval and `{"type":"summary",…}` at the end. FPS counts frames
-/// that left the last stage; `latency` is per frame from demux to encoded.
-public final class Telemetry: @unchecked Sendable {
-    private let lock = NSLock()
-    private var stageTotals = [Stage: LatencyStats]()
-    private var stageWindow = [Stage: LatencyStats]()
-    private var endToEnd = LatencyStats()
-    private var framesDone = 0
-    private var windowFrames = 0
-    private var windowStart: Double
+/// Filled by `TelemetryMetrics` (the swift-metrics backend the stage threads report to) and read by the
+/// reporting sinks. Every record is one JSON object per line: `{"type":"telemetry",…}` every interval and
+/// `{"type":"summary",…}` at the end. FPS counts frames that left the last stage; `latency` is per frame from
+/// demux to encoded.
+public final class Telemetry: Sendable {
+    private struct State {
+        var stageTotals = [Stage: LatencyStats]()
+        var stageWindow = [Stage: LatencyStats]()
+        var endToEnd = LatencyStats()
+        var framesDone = 0
+        var windowFrames = 0
+        var windowStart: Double
+    }
+    private let state: Locked<State>
     public let start: Double
 
     public init(now: Double = Telemetry.now()) {
         start = now
-        windowStart = now
+        state = Locked(State(windowStart: now))
     }
 
     public static func now() -> Double {
@@ -32,69 +35,65 @@ public final class Telemetry: @unchecked Sendable {
     }
 
     public func record(_ stage: Stage, seconds: Double) {
-        lock.lock()
-        stageTotals[stage, default: LatencyStats()].record(seconds: seconds)
-        stageWindow[stage, default: LatencyStats()].record(seconds: seconds)
-        lock.unlock()
+        state.withLock {
+            $0.stageTotals[stage, default: LatencyStats()].record(seconds: seconds)
+            $0.stageWindow[stage, default: LatencyStats()].record(seconds: seconds)
+        }
     }
 
     /// A frame left the last stage, `seconds` after it was demuxed.
     public func frameDone(latencySeconds seconds: Double) {
-        lock.lock()
-        endToEnd.record(seconds: seconds)
-        framesDone += 1
-        windowFrames += 1
-        lock.unlock()
+        state.withLock {
+            $0.endToEnd.record(seconds: seconds)
+            $0.framesDone += 1
+            $0.windowFrames += 1
+        }
     }
 
-    public var frames: Int {
-        lock.lock()
-        defer { lock.unlock() }
-        return framesDone
-    }
+    public var frames: Int { state.withLock { $0.framesDone } }
 
     /// Counters the caller owns (drops, corrupt packets, …), merged into each record.
     public typealias Counters = [String: Int]
 
     /// A periodic record over the window since the previous one (stage percentiles for the window, overall fps).
     public func windowRecord(counters: Counters, now: Double = Telemetry.now()) -> [String: Any] {
-        lock.lock()
-        defer { lock.unlock() }
-        let window = max(now - windowStart, 1e-9)
-        var stages = [String: Any]()
-        for stage in Stage.allCases { if let s = stageWindow[stage], s.count > 0 { stages[stage.rawValue] = s.summary } }
-        let record: [String: Any] = [
-            "type": "telemetry", "elapsed_s": round2(now - start), "frames": framesDone,
-            "fps": round2(Double(windowFrames) / window),
-            "fps_total": round2(Double(framesDone) / max(now - start, 1e-9)),
-            "stages_ms": stages, "latency_ms": endToEnd.summary, "counters": counters,
-        ]
-        stageWindow.removeAll(keepingCapacity: true)
-        windowFrames = 0
-        windowStart = now
-        return record
+        let start = self.start
+        return state.withLock { s -> [String: Any] in
+            let window = max(now - s.windowStart, 1e-9)
+            var stages = [String: Any]()
+            for stage in Stage.allCases { if let st = s.stageWindow[stage], st.count > 0 { stages[stage.rawValue] = st.summary } }
+            let record: [String: Any] = [
+                "type": "telemetry", "elapsed_s": round2(now - start), "frames": s.framesDone,
+                "fps": round2(Double(s.windowFrames) / window),
+                "fps_total": round2(Double(s.framesDone) / max(now - start, 1e-9)),
+                "stages_ms": stages, "latency_ms": s.endToEnd.summary, "counters": counters,
+            ]
+            s.stageWindow.removeAll(keepingCapacity: true)
+            s.windowFrames = 0
+            s.windowStart = now
+            return record
+        }
     }
 
     /// The final record, over the whole run.
     public func summaryRecord(counters: Counters, extra: [String: Any] = [:], now: Double = Telemetry.now()) -> [String: Any] {
-        lock.lock()
-        defer { lock.unlock() }
-        var stages = [String: Any]()
-        for stage in Stage.allCases { if let s = stageTotals[stage], s.count > 0 { stages[stage.rawValue] = s.summary } }
-        var record: [String: Any] = [
-            "type": "summary", "elapsed_s": round2(now - start), "frames": framesDone,
-            "fps": round2(Double(framesDone) / max(now - start, 1e-9)),
-            "stages_ms": stages, "latency_ms": endToEnd.summary, "counters": counters,
-        ]
+        let start = self.start
+        var record = state.withLock { s -> [String: Any] in
+            var stages = [String: Any]()
+            for stage in Stage.allCases { if let st = s.stageTotals[stage], st.count > 0 { stages[stage.rawValue] = st.summary } }
+            return [
+                "type": "summary", "elapsed_s": round2(now - start), "frames": s.framesDone,
+                "fps": round2(Double(s.framesDone) / max(now - start, 1e-9)),
+                "stages_ms": stages, "latency_ms": s.endToEnd.summary, "counters": counters,
+            ]
+        }
         record.merge(extra) { _, new in new }
         return record
     }
 
-    /// Mean milliseconds of one stage over the whole run (the HUD shows inference time).
+    /// Mean milliseconds of one stage over the whole run.
     public func meanMilliseconds(_ stage: Stage) -> Double {
-        lock.lock()
-        defer { lock.unlock() }
-        return stageTotals[stage]?.meanMilliseconds ?? 0
+        state.withLock { $0.stageTotals[stage]?.meanMilliseconds ?? 0 }
     }
 }
 

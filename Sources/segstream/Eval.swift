@@ -3,6 +3,7 @@ import Foundation
 import SegEngine
 import SegMedia
 import SegPipeline
+import SFNet
 
 /// `segstream eval`: per-class IoU and mIoU on Cityscapes-format ground truth, computed by this engine.
 struct Eval: ParsableCommand {
@@ -11,7 +12,8 @@ struct Eval: ParsableCommand {
         discussion: """
             Finds every *_leftImg8bit.png under --data (searched recursively; with --split, only under \
             leftImg8bit/SPLIT) and its *_gtFine_labelTrainIds.png under the matching gtFine/ path. Each image \
-            is segmented at its size times the model's network_scale, labels at its own size; train id 255 \
+            is fed to the network as `segstream run` feeds a frame (its size times the model's network_scale, \
+            rounded to multiples of 32), labels at its own size; train id 255 \
             is ignored. IoU is accumulated over all frames (one confusion matrix), and classes absent from \
             both ground truth and prediction are left out of the mean.
             """)
@@ -41,14 +43,15 @@ struct Eval: ParsableCommand {
             let model = try modelOptions.loadModel()
             let names = model.config.classNames
             var matrix = ConfusionMatrix(classCount: model.config.numClasses)
+            let builder = NetworkInputBuilder(rule: InputRule(config: model.config))
             for (i, pair) in selected.enumerated() {
-                let image = try ImageIO.readRGB24(pair.image)
+                let image = try StillFrame(path: pair.image).frame
                 let truth = try ImageIO.readGray8(pair.labels)
                 guard truth.width == image.width, truth.height == image.height else {
                     throw CLIError("\(pair.labels) is \(truth.width)x\(truth.height) but its image is \(image.width)x\(image.height)",
                                    .dataError)
                 }
-                let labels = model.predictLabels(input: NetworkInput.tensor(from: image, config: model.config),
+                let labels = model.predictLabels(input: try builder.tensor(from: image),
                                                  outputHeight: image.height, outputWidth: image.width)
                 do {
                     try labels.withUnsafeBufferPointer { p in

@@ -1,5 +1,4 @@
 import ArgumentParser
-import CSegKernels
 import Foundation
 import SegEngine
 import SegMedia
@@ -13,9 +12,10 @@ struct Infer: ParsableCommand {
         discussion: """
             Writes, per image, NAME_labels.png (8-bit train ids), NAME_color.png (palette colours) and \
             NAME_overlay.png (50/50 blend of image and colours); with --logits also NAME_logits.npy \
-            (float32, classes × height × width at the image's resolution). The network runs at the \
-            image's size times the model's network_scale (1 unless the model file says otherwise; the \
-            bundled model: 1.75); outputs are at the image's own size.
+            (float32, classes × height × width at the image's resolution). The network's input is made as \
+            `segstream run` makes it: the image's size times the model's network_scale (the bundled model: \
+            1.75), each side rounded to a multiple of 32, the long side at most 1024 × network_scale; outputs \
+            are at the image's own size.
             """)
 
     @OptionGroup var modelOptions: ModelOptions
@@ -51,19 +51,18 @@ struct Infer: ParsableCommand {
             let renderer = FrameRenderer(
                 palette: config.palette, classNames: config.classNames,
                 style: RenderStyle(mode: .overlay, alpha: 0.5, showLegend: false, showHUD: false))
+            let builder = NetworkInputBuilder(rule: InputRule(config: config))
+            let converter = FrameConverter()
             for path in images {
                 guard FileManager.default.fileExists(atPath: path) else { throw CLIError("no such image: \(path)", .noInput) }
-                let image = try ImageIO.readRGB24(path)
-                let input = NetworkInput.tensor(from: image, config: config)
+                let still = try StillFrame(path: path)
+                let image = try converter.rgb24(still.frame)
+                let input = try builder.tensor(from: still.frame)
                 let labels: [UInt8]
                 var logitsData: Data?
                 if logits {
                     let out = model.forward(input: input, outputHeight: image.height, outputWidth: image.width)
-                    var ids = [UInt8](repeating: 0, count: image.width * image.height)
-                    ids.withUnsafeMutableBufferPointer {
-                        seg_f32_argmax_channels_u8(out.data, out.channels, out.planeSize, $0.baseAddress)
-                    }
-                    labels = ids
+                    labels = LabelMaps.argmax(out)
                     logitsData = Npy.encode(out.data, shape: out.shape)
                 } else {
                     labels = model.predictLabels(input: input, outputHeight: image.height, outputWidth: image.width)
@@ -71,13 +70,9 @@ struct Infer: ParsableCommand {
                 let base = URL(fileURLWithPath: out).appendingPathComponent(Self.stem(path)).path
                 try ImageIO.writePNGAtomically(Image8(width: image.width, height: image.height, layout: .gray8, pixels: labels),
                                                to: base + "_labels.png")
-                var color = Image8(width: image.width, height: image.height, layout: .rgb24)
+                let color = LabelMaps.colorize(labels, width: image.width, height: image.height, palette: config.palette)
                 var overlay = Image8(width: image.width, height: image.height, layout: .rgb24)
-                let lut = PaletteLUT(config.palette)
                 labels.withUnsafeBufferPointer { l in
-                    color.pixels.withUnsafeMutableBufferPointer { c in
-                        lut.colors.withUnsafeBufferPointer { seg_u8_palette_map(l.baseAddress, l.count, $0.baseAddress, c.baseAddress) }
-                    }
                     image.pixels.withUnsafeBufferPointer { src in
                         overlay.pixels.withUnsafeMutableBufferPointer { dst in
                             renderer.render(frame: src.baseAddress!, width: image.width, height: image.height,
@@ -92,40 +87,6 @@ struct Infer: ParsableCommand {
                 print("\(path): \(image.width)x\(image.height) → \(base)_{labels,color,overlay}.png\(logits ? ", _logits.npy" : "")")
             }
         }
-    }
-}
-
-/// The network's input tensor from a decoded RGB24 image: `(rgb/255 − mean)/std`, CHW, enlarged by the
-/// model's `network_scale` (bilinear, align_corners=False, as `F.interpolate` on the normalised image).
-enum NetworkInput {
-    static func tensor(from image: Image8, config: SFNetConfig) -> Tensor {
-        let tensor = Tensor(channels: 3, height: image.height, width: image.width)
-        fill(tensor, from: image.pixels, width: image.width, height: image.height, rowStride: image.rowStride, config: config)
-        let (height, width) = size(imageHeight: image.height, imageWidth: image.width, scale: config.networkScale)
-        guard height != image.height || width != image.width else { return tensor }
-        let scaled = Tensor(channels: 3, height: height, width: width)
-        seg_f32_bilinear_resize(tensor.data, 3, image.height, image.width, scaled.data, height, width, 0)
-        return scaled
-    }
-
-    /// The network's input size for an image: each side times `scale`, rounded, at least 1.
-    static func size(imageHeight: Int, imageWidth: Int, scale: Double) -> (height: Int, width: Int) {
-        (max(1, Int((Double(imageHeight) * scale).rounded())), max(1, Int((Double(imageWidth) * scale).rounded())))
-    }
-
-    static func fill(_ tensor: Tensor, from pixels: UnsafePointer<UInt8>, width: Int, height: Int, rowStride: Int,
-                     config: SFNetConfig) {
-        let scale = (0..<3).map { 1 / (255 * config.std[$0]) }
-        let bias = (0..<3).map { -config.mean[$0] / config.std[$0] }
-        seg_f32_from_rgb24_affine(pixels, rowStride, width, height, scale, bias, tensor.data)
-    }
-}
-
-/// 256-entry RGB palette (unknown ids black) for the C palette kernels.
-struct PaletteLUT {
-    var colors = [UInt8](repeating: 0, count: 256 * 3)
-    init(_ palette: [[UInt8]]) {
-        for (i, c) in palette.enumerated() where i < 256 { colors[3 * i] = c[0]; colors[3 * i + 1] = c[1]; colors[3 * i + 2] = c[2] }
     }
 }
 

@@ -1,9 +1,9 @@
 import ArgumentParser
-import CSegKernels
 import Dispatch
 import Foundation
 import SegEngine
 import SegMedia
+import SegPipeline
 import SFNet
 
 /// The network `profile` times: fp32 or int8, as `ModelOptions.loadModel()` returns it.
@@ -68,11 +68,7 @@ struct Profile: ParsableCommand {
     }
 
     static func parseSize(_ text: String) -> (Int, Int)? {
-        let parts = text.lowercased().split(separator: "x", omittingEmptySubsequences: false)
-        guard parts.count == 2, let h = Int(parts[0]), let w = Int(parts[1]), h > 0, w > 0, h <= 8192, w <= 8192 else {
-            return nil
-        }
-        return (h, w)
+        NetworkSize(parsing: text, .heightByWidth).map { ($0.height, $0.width) }
     }
 
     /// `--input`, else the bundled sample clip next to the installed binary or in the source tree.
@@ -87,27 +83,21 @@ struct Profile: ParsableCommand {
                        .noInput)
     }
 
-    /// The first frame of `path`, scaled to height×width and normalised as the network expects.
+    /// The first frame of `path` as the network's input at height×width, made as `run` makes it (`InputRule`).
     static func inputTensor(path: String, height: Int, width: Int, config: SFNetConfig) throws -> Tensor {
-        var options = SourceOptions()
-        options.decoderThreads = 1
-        let source = try VideoSource(path, options: options)
-        guard let frame = try source.nextFrame() else { throw CLIError("\(path): no frame to decode", .dataError) }
-        let tensor = Tensor(channels: 3, height: height, width: width)
-        try FrameConverter().convertToNormalizedCHW(
-            frame, width: width, height: height, mean: (config.mean[0], config.mean[1], config.mean[2]),
-            std: (config.std[0], config.std[1], config.std[2]), into: tensor.data)
-        return tensor
+        let frame = try StillFrame(path: path).frame
+        let rule = InputRule(config: config, fixedSize: NetworkSize(width: width, height: height))
+        return try NetworkInputBuilder(rule: rule).tensor(from: frame)
     }
 
     /// Peak MAC rate of this CPU for `precision`, per core, GMAC/s; nil when there is no meaningful peak
     /// (int8 on the scalar kernels).
-    static func peakPerCore(precision: String, isa: seg_isa) -> Double? {
+    static func peakPerCore(precision: String, isa: KernelISA) -> Double? {
         if precision == "fp32" { return 58 }
         switch isa {
-        case SEG_ISA_AVX512VNNI: return 232
-        case SEG_ISA_AVX2: return 107
-        default: return nil
+        case .avx512vnni: return 232
+        case .avx2: return 107
+        case .scalar: return nil
         }
     }
 
@@ -130,13 +120,13 @@ struct Profile: ParsableCommand {
             let samples = runs.compactMap { $0.count == reference.count ? $0[i].seconds * 1000 : nil }
             layers.append(.init(name: layer.name, macs: layer.macs, ms: samples.isEmpty ? nil : Statistics.median(samples)))
         }
-        let isa = seg_isa_active()
+        let isa = KernelISA.active
         let cores = ProcessInfo.processInfo.activeProcessorCount
         let threads = modelOptions.threadCount
         let precision = model.precision.rawValue
         let perCore = peak ?? Self.peakPerCore(precision: precision, isa: isa)
         return ProfileReport(
-            precision: precision, isa: String(cString: seg_isa_name(isa)), arch: model.config.arch.rawValue,
+            precision: precision, isa: isa.name, arch: model.config.arch.rawValue,
             height: input.height, width: input.width, threads: threads, cores: cores, input: inputPath,
             warmup: warmup, times: times, layerRuns: runs.count, layers: layers,
             peakGMACs: perCore.map { $0 * Double(min(threads, cores)) })

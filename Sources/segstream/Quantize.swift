@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import SegEngine
 import SegMedia
+import SegPipeline
 import SFNet
 
 extension CalibrationMethod: ExpressibleByArgument {}
@@ -12,7 +13,7 @@ struct Quantize: ParsableCommand {
         abstract: "Make an int8 model from an fp32 one, calibrated on images or video frames.",
         discussion: """
             Runs the fp32 model over the calibration frames (images are used whole; videos are sampled \
-            evenly; --frames frames in all, at their own resolution times the model's network_scale), \
+            evenly; --frames frames in all, fed to the network exactly as `segstream run` feeds a frame), \
             chooses each activation's int8 range by --method, folds batch norm and quantizes the weights per \
             output channel, and writes the int8 model atomically. With --validate, reports how often the int8 \
             model's labels agree with the fp32 model's on other frames.
@@ -76,12 +77,13 @@ struct Quantize: ParsableCommand {
             } else {
                 fp32 = quantizer.defaultFP32Layers
             }
-            let images = try CalibrationFrames.load(calibrate, count: frames)
-            FileHandle.standardError.write(Data("calibrating on \(images.count) frames (\(method.rawValue))\n".utf8))
-            let config = quantizer.config
+            // The network's inputs exactly as `run` makes them (InputRule: size, swscale, normalisation).
+            let rule = InputRule(config: quantizer.config)
+            let inputs = try CalibrationFrames.load(calibrate, count: frames, rule: rule)
+            FileHandle.standardError.write(Data("calibrating on \(inputs.count) frames (\(method.rawValue))\n".utf8))
             for pass in 0..<2 {
                 if pass == 1 { quantizer.beginHistograms() }
-                for image in images { quantizer.observe(NetworkInput.tensor(from: image, config: config)) }
+                for input in inputs { quantizer.observe(input) }
             }
             let writer = try quantizer.int8File(method: method, percentile: percentile, fp32Layers: fp32)
             let data = try writer.serialized()
@@ -89,11 +91,10 @@ struct Quantize: ParsableCommand {
             print("wrote \(output) (\(data.count / 1024) KiB, \(method.rawValue), fp32 layers: \(fp32.isEmpty ? "none" : fp32.sorted().joined(separator: ",")))")
 
             guard !validationInputs.isEmpty else { return }
-            let checks = try CalibrationFrames.load(validationInputs, count: Int.max)
+            let checks = try CalibrationFrames.load(validationInputs, count: Int.max, rule: rule)
             let reference = try SFNetModel(file: try SafetensorsFile(contentsOf: URL(fileURLWithPath: model)), threads: threadCount)
-            let inputs = checks.map { NetworkInput.tensor(from: $0, config: config) }
             var fp32Times: [Double] = [], int8Times: [Double] = []
-            let expected = inputs.map { x in
+            let expected = checks.map { x in
                 let t0 = DispatchTime.now().uptimeNanoseconds
                 defer { fp32Times.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6) }
                 return reference.predictLabels(input: x)
@@ -101,7 +102,7 @@ struct Quantize: ParsableCommand {
             func agreement(_ bytes: Data, times: inout [Double]) throws -> Double {
                 let m = try SFNetInt8Model(file: try SafetensorsFile(bytes: Array(bytes)), threads: threadCount)
                 var same = 0, total = 0
-                for (x, e) in zip(inputs, expected) {
+                for (x, e) in zip(checks, expected) {
                     let t0 = DispatchTime.now().uptimeNanoseconds
                     let l = m.predictLabels(input: x)
                     times.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6)
@@ -133,70 +134,5 @@ struct Quantize: ParsableCommand {
                 print(String(format: "  percentile %.3f fp32 %@: %.4f %%", p, label(fp32), 100 * (try agreement(bytes))))
             }
         }
-    }
-}
-
-/// Frames for calibration and validation, as RGB24 images at their own resolution.
-enum CalibrationFrames {
-    static let imageExtensions: Set<String> = ["png", "jpg", "jpeg", "bmp", "ppm", "pgm", "webp", "tif", "tiff"]
-
-    /// `count` frames sampled evenly over all the inputs' frames (each image is one frame; directories
-    /// contribute their images, recursively, in name order).
-    static func load(_ inputs: [String], count: Int) throws -> [Image8] {
-        enum Item { case image(String), video(String, Int) }
-        var items: [Item] = []
-        for input in inputs {
-            var isDirectory: ObjCBool = false
-            guard FileManager.default.fileExists(atPath: input, isDirectory: &isDirectory) else {
-                throw CLIError("no such input: \(input)", .noInput)
-            }
-            if isDirectory.boolValue {
-                let files = (FileManager.default.enumerator(atPath: input)?.allObjects as? [String] ?? [])
-                    .filter { imageExtensions.contains(URL(fileURLWithPath: $0).pathExtension.lowercased()) }.sorted()
-                if files.isEmpty { throw CLIError("no images in directory \(input)", .noInput) }
-                items += files.map { .image(URL(fileURLWithPath: input).appendingPathComponent($0).path) }
-            } else if imageExtensions.contains(URL(fileURLWithPath: input).pathExtension.lowercased()) {
-                items.append(.image(input))
-            } else {
-                items.append(.video(input, try frameCount(input)))
-            }
-        }
-        // Global frame list: (item, frame index within it).
-        var total = 0
-        for item in items { if case .video(_, let n) = item { total += n } else { total += 1 } }
-        guard total > 0 else { throw CLIError("the inputs hold no frames", .noInput) }
-        let n = min(count, total)
-        let picks = Set((0..<n).map { $0 * total / n + total / (2 * n) }.map { min($0, total - 1) })
-        var out: [Image8] = []
-        var base = 0
-        for item in items {
-            switch item {
-            case .image(let path):
-                if picks.contains(base) { out.append(try ImageIO.readRGB24(path)) }
-                base += 1
-            case .video(let path, let frames):
-                let wanted = Set(picks.filter { $0 >= base && $0 < base + frames }.map { $0 - base })
-                if !wanted.isEmpty {
-                    let source = try VideoSource(path)
-                    let converter = FrameConverter(quality: .bilinear)
-                    var i = 0
-                    while let frame = try source.nextFrame(), i < frames {
-                        if wanted.contains(i) { out.append(try converter.rgb24(frame)) }
-                        i += 1
-                    }
-                }
-                base += frames
-            }
-        }
-        return out
-    }
-
-    /// Frames in a video: the container's estimate, else counted by decoding.
-    static func frameCount(_ path: String) throws -> Int {
-        let source = try VideoSource(path)
-        if let n = source.info.estimatedFrameCount, n > 0 { return n }
-        var n = 0
-        while try source.nextFrame() != nil { n += 1 }
-        return n
     }
 }

@@ -3,6 +3,8 @@ import Dispatch
 import Foundation
 import SegMedia
 import SegPipeline
+import SFNet
+import Synchronization
 
 /// `segstream run`: segment a video file, stream or camera into an annotated video plus machine outputs.
 struct Run: ParsableCommand {
@@ -96,11 +98,7 @@ struct Run: ParsableCommand {
         }
     }
 
-    func parseSize(_ text: String) -> NetworkSize? {
-        let parts = text.lowercased().split(separator: "x")
-        guard parts.count == 2, let w = Int(parts[0]), let h = Int(parts[1]), w > 0, h > 0, w <= 8192, h <= 8192 else { return nil }
-        return NetworkSize(width: w, height: h)
-    }
+    func parseSize(_ text: String) -> NetworkSize? { NetworkSize(parsing: text, .widthByHeight) }
 
     func run() throws {
         try reportingErrors {
@@ -108,20 +106,6 @@ struct Run: ParsableCommand {
                 throw CLIError("no such input: \(input)", .noInput)
             }
             let model = try modelOptions.loadModel()
-            var options = RunOptions(input: input)
-            options.output = output
-            options.networkSize = size.flatMap(parseSize)
-            options.scale = scale ?? 1
-            options.maxFrames = maxFrames
-            options.start = start
-            options.dropPolicy = drop.map { $0 == "wait" ? .wait : .dropOldest }
-            options.masksDirectory = masks
-            options.jsonPath = json
-            options.telemetryPath = telemetry
-            options.telemetryInterval = telemetryInterval
-            if let progress { options.showProgress = progress }
-            options.encoder.crf = crf
-            options.encoder.preset = preset
             var style = RenderStyle(mode: visualize, alpha: alpha, showLegend: legend != "none",
                                     legendContent: legend == "all" ? .all : .present, showHUD: !noHud)
             if let classes {
@@ -132,14 +116,47 @@ struct Run: ParsableCommand {
                     throw CLIError("--classes: \(error)", .usage)
                 }
             }
-            options.style = style
+            var configuration = StreamPipeline.Configuration()
+            configuration.networkSize = size.flatMap(parseSize)
+            configuration.scale = scale ?? 1
+            configuration.maxFrames = maxFrames
+            configuration.start = start
+            configuration.dropPolicy = drop.map { $0 == "wait" ? .wait : .dropOldest }
+            configuration.style = style
 
-            let pipeline = try RunPipeline(model: model, options: options)
-            let signals = SignalStopper { signal in pipeline.requestStop() }
-            let summary = try pipeline.run()
+            // Open everything before any work, in this order: input, masks directory, output, JSON, telemetry.
+            var sourceOptions = SourceOptions()
+            sourceOptions.keepAudio = output != nil
+            let source = try VideoSource(input, options: sourceOptions)
+            let stream = source.streamInfo
+            let metrics = TelemetryMetrics()
+            let pipeline = StreamPipeline(model: model, configuration: configuration, metrics: metrics)
+            var sinks: [any FrameSink] = []
+            if let masks { sinks.append(try MasksDirectorySink(directory: masks)) }
+            if let output {
+                var encoder = EncoderSettings()
+                encoder.crf = crf
+                encoder.preset = preset
+                let size = pipeline.renderedSize(frameWidth: stream.width, frameHeight: stream.height)
+                sinks.insert(try AnnotatedVideoSink(path: output, stream: stream, size: size, settings: encoder, metrics: metrics), at: 0)
+            }
+            let extra: [String: Any] = ["input": input, "output": output ?? NSNull()]
+            if let json {
+                sinks.append(try JSONLinesSink(path: json, classNames: model.config.classNames, telemetry: metrics, extra: extra))
+            }
+            let telemetryOut = try telemetry.map { try LineWriter(path: $0) } ?? LineWriter.standardError
+            sinks.append(TelemetrySink(out: telemetryOut, telemetry: metrics, interval: telemetryInterval, extra: extra))
+            let estimated = stream.estimatedFrameCount
+            let total = maxFrames.map { m in estimated.map { min($0, m) } ?? m } ?? estimated
+            let showProgress = progress ?? (isatty(STDERR_FILENO) != 0)
+            if showProgress { sinks.append(ProgressSink(bar: ProgressBar(total: total, enabled: true))) }
+
+            let stop = RunStop()
+            let signals = SignalStopper { _ in stop.request() }
+            let summary = try pipeline.run(source: source, sinks: sinks, stop: stop)
             signals.cancel()
             let message = String(format: "segstream: %d frames in %.1f s (%.2f fps) at %@, %d dropped, %d corrupt packets skipped",
-                                 summary.frames, summary.seconds, summary.fps, summary.networkSize.description,
+                                 summary.frames, summary.seconds, summary.fps, summary.networkSize?.description ?? "0x0",
                                  summary.dropped, summary.corruptPackets)
             FileHandle.standardError.write(Data((message + "\n").utf8))
             if let error = summary.inputError {
@@ -151,25 +168,47 @@ struct Run: ParsableCommand {
     }
 }
 
+/// The progress bar as a report sink: redrawn at most five times a second, finished with a newline.
+final class ProgressSink: FrameSink {
+    private let bar: ProgressBar
+    private let start = Telemetry.now()
+    private var last = 0.0
+    private var frames = 0
+
+    init(bar: ProgressBar) { self.bar = bar }
+
+    var role: SinkRole { .report }
+
+    func consume(_ frame: ProcessedFrame) throws {
+        frames += 1
+        let now = Telemetry.now()
+        guard now - last > 0.2 else { return }
+        bar.draw(frames: frames, fps: Double(frames) / max(now - start, 1e-9))
+        last = now
+    }
+
+    func finish(_ summary: RunSummary) throws { bar.finish() }
+}
+
 extension VisualizationMode: ExpressibleByArgument {}
 
 /// Turns SIGINT and SIGTERM into a graceful stop (the run finishes its output), once; a second signal
 /// of the same kind falls back to the default action.
-final class SignalStopper: @unchecked Sendable {
-    private var sources: [DispatchSourceSignal] = []
-    private let lock = NSLock()
-    private var receivedSignal: Int32?
+final class SignalStopper {
+    /// The first signal, written by a Dispatch handler and read by the thread that runs the command.
+    private final class FirstSignal: Sendable {
+        let value = Mutex<Int32?>(nil)
+    }
+    private var sources: [any DispatchSourceSignal] = []
+    private let receivedSignal = FirstSignal()
 
     init(onSignal: @escaping @Sendable (Int32) -> Void) {
+        let received = receivedSignal
         for sig in [SIGINT, SIGTERM] {
             signal(sig, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
-            source.setEventHandler { [weak self] in
-                guard let self else { return }
-                self.lock.lock()
-                let first = self.receivedSignal == nil
-                if first { self.receivedSignal = sig }
-                self.lock.unlock()
+            source.setEventHandler {
+                received.value.withLock { if $0 == nil { $0 = sig } }
                 FileHandle.standardError.write(Data("\nsegstream: signal \(sig), finishing the output (send it again to abort)\n".utf8))
                 signal(sig, SIG_DFL)
                 onSignal(sig)
@@ -179,11 +218,7 @@ final class SignalStopper: @unchecked Sendable {
         }
     }
 
-    var received: Int32? {
-        lock.lock()
-        defer { lock.unlock() }
-        return receivedSignal
-    }
+    var received: Int32? { receivedSignal.value.withLock { $0 } }
 
     func cancel() {
         for source in sources { source.cancel() }

@@ -20,6 +20,31 @@ struct ConvertKernelTests {
         }
     }
 
+    @Test("planar R, G, B bytes → normalised CHW equals the packed kernel on the same pixels, bit for bit")
+    func planarToCHW() {
+        let w = 13, h = 5, stride = w + 7
+        var rng = SplitMix(seed: 12)
+        let planes = (0..<3).map { _ in (0..<(stride * h)).map { _ in UInt8(truncatingIfNeeded: rng.next()) } }
+        let scale: [Float] = [1 / (255 * 0.229), 1 / (255 * 0.224), 1 / (255 * 0.225)]
+        let bias: [Float] = [-0.485 / 0.229, -0.456 / 0.224, -0.406 / 0.225]
+        var packed = [UInt8](repeating: 0, count: 3 * w * h)
+        for y in 0..<h { for x in 0..<w { for c in 0..<3 { packed[3 * (y * w + x) + c] = planes[c][y * stride + x] } } }
+        var viaPacked = [Float](repeating: .nan, count: 3 * w * h), viaPlanes = [Float](repeating: .nan, count: 3 * w * h)
+        seg_f32_from_rgb24_affine(packed, 3 * w, w, h, scale, bias, &viaPacked)
+        planes[0].withUnsafeBufferPointer { r in
+            planes[1].withUnsafeBufferPointer { g in
+                planes[2].withUnsafeBufferPointer { b in
+                    let p: [UnsafePointer<UInt8>?] = [r.baseAddress, g.baseAddress, b.baseAddress]
+                    seg_f32_from_planar_u8_affine(p, stride, w, h, scale, bias, &viaPlanes)
+                }
+            }
+        }
+        #expect(viaPlanes.map(\.bitPattern) == viaPacked.map(\.bitPattern))
+        for c in 0..<3 {
+            #expect(viaPlanes[c * w * h + 2 * w + 3] == Float(planes[c][2 * stride + 3]) * scale[c] + bias[c])
+        }
+    }
+
     @Test("nearest resize follows PyTorch's floor(dst·in/out)", arguments: [(5, 3, 12, 7), (12, 7, 5, 3), (4, 4, 4, 4), (1, 1, 3, 2)])
     func nearest(inW: Int, inH: Int, outW: Int, outH: Int) {
         let src = (0..<(inW * inH)).map { UInt8($0 % 251) }

@@ -65,26 +65,36 @@ import Testing
 }
 
 @Suite struct FrameConverterTests {
-    /// All three normalisation paths agree with a direct computation from RGB24 at the same size.
-    @Test func normalizedCHWMatchesRGB() throws {
+    /// The network's pixels (always through planar GBRP) equal packed RGB24 scaled to the same size. (At the
+    /// frame's own size the packed path is swscale's direct RGB24 writer, which rounds differently.)
+    @Test(arguments: [(64, 40), (200, 120)]) func networkRGBMatchesScaledRGB(_ size: (Int, Int)) throws {
         let source = try VideoSource(Clips.basic)
         let frame = try #require(try source.nextFrame())
-        let (w, h) = (64, 40)
-        let mean: (Float, Float, Float) = (0.485, 0.456, 0.406), std: (Float, Float, Float) = (0.229, 0.224, 0.225)
+        let (w, h) = size
         let converter = FrameConverter()
         let rgb = try converter.rgb24(frame, width: w, height: h)
-        let means = [mean.0, mean.1, mean.2], stds = [std.0, std.1, std.2]
-        var expected = [Float](repeating: 0, count: 3 * w * h)
-        for c in 0..<3 { for i in 0..<(w * h) { expected[c * w * h + i] = (Float(rgb.pixels[3 * i + c]) / 255 - means[c]) / stds[c] } }
-        for path in [FrameConverter.NormalizePath.planarBytes, .packedBytes, .planarFloat] {
-            converter.normalizePath = path
-            var out = [Float](repeating: .nan, count: 3 * w * h)
-            try out.withUnsafeMutableBufferPointer { try converter.convertToNormalizedCHW(frame, width: w, height: h, mean: mean, std: std, into: $0.baseAddress!) }
-            let maxErr = zip(out, expected).map { abs($0 - $1) }.max() ?? .nan
-            // Byte paths are exactly RGB24 (same swscale output); the float path is within 2 levels.
-            let worst = zip(out, expected).enumerated().max { abs($0.1.0 - $0.1.1) < abs($1.1.0 - $1.1.1) }!
-            let levels: Float = path == .planarFloat ? 2.01 : 0.01   // swscale's float writer is ~15-bit internally
-            #expect(maxErr <= levels / (255 * 0.224), "\(path): max error \(maxErr) at \(worst.offset) (\(worst.element))")
+        var out = [UInt8](repeating: 0, count: 3 * w * h)
+        try out.withUnsafeMutableBufferPointer { try converter.networkRGB24(frame, width: w, height: h, into: $0.baseAddress!, rowStride: 3 * w) }
+        #expect(zip(out, rgb.pixels).filter { $0 != $1 }.count == 0)
+    }
+
+    /// swscale's packed writers may store whole SIMD blocks past a row's end; the converter must never write
+    /// past `rowStride × height` bytes of the caller's buffer (a heap overflow otherwise).
+    @Test(arguments: [(200, 120), (161, 97), (64, 40)]) func writesNothingPastTheBuffer(_ size: (Int, Int)) throws {
+        let (w, h) = size
+        let clip = Clips.make("canary-\(w)x\(h).mkv", Clips.src + ["testsrc2=size=\(w)x\(h):rate=10", "-frames:v", "1",
+                                                                     "-c:v", "ffv1", "-pix_fmt", "yuv420p"])
+        let source = try VideoSource(clip)
+        let frame = try #require(try source.nextFrame())
+        let converter = FrameConverter()
+        for (ow, oh) in [(w, h), (w / 2 + 3, h / 2 + 1)] {
+            let count = 3 * ow * oh, slack = 512
+            var buffer = [UInt8](repeating: 0xA5, count: count + slack)
+            try buffer.withUnsafeMutableBufferPointer { try converter.convertToRGB24(frame, width: ow, height: oh, into: $0.baseAddress!, rowStride: 3 * ow) }
+            #expect(buffer[count...].allSatisfy { $0 == 0xA5 }, "\(ow)x\(oh): wrote past the end")
+            var network = [UInt8](repeating: 0xA5, count: count + slack)
+            try network.withUnsafeMutableBufferPointer { try converter.networkRGB24(frame, width: ow, height: oh, into: $0.baseAddress!, rowStride: 3 * ow) }
+            #expect(network[count...].allSatisfy { $0 == 0xA5 }, "\(ow)x\(oh): networkRGB24 wrote past the end")
         }
     }
 

@@ -78,14 +78,14 @@ import Testing
         let converter = FrameConverter()
         var sizes: [String] = []
         var ptsList: [Int64] = []
-        let chw = UnsafeMutablePointer<Float>.allocate(capacity: 3 * 64 * 32)
-        defer { chw.deallocate() }
+        let pixels = UnsafeMutablePointer<UInt8>.allocate(capacity: 3 * 64 * 32)
+        defer { pixels.deallocate() }
         while let f = try source.nextFrame() {
             sizes.append("\(f.width)x\(f.height)")
             ptsList.append(f.timestamp.value)
             let rgb = try converter.rgb24(f)
             #expect(rgb.width == f.width && rgb.height == f.height)
-            try converter.convertToNormalizedCHW(f, width: 64, height: 32, mean: (0.5, 0.5, 0.5), std: (0.5, 0.5, 0.5), into: chw)
+            try converter.networkRGB24(f, width: 64, height: 32, into: pixels, rowStride: 3 * 64)
         }
         let probed = try probeFrames(Clips.resolutionChange)
         #expect(sizes == probed.map { "\($0.width)x\($0.height)" })
@@ -191,11 +191,11 @@ import Testing
         }
         decoder.start()
         let converter = FrameConverter()
-        let chw = UnsafeMutablePointer<Float>.allocate(capacity: 3 * 32 * 32)
-        defer { chw.deallocate() }
+        let pixels = UnsafeMutablePointer<UInt8>.allocate(capacity: 3 * 32 * 32)
+        defer { pixels.deallocate() }
         var count = 0
         for await f in frames {
-            try converter.convertToNormalizedCHW(f, width: 32, height: 32, mean: (0, 0, 0), std: (1, 1, 1), into: chw)
+            try converter.networkRGB24(f, width: 32, height: 32, into: pixels, rowStride: 3 * 32)
             count += 1
         }
         #expect(count == 20)

@@ -1,5 +1,5 @@
+import SFNet
 import Testing
-@testable import SegPipeline
 
 @Suite("Automatic network size")
 struct NetworkSizeTests {

@@ -352,7 +352,7 @@ void seg_u8_draw_bitmap(uint8_t *img, size_t stride, int img_w, int img_h, int x
 /* ==== end render ======================================================================================= */
 
 /* ===================================================================================================
- * Image and label-map conversion (u8-convert.c): the network's input from packed RGB24, label maps
+ * Image and label-map conversion (u8-convert.c): the network's input from packed or planar RGB, label maps
  * back to the frame's size, class histograms.
  * =================================================================================================== */
 
@@ -360,6 +360,11 @@ void seg_u8_draw_bitmap(uint8_t *img, size_t stride, int img_w, int img_h, int x
    bias = −mean/std this is PyTorch's ToTensor + Normalize. src rows are `src_stride` bytes apart. */
 void seg_f32_from_rgb24_affine(const uint8_t *src, size_t src_stride, size_t w, size_t h,
                                const float scale[3], const float bias[3], float *dst);
+
+/* The same from three 8-bit planes (R, G, B order in `planes`), each with rows `stride` bytes apart:
+   dst[c·w·h + y·w + x] = planes[c][y·stride + x]·scale[c] + bias[c]. No packed intermediate. */
+void seg_f32_from_planar_u8_affine(const uint8_t *const planes[3], size_t stride, size_t w, size_t h,
+                                   const float scale[3], const float bias[3], float *dst);
 
 /* counts[v] += number of i < n with labels[i] == v (counts has 256 entries). */
 void seg_u8_histogram(const uint8_t *labels, size_t n, uint32_t counts[256]);

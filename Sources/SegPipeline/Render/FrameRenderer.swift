@@ -4,12 +4,11 @@ import CSegKernels
 /// palette overlay, mask or side-by-side, an optional legend and an optional HUD line.
 ///
 /// Single owner: one render thread uses a renderer at a time (it keeps per-size layout and scratch
-/// buffers that `render` mutates). It is `@unchecked Sendable` only so that it can be handed to that
-/// thread; never call `render` on the same instance from two threads at once.
+/// buffers that `render` mutates); the pipeline makes its renderer on its render thread.
 ///
 /// Steady state allocates nothing: the colour tables, class-name glyph strings and HUD buffer are built
 /// in `init`, and the legend layout once per frame size.
-public final class FrameRenderer: @unchecked Sendable {
+public final class FrameRenderer {
     public let style: RenderStyle
     public let classCount: Int
     public let classNames: [String]
@@ -93,6 +92,11 @@ public final class FrameRenderer: @unchecked Sendable {
 
     /// The size of the annotated frame: the frame's, or twice its width side by side.
     public func outputSize(frameWidth: Int, frameHeight: Int) -> (width: Int, height: Int) {
+        Self.outputSize(style: style, frameWidth: frameWidth, frameHeight: frameHeight)
+    }
+
+    /// The annotated frame's size under `style`: side by side doubles the width.
+    public static func outputSize(style: RenderStyle, frameWidth: Int, frameHeight: Int) -> (width: Int, height: Int) {
         (style.mode == .sideBySide ? 2 * frameWidth : frameWidth, frameHeight)
     }
 

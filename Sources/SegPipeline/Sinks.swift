@@ -1,0 +1,247 @@
+import CoreMetrics
+import Foundation
+import SegMedia
+import SFNet
+
+/// Where a sink runs in the encode stage.
+public enum SinkRole: Sendable {
+    /// Produces the run's outputs (video, masks); its time counts as the encode stage.
+    case output
+    /// Reports on frames after the encode stage (JSON lines, telemetry, progress), with complete timings.
+    case report
+}
+
+/// A consumer of processed frames. A run hands its sinks to the encode thread: `consumeAudio` and `consume`
+/// are called there, in frame order; `finish` once at the end, on the thread that called `run`, also after
+/// a failure (so files are closed). A sink that throws gets no more frames; the run stops and reports it.
+public protocol FrameSink: AnyObject {
+    var role: SinkRole { get }
+    /// Whether this sink reads `ProcessedFrame.rendered` (the render stage draws only when some sink does).
+    var wantsRenderedFrame: Bool { get }
+    /// Audio packets read since the previous frame, for stream copy.
+    func consumeAudio(_ packets: [MediaPacket]) throws
+    func consume(_ frame: ProcessedFrame) throws
+    func finish(_ summary: RunSummary) throws
+}
+
+extension FrameSink {
+    public var role: SinkRole { .output }
+    public var wantsRenderedFrame: Bool { false }
+    public func consumeAudio(_ packets: [MediaPacket]) throws {}
+    public func finish(_ summary: RunSummary) throws {}
+}
+
+/// One frame as the sinks see it. The pointers are lent for the duration of the `consume` call.
+public struct ProcessedFrame {
+    /// 0-based index of the frame in this run (after `start`).
+    public let index: Int
+    public let pts: MediaTime
+    /// The frame's own size.
+    public let width: Int
+    public let height: Int
+    /// Train ids at the frame's size, `width` bytes per row.
+    public let labels: UnsafePointer<UInt8>
+    public let networkSize: NetworkSize
+    /// Train ids at the network's input size.
+    public let networkLabels: UnsafePointer<UInt8>
+    /// Pixels per train id (256 entries) over `networkLabels`.
+    public let classCounts: [UInt32]
+    /// The annotated RGB24 frame (`renderedWidth × 3` bytes per row), when a sink asked for it.
+    public let rendered: UnsafePointer<UInt8>?
+    public let renderedWidth: Int
+    public let renderedHeight: Int
+    /// Seconds per stage, indexed like `Stage.allCases` (encode is 0 for output sinks: it is being measured).
+    public let stageSeconds: [Double]
+    /// Demux to now: to the start of the encode stage for output sinks, to its end for report sinks.
+    public let latencySeconds: Double
+
+    public func seconds(_ stage: Stage) -> Double { stageSeconds[stage.index] }
+}
+
+// MARK: - Output sinks
+
+/// The annotated video: H.264 in the container of the path's extension, the source's timestamps, its audio
+/// copied. Opens the file at `init`, so an unwritable path fails before any work.
+public final class AnnotatedVideoSink: FrameSink {
+    public let path: String
+    private let writer: VideoWriter
+    private let adjusted: Counter
+    private var reportedAdjusted = 0
+
+    /// `size` is the annotated frame's (`StreamPipeline.renderedSize`). Live sources get x264's zerolatency
+    /// tune unless `settings` names one.
+    public init(path: String, stream: StreamInfo, size: (width: Int, height: Int), settings: EncoderSettings = EncoderSettings(),
+                metrics: any MetricsFactory = MetricsSystem.factory) throws {
+        guard stream.width > 0, stream.height > 0 else {
+            throw MediaError(.invalidInput, "cannot size the output", path: stream.name, detail: "the stream header has no frame size")
+        }
+        var settings = settings
+        if stream.isLive && settings.tune == nil { settings.tune = "zerolatency" }
+        self.path = path
+        writer = try VideoWriter(path: path, width: size.width, height: size.height, timeBase: stream.timeBase,
+                                 frameRate: stream.frameRate, audio: stream.audio, settings: settings)
+        adjusted = Counter(label: PipelineMetric.adjustedOutputTimestamps, dimensions: [("stream", stream.name)], factory: metrics)
+    }
+
+    public var wantsRenderedFrame: Bool { true }
+
+    public func consumeAudio(_ packets: [MediaPacket]) throws {
+        for packet in packets { try writer.writeAudio(packet) }
+    }
+
+    public func consume(_ frame: ProcessedFrame) throws {
+        guard let rgb = frame.rendered else { return }
+        try writer.write(rgb: rgb, width: frame.renderedWidth, height: frame.renderedHeight, rowStride: frame.renderedWidth * 3,
+                         pts: frame.pts)
+        reportAdjusted()
+    }
+
+    /// Writes the trailer; an output of a run that produced nothing is removed.
+    public func finish(_ summary: RunSummary) throws {
+        defer { reportAdjusted() }
+        try writer.finish()
+        if summary.producedNothing { try? FileManager.default.removeItem(atPath: path) }
+    }
+
+    private func reportAdjusted() {
+        let now = writer.adjustedTimestamps
+        if now > reportedAdjusted { adjusted.increment(by: now - reportedAdjusted) }
+        reportedAdjusted = now
+    }
+}
+
+/// A train-id PNG per frame at the frame's size (`000000.png`, …) in a directory, created if missing.
+public final class MasksDirectorySink: FrameSink {
+    public let directory: String
+
+    /// Throws `MediaError.ioError` when the directory cannot be created or written.
+    public init(directory: String) throws {
+        self.directory = directory
+        var isDirectory: ObjCBool = false
+        if !FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory) {
+            do { try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true) } catch {
+                throw MediaError(.ioError, "cannot create directory", path: directory, detail: error.localizedDescription)
+            }
+        } else if !isDirectory.boolValue {
+            throw MediaError(.ioError, "not a directory", path: directory)
+        }
+        guard access(directory, W_OK) == 0 else { throw MediaError(.ioError, "cannot write to directory", path: directory) }
+    }
+
+    public func consume(_ frame: ProcessedFrame) throws {
+        let path = (directory as NSString).appendingPathComponent(String(format: "%06d.png", frame.index))
+        try ImageIO.writePNG(pixels: frame.labels, width: frame.width, height: frame.height, rowStride: frame.width,
+                             layout: .gray8, to: path)
+    }
+}
+
+// MARK: - Report sinks
+
+/// One JSON line per frame (`index`, `pts` in seconds, per-class pixel fraction, per-stage milliseconds,
+/// latency) and a final `summary` record from the run's `TelemetryMetrics`.
+public final class JSONLinesSink: FrameSink {
+    private let out: LineWriter
+    private let classNames: [String]
+    private let telemetry: TelemetryMetrics
+    private let extra: [String: Any]
+
+    /// `extra` fields go into the summary record (the CLI's input and output names).
+    public init(path: String, classNames: [String], telemetry: TelemetryMetrics, extra: [String: Any] = [:]) throws {
+        out = try LineWriter(path: path)
+        self.classNames = classNames
+        self.telemetry = telemetry
+        self.extra = extra
+    }
+
+    public var role: SinkRole { .report }
+
+    public func consume(_ frame: ProcessedFrame) throws {
+        let total = Double(frame.networkSize.width * frame.networkSize.height)
+        var classes = [String: Double]()
+        for (c, name) in classNames.enumerated() where frame.classCounts[c] > 0 {
+            classes[name] = (Double(frame.classCounts[c]) / total * 1e5).rounded() / 1e5
+        }
+        var stages = [String: Double]()
+        for stage in Stage.allCases where stage != .decode { stages[stage.rawValue] = round2(frame.seconds(stage) * 1000) }
+        try out.write(jsonLine([
+            "type": "frame", "index": frame.index, "pts": (frame.pts.seconds * 1e6).rounded() / 1e6,
+            "classes": classes, "stages_ms": stages, "latency_ms": round2(frame.latencySeconds * 1000),
+        ]))
+    }
+
+    public func finish(_ summary: RunSummary) throws {
+        defer { out.close() }
+        try out.write(jsonLine(telemetry.summaryRecord(summary, extra: extra)))
+    }
+}
+
+/// Telemetry records (`type: telemetry`) every `interval` seconds of frames, and the `summary` at the end,
+/// as JSON lines to a file or stderr.
+public final class TelemetrySink: FrameSink {
+    private let out: LineWriter
+    private let telemetry: TelemetryMetrics
+    private let interval: Double
+    private let extra: [String: Any]
+    private var lastReport = Telemetry.now()
+
+    public init(out: LineWriter, telemetry: TelemetryMetrics, interval: Double = 5, extra: [String: Any] = [:]) {
+        self.out = out
+        self.telemetry = telemetry
+        self.interval = interval
+        self.extra = extra
+    }
+
+    public var role: SinkRole { .report }
+
+    public func consume(_ frame: ProcessedFrame) throws {
+        let now = Telemetry.now()
+        guard now - lastReport >= interval else { return }
+        try out.write(jsonLine(telemetry.telemetry.windowRecord(counters: telemetry.recordCounters, now: now)))
+        lastReport = now
+    }
+
+    public func finish(_ summary: RunSummary) throws {
+        defer { out.close() }
+        try out.write(jsonLine(telemetry.summaryRecord(summary, extra: extra)))
+    }
+}
+
+/// JSON lines to a file (flushed per line so `tail -f` works) or to stderr; safe from any thread.
+public final class LineWriter: Sendable {
+    private let handle: Locked<FileHandle?>
+    private let path: String?
+
+    public static let standardError = LineWriter(handle: .standardError, path: nil)
+
+    private init(handle: FileHandle, path: String?) {
+        self.handle = Locked(handle)
+        self.path = path
+    }
+
+    /// Creates (truncates) `path`; throws `MediaError.ioError`.
+    public convenience init(path: String) throws {
+        guard FileManager.default.createFile(atPath: path, contents: nil), let handle = FileHandle(forWritingAtPath: path) else {
+            throw MediaError(.ioError, "cannot write", path: path)
+        }
+        self.init(handle: handle, path: path)
+    }
+
+    /// Throws `MediaError.ioError` when the line cannot be written (disk full, closed pipe).
+    public func write(_ line: String) throws {
+        try handle.withLock { handle in
+            guard let handle else { return }
+            do { try handle.write(contentsOf: Data((line + "\n").utf8)) } catch {
+                throw MediaError(.ioError, "cannot write", path: path ?? "stderr", detail: error.localizedDescription)
+            }
+        }
+    }
+
+    /// Closes a file; later writes are ignored. Standard error stays open and writable.
+    public func close() {
+        guard path != nil else { return }
+        handle.withLock { handle in
+            try? handle?.close()
+            handle = nil
+        }
+    }
+}
