@@ -53,7 +53,16 @@ extension ServeConfig {
             let config = parser.run(yaml: yaml, commandLineSources: commandLineSources, stateDirectory: stateDirectory)
             return (config, parser.problems)
         }
-        guard problems.isEmpty, let config else { throw ConfigError(problems: problems) }
+        guard problems.isEmpty, let config else {
+            // In the order of the text: by file (in order of appearance), then line; the rest keeps its order.
+            let files = problems.reduce(into: [String]()) { if !$0.contains($1.file) { $0.append($1.file) } }
+            let sorted = problems.enumerated().sorted {
+                let a = (files.firstIndex(of: $0.element.file)!, $0.element.line ?? 0, $0.offset)
+                let b = (files.firstIndex(of: $1.element.file)!, $1.element.line ?? 0, $1.offset)
+                return a < b
+            }
+            throw ConfigError(problems: sorted.map(\.element))
+        }
         return config
     }
 }

@@ -184,7 +184,7 @@ struct ServeConfigParsingTests {
 
 @Suite("ServeConfig: every problem, one line each")
 struct ServeConfigProblemTests {
-    @Test("the bad fixture: all problems, in file order per section, each with its line, secrets hidden")
+    @Test("the bad fixture: all problems, sorted by line, each with its line, secrets hidden")
     func badFixture() throws {
         let file = Fixture.path("bad.yaml")
         let error = #expect(throws: ConfigError.self) {
@@ -193,8 +193,8 @@ struct ServeConfigProblemTests {
         let lines = try #require(error).problems.map { $0.description.replacingOccurrences(of: file, with: "bad.yaml") }
         #expect(lines == [
             "bad.yaml:1: state_dir: must be an absolute path, got \"relative/dir\"",
-            "bad.yaml:5: backoff.max_retries: expected a count, or \"forever\" (an integer, at least 0), got \"-1\"",
             "bad.yaml:4: backoff.cap: must be at least backoff.initial (10s)",
+            "bad.yaml:5: backoff.max_retries: expected a count, or \"forever\" (an integer, at least 0), got \"-1\"",
             "bad.yaml:7: defaults.url: a url belongs to each source, not to defaults",
             "bad.yaml:8: unknown key \"defaults.fsp\" (did you mean \"fps\"?)",
             "bad.yaml:11: source front: url: environment variable UNSET_PASSWORD is not set",
@@ -202,15 +202,15 @@ struct ServeConfigProblemTests {
             "bad.yaml:14: source back: url: ftp://user:***@192.0.2.12/cam: unsupported scheme \"ftp\" (rtsp, rtsps, http, https, udp, tcp, a file or /dev/videoN)",
             "bad.yaml:15: source bad name: the name must be 1 to 64 letters, digits, \"-\" or \"_\" (it names a folder and a metric label)",
             "bad.yaml:17: source nourl: url: missing (every source needs a url)",
+            "bad.yaml:21: source both: size and scale: give one or the other, not both",
+            "bad.yaml:23: source both: loop: only a file can loop, and /dev/video0 is a device source",
             "bad.yaml:24: source both: precision: must be one of fp32, int8, got \"fp16\"",
             "bad.yaml:25: source both: drop: must be one of wait, oldest, got \"newest\"",
+            "bad.yaml:27: source both: outputs.recording: keep_count and keep_age cannot both be none (the disk would fill up)",
             "bad.yaml:28: source both: outputs.recording.segment: must be between 1s and 24h, got 500ms",
             "bad.yaml:31: source both: outputs.recording.format: must be one of mp4, mkv, got \"avi\"",
             "bad.yaml:33: source both: outputs.json.rotate_size: expected a size of at least 4KiB such as 64MiB or 100MB, got \"12\"",
             "bad.yaml:34: source both: unknown key \"outputs.thumbnails\" (expected one of: recording, json, masks)",
-            "bad.yaml:21: source both: size and scale: give one or the other, not both",
-            "bad.yaml:23: source both: loop: only a file can loop, and /dev/video0 is a device source",
-            "bad.yaml:27: source both: outputs.recording: keep_count and keep_age cannot both be none (the disk would fill up)",
         ])
         #expect(!lines.joined().contains("hunter2"))
     }
