@@ -474,7 +474,7 @@ struct ConfigParser {
         var source = SourceConfig(name: name, url: url, kind: kind)
         if let loop = s.loop {
             if loop && kind != .file {
-                problem(at("loop"), "loop: only a file can loop, and \(Redaction.redact(url: url)) is a \(kind.rawValue) source")
+                problem(at("loop"), "loop: only files can loop; \(Redaction.redact(url: url)) is a live \(kind.rawValue) source")
             }
             source.loop = loop
         }

@@ -178,3 +178,55 @@ public struct ConfigError: Error, Sendable, Equatable, CustomStringConvertible {
     public init(problems: [ConfigProblem]) { self.problems = problems }
     public var description: String { problems.map(\.description).joined(separator: "\n") }
 }
+
+// MARK: - Reload and retention
+
+/// What a reload (SIGHUP) changes: only the sources named here are touched; the others keep running.
+public struct ConfigChanges: Sendable, Equatable {
+    /// In the new configuration only: start them.
+    public var added: [String] = []
+    /// In the old configuration only: stop them.
+    public var removed: [String] = []
+    /// In both with a different setting (URL, model, outputs, …): restart them.
+    public var changed: [String] = []
+    /// `state_dir` or `backoff` changed: every source restarts.
+    public var global = false
+
+    public var isEmpty: Bool { added.isEmpty && removed.isEmpty && changed.isEmpty && !global }
+}
+
+extension ServeConfig {
+    /// The difference from `self` to `new`, by source name, in the new (or, for removals, the old) order.
+    public func changes(to new: ServeConfig) -> ConfigChanges {
+        var result = ConfigChanges()
+        let old = Dictionary(uniqueKeysWithValues: sources.map { ($0.name, $0) })
+        let next = Dictionary(uniqueKeysWithValues: new.sources.map { ($0.name, $0) })
+        result.removed = sources.map(\.name).filter { next[$0] == nil }
+        for source in new.sources {
+            guard let before = old[source.name] else { result.added.append(source.name); continue }
+            if before != source { result.changed.append(source.name) }
+        }
+        result.global = stateDirectory != new.stateDirectory || backoff != new.backoff
+        return result
+    }
+}
+
+extension RecordingOutput {
+    /// The segments to delete: all but the `keepCount` newest, and every one older than `keepAge`. The newest
+    /// segment is always kept (it may be the one being written). `segments` are (name, modification time) pairs.
+    public func expired(_ segments: [(name: String, modified: Date)], now: Date) -> [String] {
+        let newestFirst = segments.sorted { ($0.modified, $0.name) > ($1.modified, $1.name) }
+        var expired: [String] = []
+        for (index, segment) in newestFirst.enumerated() where index > 0 {
+            let tooMany = keepCount.map { index >= $0 } ?? false
+            let tooOld = keepAge.map { now.timeIntervalSince(segment.modified) > $0.seconds } ?? false
+            if tooMany || tooOld { expired.append(segment.name) }
+        }
+        return expired
+    }
+}
+
+extension Duration {
+    /// This duration in seconds, as a Double.
+    public var seconds: Double { Double(components.seconds) + Double(components.attoseconds) * 1e-18 }
+}

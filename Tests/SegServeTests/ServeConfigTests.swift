@@ -203,7 +203,7 @@ struct ServeConfigProblemTests {
             "bad.yaml:15: source bad name: the name must be 1 to 64 letters, digits, \"-\" or \"_\" (it names a folder and a metric label)",
             "bad.yaml:17: source nourl: url: missing (every source needs a url)",
             "bad.yaml:21: source both: size and scale: give one or the other, not both",
-            "bad.yaml:23: source both: loop: only a file can loop, and /dev/video0 is a device source",
+            "bad.yaml:23: source both: loop: only files can loop; /dev/video0 is a live device source",
             "bad.yaml:24: source both: precision: must be one of fp32, int8, got \"fp16\"",
             "bad.yaml:25: source both: drop: must be one of wait, oldest, got \"newest\"",
             "bad.yaml:27: source both: outputs.recording: keep_count and keep_age cannot both be none (the disk would fill up)",
@@ -291,7 +291,7 @@ struct ServeConfigProblemTests {
     @Test("a problem in a value from defaults points at the defaults' line")
     func defaultsLines() {
         #expect(problems("defaults:\n  loop: true\nsources:\n  a: rtsp://h/\n")
-                == ["test.yaml:2: source a: loop: only a file can loop, and rtsp://h/ is a rtsp source"])
+                == ["test.yaml:2: source a: loop: only files can loop; rtsp://h/ is a live rtsp source"])
         #expect(problems("defaults:\n  fps: -3\nsources:\n  a: rtsp://h/\n")
                 == ["test.yaml:2: defaults.fps: must be above 0 and at most 240 (or \"all\"), got -3"])
     }
