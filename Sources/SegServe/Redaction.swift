@@ -85,7 +85,7 @@ public enum Redaction {
         if let at = body[..<queryStart].lastIndex(of: "@") {
             let userinfo = body[..<at]
             let looksLikePath = userinfo.contains("/") && !userinfo.contains(":")
-            if !looksLikePath {
+            if !looksLikePath && !userinfo.isEmpty {  // `udp://@239.0.0.1:1234` (listen) has nothing to hide
                 if let colon = userinfo.firstIndex(of: ":") {
                     result += String(userinfo[..<colon]) + ":" + mask
                 } else {

@@ -14,7 +14,8 @@ struct RedactionTests {
         ("http://u:p@h/p?session=9", "http://u:***@h/p?session=***"),
         ("http://host/path/a@b/x", "http://host/path/a@b/x"),  // an @ in the path is not a userinfo
         ("rtsp://host/stream", "rtsp://host/stream"),
-        ("udp://@239.0.0.1:1234", "udp://***@239.0.0.1:1234"),
+        ("udp://@239.0.0.1:1234", "udp://@239.0.0.1:1234"),  // an empty userinfo: nothing to hide
+        ("rtsp://:pw@h/", "rtsp://:***@h/"),
         ("/dev/video0", "/dev/video0"),
         ("/data/clip.mp4", "/data/clip.mp4"),
         ("http://h/p?flag&token=", "http://h/p?flag&token=***"),
