@@ -57,9 +57,13 @@ struct Serve: ParsableCommand {
 
 // ─────────────────────────────────────────────────────────────────────────────────────────────────────────────────
 // DAEMON MODE: NOT WIRED YET. This is the one place `segstream serve` without --check-config ends up. It lands with
-// the stream pipeline (SegPipeline rewrite): load the config (exit 78 on problems, as --check-config reports them),
-// bootstrap JournalLogHandler, run one SourceStateMachine per source driving the pipeline, WatchdogPinger with
-// ServeProgress, SystemdNotifier (READY/STATUS/STOPPING, RELOADING on SIGHUP). Until then: one line, exit 69.
+// the stream pipeline (SegPipeline rewrite): load the config (ServeConfig.load / fromCommandLine; exit 78 printing
+// every problem, as --check-config does), LoggingSystem.bootstrap(JournalLogHandler.standardError), then a loop
+// that ticks a ServeSupervisor about once a second and opens/closes one pipeline per source as its SourceCommands
+// say (reporting connected / frameDecoded / failed / endOfStream back, each frame gated by FramePacer), a
+// WatchdogPinger whose predicate is ServeSupervisor.isProgressing, and SystemdNotifier: READY=1 + STATUS=
+// (statusLine) once started, RELOADING=1 → ServeSupervisor.reload → READY=1 on SIGHUP, STOPPING=1 + stopAll on
+// SIGTERM. docs/serve.md describes the behaviour. Until then: one line, exit 69.
 // ─────────────────────────────────────────────────────────────────────────────────────────────────────────────────
 func runDaemon(_ command: Serve) throws {
     FileHandle.standardError.write(Data(
