@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# System packages (FFmpeg 5.1, OpenBLAS, pkg-config, libsystemd for sd_notify, systemd for systemd-analyze) and the Python tools' requirements, on Debian 12.
+# System packages (FFmpeg 5.1, OpenBLAS, pkg-config; libsystemd-dev for sd_notify, systemd for the unit tests'
+# systemd-analyze) and the Python tools' requirements, on Debian 12.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SUDO=""
