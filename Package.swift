@@ -19,12 +19,15 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
     ],
     targets: [
         .systemLibrary(
             name: "CFFmpeg", pkgConfig: "libavformat",
             providers: [.apt(["libavformat-dev", "libavcodec-dev", "libswscale-dev", "libavutil-dev", "libavdevice-dev"])]),
         .systemLibrary(name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CSystemd", pkgConfig: "libsystemd", providers: [.apt(["libsystemd-dev"])]),
         .target(name: "CSegKernels", cSettings: kernelCFlags, linkerSettings: [.linkedLibrary("m")]),
         .target(name: "SegEngine", dependencies: ["CSegKernels", "CBLAS"]),
         .target(name: "SFNet", dependencies: ["SegEngine", "CSegKernels"]),
@@ -36,10 +39,16 @@ let package = Package(
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
             ]),
+        // `segstream serve`: config, reconnection state machine, systemd integration (docs/serve.md).
+        .target(
+            name: "SegServe",
+            dependencies: [
+                "CSystemd", .product(name: "Yams", package: "Yams"), .product(name: "Logging", package: "swift-log"),
+            ]),
         .executableTarget(
             name: "segstream",
             dependencies: [
-                "SegPipeline", "SFNet", "SegMedia", "SegEngine",
+                "SegPipeline", "SFNet", "SegMedia", "SegEngine", "SegServe",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         // Release-only fp32 timing harness (bench/fp32_bench.sh); not part of the product.
@@ -55,6 +64,7 @@ let package = Package(
                 .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
             ]),
+        .testTarget(name: "SegServeTests", dependencies: ["SegServe"], resources: [.copy("Fixtures")]),
         .testTarget(name: "segstreamTests", dependencies: ["SegMedia"]),
     ]
 )

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# System packages (FFmpeg 5.1, OpenBLAS, pkg-config) and the Python tools' requirements, on Debian 12.
+# System packages (FFmpeg 5.1, OpenBLAS, pkg-config; libsystemd-dev for sd_notify, systemd for the unit tests'
+# systemd-analyze) and the Python tools' requirements, on Debian 12.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SUDO=""
@@ -8,7 +9,7 @@ export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends \
     pkg-config ffmpeg libavformat-dev libavcodec-dev libswscale-dev libavutil-dev libavdevice-dev \
-    libopenblas-dev python3-pip >/dev/null
+    libopenblas-dev libsystemd-dev systemd python3-pip >/dev/null
 # The tools need torch's CPU build only; this project's machines carry its wheel in /opt/wheels. Without it,
 # pip takes torch from PyPI (a much larger download with CUDA libraries).
 cpu_wheel=$(ls /opt/wheels/torch-2.13.0+cpu-*.whl 2>/dev/null | head -n 1 || true)

@@ -16,7 +16,7 @@ struct SegStream: ParsableCommand {
             74 I/O, 78 configuration.
             """,
         version: "0.1.0",
-        subcommands: [Run.self, Infer.self, Eval.self, Quantize.self, Profile.self])
+        subcommands: [Run.self, Infer.self, Eval.self, Quantize.self, Profile.self, Serve.self])
 
     /// FFmpeg's own log lines are off: segstream reports problems itself, in one line, and counts what it
     /// skips. `SEGSTREAM_FFMPEG_LOGLEVEL` (an av_log level number, e.g. 32 for info) turns them back on.
