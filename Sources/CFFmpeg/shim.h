@@ -2,6 +2,7 @@
 #define CFFMPEG_SHIM_H
 #include <libavformat/avformat.h>
 #include <libavcodec/avcodec.h>
+#include <libavcodec/bsf.h>
 #include <libswscale/swscale.h>
 #include <libavutil/avutil.h>
 #include <libavutil/imgutils.h>
@@ -12,6 +13,9 @@
 #include <libavutil/pixdesc.h>
 #include <libavdevice/avdevice.h>
 #include <stdlib.h>
+#include <errno.h>
+#include <poll.h>
+#include <unistd.h>
 
 // Macros Swift cannot import, re-exported as functions (prefixed, NIO style).
 static inline int cffmpeg_averror(int e) { return AVERROR(e); }
@@ -60,5 +64,50 @@ static inline int cffmpeg_interrupt_callback(void *opaque) {
 static inline AVIOInterruptCB cffmpeg_make_interrupt_cb(cffmpeg_interrupt *s) {
     AVIOInterruptCB cb = { cffmpeg_interrupt_callback, s };
     return cb;
+}
+// A pipe or socket read through a custom AVIOContext (SegMedia's pipe input). FFmpeg's own `pipe:` protocol
+// blocks in read(2), where neither the interrupt callback nor a deadline can reach it: a stalled writer would
+// hang the process and SIGTERM would wait for it. This reader polls in 50 ms steps, checking the interrupt
+// state (stop request, deadline) between them, so it returns within ~50 ms of a stop request.
+typedef struct cffmpeg_fd_reader {
+    int fd;
+    cffmpeg_interrupt *interrupt;
+} cffmpeg_fd_reader;
+
+static inline int cffmpeg_fd_read(void *opaque, uint8_t *buf, int size) {
+    cffmpeg_fd_reader *r = (cffmpeg_fd_reader *)opaque;
+    for (;;) {
+        if (cffmpeg_interrupt_callback(r->interrupt)) return AVERROR_EXIT;
+        struct pollfd p = { r->fd, POLLIN, 0 };
+        int n = poll(&p, 1, 50);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            return AVERROR(errno);
+        }
+        if (n == 0) continue;
+        ssize_t k = read(r->fd, buf, (size_t)size);
+        if (k < 0) {
+            if (errno == EINTR || errno == EAGAIN) continue;
+            return AVERROR(errno);
+        }
+        return k == 0 ? AVERROR_EOF : (int)k;
+    }
+}
+
+static inline AVIOContext *cffmpeg_fd_reader_open(cffmpeg_fd_reader *r) {
+    const int size = 32768;
+    unsigned char *buffer = (unsigned char *)av_malloc(size);
+    if (!buffer) return NULL;
+    AVIOContext *io = avio_alloc_context(buffer, size, 0, r, cffmpeg_fd_read, NULL, NULL);
+    if (!io) { av_free(buffer); return NULL; }
+    io->seekable = 0;
+    return io;
+}
+
+static inline void cffmpeg_fd_reader_close(AVIOContext **io) {
+    if (*io) {
+        av_freep(&(*io)->buffer);
+        avio_context_free(io);
+    }
 }
 #endif

@@ -1,4 +1,5 @@
 import CFFmpeg
+import SegEngine
 
 /// Every SegMedia failure. `description` is one line naming the operation, the path/URL and FFmpeg's
 /// `av_strerror` text; `kind` is what the CLI maps to a sysexits code (`exitCode`).
@@ -38,10 +39,12 @@ public struct MediaError: Error, Sendable, CustomStringConvertible {
         self.detail = detail.isEmpty ? (code.map(ffErrorString) ?? "") : detail
     }
 
+    /// One line: the path and the detail are escaped and shortened (`MessageText`), since both can carry
+    /// text from outside (a file name, a URL, FFmpeg's message about a stream).
     public var description: String {
         var s = operation
-        if !path.isEmpty { s += " '\(path)'" }
-        if !detail.isEmpty { s += ": \(detail)" }
+        if !path.isEmpty { s += " '\(MessageText.escaped(path))'" }
+        if !detail.isEmpty { s += ": \(MessageText.escaped(detail, limit: 2 * MessageText.fieldLimit))" }
         return s
     }
 

@@ -130,6 +130,9 @@ public final class RunPipeline: @unchecked Sendable {
 
     /// Opens the input (and the output, so an unwritable path fails before any work).
     public init(model: any SegmentationModel, options: RunOptions) throws {
+        // [safety #11] Refuse an output that is the input (opening an output truncates it).
+        try OutputSafety.refuseSameFile(input: options.input, outputs: [options.output, options.jsonPath,
+                                                                         options.telemetryPath, options.masksDirectory])
         self.options = options
         self.model = model
         classNames = model.config.classNames
@@ -144,6 +147,8 @@ public final class RunPipeline: @unchecked Sendable {
                 throw MediaError(.invalidInput, "cannot size the output", path: options.input, detail: "the stream header has no frame size")
             }
             let size = renderer.outputSize(frameWidth: info.width, frameHeight: info.height)
+            // [safety #11] H.264 needs at least 2x2: a smaller video is the input's fault (65), not a usage error.
+            try VideoWriter.checkFrameSize(width: size.width, height: size.height, input: options.input)
             var settings = options.encoder
             if source.info.isLive && settings.tune == nil { settings.tune = "zerolatency" }
             writer = try VideoWriter(path: output, width: size.width, height: size.height, timeBase: info.timeBase,
@@ -194,6 +199,8 @@ public final class RunPipeline: @unchecked Sendable {
 
         let jsonSink = try options.jsonPath.map { try LineSink(path: $0) }
         let telemetrySink = try options.telemetryPath.map { try LineSink(path: $0) } ?? LineSink.standardError
+        // [safety #11] A failed write (disk full, EIO, closed pipe) stops the run; the other outputs are finished.
+        for sink in [jsonSink, telemetrySink] { sink?.onFailure = { [self] error in self.record(error) } }
         resolvedSize = options.networkSize
         let progress = ProgressBar(total: options.maxFrames.map { m in source.info.estimatedFrameCount.map { min($0, m) } ?? m }
                                    ?? source.info.estimatedFrameCount,
@@ -246,8 +253,9 @@ public final class RunPipeline: @unchecked Sendable {
         let record = telemetry.summaryRecord(counters: counters(dropped: entrance.dropped), extra: extra)
         telemetrySink.write(jsonLine(record))
         jsonSink?.write(jsonLine(record))
-        jsonSink?.close()
-        telemetrySink.close()
+        for sink in [jsonSink, telemetrySink] {
+            do { try sink?.close() } catch { if writeError == nil { writeError = error } }   // [safety #11]
+        }
 
         if let error = firstError ?? writeError { throw error }
         if frames == 0 && inputError == nil && !stopRequested.isSet {
@@ -510,33 +518,6 @@ final class AtomicFlag: @unchecked Sendable {
     }
 }
 
-/// JSON lines to a file (buffered, flushed per line so `tail -f` works) or to stderr.
-final class LineSink: @unchecked Sendable {
-    private let handle: FileHandle
-    private let ownsHandle: Bool
-    private let lock = NSLock()
-
-    static let standardError = LineSink(handle: .standardError, owns: false)
-
-    private init(handle: FileHandle, owns: Bool) {
-        self.handle = handle
-        ownsHandle = owns
-    }
-
-    convenience init(path: String) throws {
-        guard FileManager.default.createFile(atPath: path, contents: nil), let handle = FileHandle(forWritingAtPath: path) else {
-            throw MediaError(.ioError, "cannot write", path: path)
-        }
-        self.init(handle: handle, owns: true)
-    }
-
-    func write(_ line: String) {
-        lock.lock()
-        handle.write(Data((line + "\n").utf8))
-        lock.unlock()
-    }
-
-    func close() {
-        if ownsHandle { try? handle.close() }
-    }
-}
+/// JSON lines to a file, a device, a FIFO or stdout ("-"), or stderr: SegMedia's `LineOutput` ([safety #11]:
+/// write failures are reported, never a crash; an existing file is replaced only when the new one is complete).
+typealias LineSink = LineOutput
