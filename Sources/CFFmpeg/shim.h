@@ -37,6 +37,12 @@ typedef struct cffmpeg_interrupt {
     int stop;
     int timed_out;
     int64_t deadline_us;
+    int64_t armed_us;
+    /// How long the last deadline that fired had been waiting (µs); kept across re-arming, because AVIO
+    /// reports the timeout later (sticky error) after handing out packets it had already buffered.
+    int64_t fired_waited_us;
+    /// The limit of that deadline (µs).
+    int64_t fired_limit_us;
 } cffmpeg_interrupt;
 
 static inline cffmpeg_interrupt *cffmpeg_interrupt_new(void) {
@@ -46,16 +52,26 @@ static inline void cffmpeg_interrupt_free(cffmpeg_interrupt *s) { free(s); }
 static inline void cffmpeg_interrupt_request_stop(cffmpeg_interrupt *s) { __atomic_store_n(&s->stop, 1, __ATOMIC_RELEASE); }
 static inline int cffmpeg_interrupt_stop_requested(cffmpeg_interrupt *s) { return __atomic_load_n(&s->stop, __ATOMIC_ACQUIRE); }
 static inline int cffmpeg_interrupt_timed_out(cffmpeg_interrupt *s) { return __atomic_load_n(&s->timed_out, __ATOMIC_ACQUIRE); }
+static inline int64_t cffmpeg_interrupt_fired_waited_us(cffmpeg_interrupt *s) { return __atomic_load_n(&s->fired_waited_us, __ATOMIC_ACQUIRE); }
+static inline int64_t cffmpeg_interrupt_fired_limit_us(cffmpeg_interrupt *s) { return __atomic_load_n(&s->fired_limit_us, __ATOMIC_ACQUIRE); }
 /// Arms (timeout_us > 0) or disarms (timeout_us <= 0) the deadline, and clears the timed-out flag.
 static inline void cffmpeg_interrupt_arm(cffmpeg_interrupt *s, int64_t timeout_us) {
+    int64_t now = av_gettime_relative();
     __atomic_store_n(&s->timed_out, 0, __ATOMIC_RELEASE);
-    __atomic_store_n(&s->deadline_us, timeout_us > 0 ? av_gettime_relative() + timeout_us : 0, __ATOMIC_RELEASE);
+    __atomic_store_n(&s->armed_us, now, __ATOMIC_RELEASE);
+    __atomic_store_n(&s->deadline_us, timeout_us > 0 ? now + timeout_us : 0, __ATOMIC_RELEASE);
 }
 static inline int cffmpeg_interrupt_callback(void *opaque) {
     cffmpeg_interrupt *s = (cffmpeg_interrupt *)opaque;
     if (__atomic_load_n(&s->stop, __ATOMIC_ACQUIRE)) return 1;
     int64_t deadline = __atomic_load_n(&s->deadline_us, __ATOMIC_ACQUIRE);
-    if (deadline > 0 && av_gettime_relative() > deadline) {
+    int64_t now = av_gettime_relative();
+    if (deadline > 0 && now > deadline) {
+        if (!__atomic_load_n(&s->timed_out, __ATOMIC_ACQUIRE)) {
+            int64_t armed = __atomic_load_n(&s->armed_us, __ATOMIC_ACQUIRE);
+            __atomic_store_n(&s->fired_waited_us, now - armed, __ATOMIC_RELEASE);
+            __atomic_store_n(&s->fired_limit_us, deadline - armed, __ATOMIC_RELEASE);
+        }
         __atomic_store_n(&s->timed_out, 1, __ATOMIC_RELEASE);
         return 1;
     }

@@ -77,6 +77,16 @@ struct Run: ParsableCommand {
     @Flag(name: .long, inversion: .prefixedNo, help: "Progress bar on stderr (default: when stderr is a terminal).")
     var progress: Bool?
 
+    // [safety #11] Crash safety and the end of live inputs.
+    @Flag(name: .long, help: "Write a classic MP4 with the index at the front (plays only once finished: a hard kill leaves nothing playable). Default: fragmented MP4, playable up to ~1 s before a kill.")
+    var faststart = false
+
+    @Flag(name: .long, help: "Count the end of a stream, pipe or device as done (exit 0). Default: it is an error (exit 69) unless you stopped the run.")
+    var eofOk = false
+
+    @Option(name: .long, help: "Seconds a stream, pipe or device may send nothing before it counts as lost (default 10, and 15 to open; this sets both).")
+    var inputTimeout: Double?
+
     func validate() throws {
         if let size, parseSize(size) == nil { throw ValidationError("--size must be WxH with positive integers, e.g. 1024x512") }
         if let scale, !(scale > 0 && scale <= 8) { throw ValidationError("--scale must be in (0, 8]") }
@@ -88,6 +98,7 @@ struct Run: ParsableCommand {
         if let drop, !["wait", "oldest"].contains(drop) { throw ValidationError("--drop must be wait or oldest") }
         if !(telemetryInterval > 0) { throw ValidationError("--telemetry-interval must be positive") }
         if !(0...51).contains(crf) { throw ValidationError("--crf must be between 0 and 51") }
+        if let inputTimeout, !(inputTimeout > 0) { throw ValidationError("--input-timeout must be positive") }
         if let output {
             let ext = URL(fileURLWithPath: output).pathExtension.lowercased()
             if !["mp4", "mkv", "mov", "m4v"].contains(ext) {
@@ -122,6 +133,13 @@ struct Run: ParsableCommand {
             if let progress { options.showProgress = progress }
             options.encoder.crf = crf
             options.encoder.preset = preset
+            // [safety #11]
+            options.encoder.faststart = faststart
+            options.sourceOptions.endOfStreamIsDone = eofOk
+            if let inputTimeout {
+                options.sourceOptions.readTimeout = inputTimeout
+                options.sourceOptions.openTimeout = inputTimeout
+            }
             var style = RenderStyle(mode: visualize, alpha: alpha, showLegend: legend != "none",
                                     legendContent: legend == "all" ? .all : .present, showHUD: !noHud)
             if let classes {

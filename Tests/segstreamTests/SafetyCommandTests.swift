@@ -239,3 +239,72 @@ extension CLI {
         try out.write(to: URL(fileURLWithPath: destination))
     }
 }
+
+// MARK: 4 and 5. live inputs: ends, stalls, SIGTERM
+
+@Suite("segstream run: lost and stalled inputs (#11)", .serialized)
+struct LostInputCommandTests {
+    let model = CLI.tinyModel
+
+    /// 30 s of MPEG-TS, 64x48 at 10 fps.
+    static func longTS(_ dir: URL) throws -> Data {
+        let path = dir.appendingPathComponent("long.ts").path
+        try CLI.ffmpeg(["-f", "lavfi", "-i", "testsrc2=size=64x48:rate=10", "-t", "30", "-c:v", "libx264", "-preset",
+                        "ultrafast", path])
+        return try Data(contentsOf: URL(fileURLWithPath: path))
+    }
+
+    @Test("a stalled pipe and SIGTERM: the process exits within 2 s, and the output plays")
+    func stalledPipeObeysSIGTERM() throws {
+        let dir = try CLI.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let clip = try Self.longTS(dir), output = dir.appendingPathComponent("out.mkv").path
+        let child = try LiveProcess(["run", "-", "-o", output, "--json", "-", "--model", model, "--no-progress"], stdinPipe: true)
+        child.feed(clip.prefix(clip.count / 2))   // then the writer stalls, pipe open
+        #expect(child.wait(timeout: 30) { lines in lines.count >= 100 }, "frames before the stall")
+        usleep(500_000)   // the stall: the reader is now blocked on the pipe
+        let signalled = Date()
+        kill(child.process.processIdentifier, SIGTERM)
+        let end = child.finish(timeout: 10)
+        let took = Date().timeIntervalSince(signalled)
+        #expect(!end.timedOut && took < 2, "exited \(took) s after SIGTERM: \(end.stderr)")
+        #expect(child.process.terminationStatus == 128 + SIGTERM, "\(end.stderr)")
+        let decoded = try SafetyCommandTests.decode(output)
+        #expect(decoded.clean && decoded.frames >= 100, "\(decoded)")
+    }
+
+    @Test("a pipe that never sends: exit 69 after --input-timeout, and the message says how long it waited")
+    func silentPipeTimesOut() throws {
+        let child = try LiveProcess(["run", "-", "--input-timeout", "1", "--model", model, "--no-progress"], stdinPipe: true)
+        let end = child.finish(timeout: 20)
+        #expect(!end.timedOut && end.seconds < 4, "\(end.seconds) s")
+        #expect(child.process.terminationStatus == 69, "\(end.stderr)")
+        #expect(end.stderr.contains("timed out after 1.0 s (limit 1.0 s)") || end.stderr.contains("timed out after 1.1 s (limit 1.0 s)"),
+                "\(end.stderr)")
+    }
+
+    @Test("a pipe closed by its writer mid-run is exit 69 with the reason; with --eof-ok it is done (0)")
+    func closedPipe() throws {
+        let dir = try CLI.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let clip = try Self.longTS(dir).prefix(20_000)
+        for eofOK in [false, true] {
+            let child = try LiveProcess(["run", "-", "--json", "-", "--model", model, "--no-progress"] + (eofOK ? ["--eof-ok"] : []),
+                                        stdinPipe: true)
+            child.feed(clip)
+            try child.input.fileHandleForWriting.close()
+            let end = child.finish(timeout: 30)
+            #expect(child.process.terminationStatus == (eofOK ? 0 : 69), "\(end.stderr)")
+            let frames = child.received.filter { $0.1.contains("\"type\":\"frame\"") }.count
+            #expect(frames > 0)
+            let summary = child.received.last?.1 ?? ""
+            if eofOK {
+                #expect(summary.contains("\"input_error\":null"), "\(summary)")
+            } else {
+                #expect(end.stderr.contains("segstream: input ended '-': the pipe was closed by its writer after \(frames) frames"),
+                        "\(end.stderr)")
+                #expect(summary.contains("\"input_error\":\"input ended"), "the JSON summary names the error: \(summary)")
+            }
+        }
+    }
+}
