@@ -18,8 +18,9 @@ final class LiveProcess: @unchecked Sendable {
         process.standardError = err
         process.standardInput = stdinPipe ? input : FileHandle.nullDevice
         try process.run()
+        // Dedicated threads, not GCD: many children at once would starve the global queue's blocked workers.
         readers.enter()
-        DispatchQueue.global().async { [self] in
+        Thread { [self] in
             var partial = Data()
             let fd = out.fileHandleForReading.fileDescriptor
             var buffer = [UInt8](repeating: 0, count: 65536)
@@ -34,13 +35,13 @@ final class LiveProcess: @unchecked Sendable {
                 }
             }
             readers.leave()
-        }
+        }.start()
         readers.enter()
-        DispatchQueue.global().async { [self] in
+        Thread { [self] in
             let data = err.fileHandleForReading.readDataToEndOfFile()
             lock.lock(); errText = data; lock.unlock()
             readers.leave()
-        }
+        }.start()
     }
 
     /// Writes `data` to the child's stdin (without closing it).
