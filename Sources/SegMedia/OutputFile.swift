@@ -105,8 +105,9 @@ public final class LineOutput: @unchecked Sendable {
         let special = path.hasPrefix("/dev/") || path.hasPrefix("/proc/")
         if exists && (special || (st.st_mode & S_IFMT) != S_IFREG) {
             if (st.st_mode & S_IFMT) == S_IFDIR { throw MediaError(.ioError, "cannot write", path: path, detail: "is a directory") }
-            // A device, FIFO or socket (or /dev/stdout): write through, never create or truncate.
-            let d = open(path, O_WRONLY | O_CLOEXEC)
+            // A device, FIFO or socket (or /dev/stdout): write through, never create or truncate. O_APPEND:
+            // /dev/stdout may be a file the shell opened with `>>`.
+            let d = open(path, O_WRONLY | O_APPEND | O_CLOEXEC)
             guard d >= 0 else { throw fail("cannot open for writing") }
             fd = d
             ownsDescriptor = true
