@@ -279,6 +279,9 @@ public final class VideoSource: @unchecked Sendable {
 
         guard let fc = avformat_alloc_context() else { throw MediaError(.internalError, "avformat_alloc_context failed") }
         fc.pointee.interrupt_callback = cffmpeg_make_interrupt_cb(interrupter.state)
+        // A V4L2 device otherwise blocks in VIDIOC_DQBUF, out of reach of deadlines and stop requests: read it
+        // non-blocking (as the ffmpeg CLI reads every input) and wait in feedDecoder's EAGAIN loop instead.
+        if case .device = kind { fc.pointee.flags |= AVFMT_FLAG_NONBLOCK }
         var localReader: UnsafeMutablePointer<cffmpeg_fd_reader>? = nil
         var localIO: UnsafeMutablePointer<AVIOContext>? = nil
         if case .pipe(let fd) = kind {
