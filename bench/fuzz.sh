@@ -18,8 +18,10 @@ for target in model video; do
   cp -n "$seeds/corpus-$target"/* "$corpus/" 2>/dev/null || true
   log=bench/results/fuzz-$target.log
   set +e
+  parallel=()
+  if [ "$jobs" -gt 1 ]; then parallel=(-fork="$jobs"); fi
   (cd bench/results/fuzz-findings && SEGFUZZ_TARGET=$target ASAN_OPTIONS=detect_leaks=0 "$bin" "../fuzz-$target" \
-     -max_total_time="$seconds" -jobs="$jobs" -workers="$jobs" -max_len=262144 -rss_limit_mb=4096 \
+     -max_total_time="$seconds" "${parallel[@]}" -max_len=262144 -rss_limit_mb=4096 \
      -print_final_stats=1 -artifact_prefix="$target-") >"$log" 2>&1
   rc=$?
   set -e
