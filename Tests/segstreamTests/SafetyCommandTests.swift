@@ -58,21 +58,28 @@ struct SafetyCommandTests {
 
     // MARK: 2 and 3. write failures, device nodes, symlinks, replacement
 
-    @Test("--json /dev/full: one line, exit 74, the video is finished and plays; the device stays a device",
+    @Test("--json to a full device (/dev/full): one line, exit 74, the video is finished and plays; the device stays a device",
           arguments: ["--json", "--telemetry"])
     func machineOutputToAFullDevice(option: String) throws {
         let dir = try CLI.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         let input = try Self.clip(dir, seconds: 2), output = dir.appendingPathComponent("out.mp4").path
-        let result = try CLI.segstream(["run", input, "-o", output, option, "/dev/full", "--telemetry-interval", "0.01",
+        // As root, a private node (char 1,7 = /dev/full; old-style dev_t encoding, major << 8 | minor) in the scratch directory: a regression that replaces
+        // the device must not break the machine's /dev/full. Others cannot replace /dev/full anyway.
+        var full = "/dev/full"
+        if getuid() == 0 {
+            full = dir.appendingPathComponent("full").path
+            #expect(mknod(full, S_IFCHR | 0o666, dev_t((1 << 8) | 7)) == 0, "mknod: \(String(cString: strerror(errno)))")
+        }
+        let result = try CLI.segstream(["run", input, "-o", output, option, full, "--telemetry-interval", "0.01",
                                         "--model", model, "--no-progress"], timeout: 60)
         #expect(result.status == 74, "\(result.stderr)")
         let errorLines = Self.lines(result.stderr).filter { $0.hasPrefix("segstream: ") }
-        #expect(errorLines == ["segstream: cannot write '/dev/full': No space left on device"], "\(result.stderr)")
+        #expect(errorLines == ["segstream: cannot write '\(full)': No space left on device"], "\(result.stderr)")
         let decoded = try Self.decode(output)
         #expect(decoded.frames > 0 && decoded.clean, "the video must play: \(decoded.errors)")
         var st = stat()
-        #expect(stat("/dev/full", &st) == 0 && (st.st_mode & S_IFMT) == S_IFCHR, "/dev/full is no longer a device")
+        #expect(stat(full, &st) == 0 && (st.st_mode & S_IFMT) == S_IFCHR, "\(full) is no longer a device")
     }
 
     /// Runs `segstream` with a 64 KiB tmpfs mounted at `mountPoint` (a private mount namespace through
