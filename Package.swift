@@ -53,6 +53,8 @@ let package = Package(
             ]),
         // Release-only fp32 timing harness (bench/fp32_bench.sh); not part of the product.
         .executableTarget(name: "SegBench", dependencies: ["SFNet", "SegEngine"]),
+        // libFuzzer targets for the model loader and the video source (bench/fuzz.sh); a replay tool otherwise.
+        .executableTarget(name: "SegFuzz", dependencies: ["SFNet", "SegEngine", "SegMedia"]),
         .testTarget(name: "SegKernelsTests", dependencies: ["CSegKernels"]),
         .testTarget(name: "SegEngineTests", dependencies: ["SegEngine"], resources: [.copy("Fixtures")]),
         .testTarget(name: "SFNetTests", dependencies: ["SFNet", "SegEngine", "CSegKernels"], resources: [.copy("Fixtures")]),

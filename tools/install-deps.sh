@@ -10,6 +10,12 @@ $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends \
     pkg-config ffmpeg libavformat-dev libavcodec-dev libswscale-dev libavutil-dev libavdevice-dev \
     libopenblas-dev libsystemd-dev systemd python3-pip >/dev/null
+# Test peers (issue #11): a real RTSP server on loopback (gst-rtsp-server through Debian's python3-gi, run by
+# tools/rtsp_test_server.py with /usr/bin/python3), and util-linux's unshare for the full-disk tests (a 64 KiB
+# tmpfs in a private mount namespace).
+$SUDO apt-get install -y -qq --no-install-recommends \
+    python3-gi gir1.2-gstreamer-1.0 gir1.2-gst-rtsp-server-1.0 gstreamer1.0-rtsp gstreamer1.0-plugins-base \
+    gstreamer1.0-plugins-good gstreamer1.0-plugins-bad util-linux >/dev/null
 # The tools need torch's CPU build only; this project's machines carry its wheel in /opt/wheels. Without it,
 # pip takes torch from PyPI (a much larger download with CUDA libraries).
 cpu_wheel=$(ls /opt/wheels/torch-2.13.0+cpu-*.whl 2>/dev/null | head -n 1 || true)

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# The test suite: Swift (engine, kernels, media, pipeline, CLI), the Python tools (converter), and
-# ThreadSanitizer over the suites that run threads: the stream pipeline (five stage threads, queues, stop),
-# its queues, and model forwards on the engine's worker threads.
+# The test suite: Swift (engine, kernels, media, pipeline, serve, CLI); ThreadSanitizer over the suites that run
+# threads (the stream pipeline's five stage threads, queues and stop; model forwards on the engine's shared worker
+# pool); a fuzzing smoke run; and the Python tools (converter).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 swift build --product segstream
@@ -9,4 +9,5 @@ swift test
 # TSan builds into its own scratch folder (.build-tsan, git-ignored); any report fails the run.
 TSAN_OPTIONS="halt_on_error=1 ${TSAN_OPTIONS:-}" swift test --sanitize=thread --scratch-path .build-tsan \
     --filter 'StreamPipelineTests|BoundedQueueTests|NetworkParityTests'
+tools/fuzz-smoke.sh 5   # libFuzzer targets (model loader, video source), a few seconds each
 python3 -m pytest -q tools/tests

@@ -21,27 +21,29 @@ public enum ModelFileError: Error, CustomStringConvertible, Equatable, Sendable 
     case invalidValue(name: String, reason: String)
 
     public var description: String {
+        // Every string here may come from the file: escaped and shortened (MessageText).
+        let q = { (text: String) in MessageText.escaped(text) }
         switch self {
-        case .cannotOpen(let path, let reason): return "cannot open \(path): \(reason)"
+        case .cannotOpen(let path, let reason): return "cannot open \(q(path)): \(q(reason))"
         case .fileTooShort(let size): return "file is \(size) bytes, too short for a safetensors header"
         case .headerLengthOutOfRange(let n, let size): return "header length \(n) runs past the end of the \(size)-byte file"
-        case .invalidHeader(let why): return "invalid safetensors header: \(why)"
-        case .unknownDType(let name, let dtype): return "\(name) has unknown dtype \(dtype)"
+        case .invalidHeader(let why): return "invalid safetensors header: \(q(why))"
+        case .unknownDType(let name, let dtype): return "\(q(name)) has unknown dtype \(q(dtype))"
         case .dataOutOfRange(let name, let b, let e, let size):
-            return "\(name) has data_offsets [\(b),\(e)] outside the \(size)-byte data section"
+            return "\(q(name)) has data_offsets [\(b),\(e)] outside the \(size)-byte data section"
         case .dataSizeMismatch(let name, let bytes, let expected, let dtype, let shape):
-            return "\(name) has \(bytes) bytes of data, expected \(expected) for \(dtype) \(Self.format(shape))"
-        case .overlappingTensors(let a, let b): return "tensors \(a) and \(b) overlap"
-        case .nonStringMetadata(let key): return "__metadata__ value for \(key) is not a string"
-        case .missingTensor(let name): return "missing \(name)"
-        case .unexpectedTensor(let name): return "unexpected tensor \(name)"
+            return "\(q(name)) has \(bytes) bytes of data, expected \(expected) for \(q(dtype)) \(Self.format(shape))"
+        case .overlappingTensors(let a, let b): return "tensors \(q(a)) and \(q(b)) overlap"
+        case .nonStringMetadata(let key): return "__metadata__ value for \(q(key)) is not a string"
+        case .missingTensor(let name): return "missing \(q(name))"
+        case .unexpectedTensor(let name): return "unexpected tensor \(q(name))"
         case .shapeMismatch(let name, let shape, let expected):
-            return "\(name) has shape \(Self.format(shape)), expected \(Self.format(expected))"
-        case .unsupportedDType(let name, let dtype): return "\(name) has dtype \(dtype), expected F32, F16 or BF16"
-        case .missingMetadata(let key): return "missing __metadata__ key \(key)"
-        case .invalidMetadata(let key, let value, let reason): return "__metadata__ \(key) = \(value): \(reason)"
-        case .wrongDType(let name, let dtype, let expected): return "\(name) has dtype \(dtype), expected \(expected)"
-        case .invalidValue(let name, let reason): return "\(name): \(reason)"
+            return "\(q(name)) has shape \(Self.format(shape)), expected \(Self.format(expected))"
+        case .unsupportedDType(let name, let dtype): return "\(q(name)) has dtype \(q(dtype)), expected F32, F16 or BF16"
+        case .missingMetadata(let key): return "missing __metadata__ key \(q(key))"
+        case .invalidMetadata(let key, let value, let reason): return "__metadata__ \(q(key)) = \(q(value)): \(q(reason))"
+        case .wrongDType(let name, let dtype, let expected): return "\(q(name)) has dtype \(q(dtype)), expected \(q(expected))"
+        case .invalidValue(let name, let reason): return "\(q(name)): \(q(reason))"
         }
     }
 

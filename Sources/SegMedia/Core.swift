@@ -7,6 +7,11 @@
 // created on one thread and *moved* to another (a pipeline stage thread), but at any moment only one thread
 // uses it. None of them lock. The exception is `SourceInterrupter`, which is safe to call from any thread.
 import CFFmpeg
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// An exact rational number, FFmpeg's `AVRational` (time bases, frame rates).
 public struct Rational: Sendable, Hashable, CustomStringConvertible {
@@ -43,6 +48,9 @@ public enum MediaLibrary {
         _ = avformat_network_init()
         av_log_set_level(AV_LOG_ERROR)
         installLogCallback()
+        // A closed pipe (`--json - | head`, `-o - | …`, a peer that hung up) must be a write error (EPIPE) that
+        // the run reports and survives, not a signal that kills it with its outputs unfinished.
+        signal(SIGPIPE, SIG_IGN)
     }()
     static func ensureInitialized() { _ = setup }
 

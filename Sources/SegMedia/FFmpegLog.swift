@@ -1,4 +1,5 @@
 import CFFmpeg
+import SegEngine
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -62,7 +63,9 @@ final class FFmpegLogSink: @unchecked Sendable {
         }
         windowCount += 1
         if windowCount > echoLinesPerSecond { suppressed += 1; return }
-        writeStderr(line + "\n")
+        // FFmpeg's lines quote stream metadata and URLs: escaped like every other message (one line, no raw
+        // terminal escapes).
+        writeStderr(MessageText.escaped(line, limit: 1000) + "\n")
     }
 }
 

@@ -1,4 +1,5 @@
 import CFFmpeg
+import SegEngine
 
 /// Every SegMedia failure. `description` is one line naming the operation, the path/URL and FFmpeg's
 /// `av_strerror` text; `kind` is what the CLI maps to a sysexits code (`exitCode`).
@@ -38,10 +39,12 @@ public struct MediaError: Error, Sendable, CustomStringConvertible {
         self.detail = detail.isEmpty ? (code.map(ffErrorString) ?? "") : detail
     }
 
+    /// One line: the path and the detail are escaped and shortened (`MessageText`), since both can carry
+    /// text from outside (a file name, a URL, FFmpeg's message about a stream).
     public var description: String {
         var s = operation
-        if !path.isEmpty { s += " '\(path)'" }
-        if !detail.isEmpty { s += ": \(detail)" }
+        if !path.isEmpty { s += " '\(MessageText.escaped(path))'" }
+        if !detail.isEmpty { s += ": \(MessageText.escaped(detail, limit: 2 * MessageText.fieldLimit))" }
         return s
     }
 
@@ -62,9 +65,15 @@ public struct MediaError: Error, Sendable, CustomStringConvertible {
 extension MediaError {
     /// Classifies an FFmpeg error from opening or reading an input.
     static func input(_ operation: String, path: String, code: Int32, isFile: Bool, timedOut: Bool = false,
-                      stopRequested: Bool = false) -> MediaError {
+                      stopRequested: Bool = false, waited: Double? = nil, limit: Double? = nil) -> MediaError {
         if stopRequested { return MediaError(.interrupted, operation, path: path, detail: "interrupted by the caller") }
-        if timedOut || code == FF.exit { return MediaError(.unavailable, operation, path: path, detail: "timed out") }
+        if timedOut || code == FF.exit {
+            // The time actually waited, and the limit: a message that says 10 s after 20 s is a lie.
+            var detail = "timed out"
+            if let waited { detail += " after \(VideoSource.seconds(waited))" }
+            if let limit { detail += " (limit \(VideoSource.seconds(limit)))" }
+            return MediaError(.unavailable, operation, path: path, detail: detail)
+        }
         let kind: Kind
         switch code {
         case cffmpeg_averror(ENOENT), cffmpeg_averror(EACCES), cffmpeg_averror(EISDIR), cffmpeg_averror(ENOTDIR):

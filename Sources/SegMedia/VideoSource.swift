@@ -18,7 +18,19 @@ public final class SourceInterrupter: @unchecked Sendable {
     public func interrupt() { cffmpeg_interrupt_request_stop(state) }
     public var isInterrupted: Bool { cffmpeg_interrupt_stop_requested(state) != 0 }
     var timedOut: Bool { cffmpeg_interrupt_timed_out(state) != 0 }
-    func arm(timeout: Double?) { cffmpeg_interrupt_arm(state, timeout.map { Int64($0 * 1_000_000) } ?? 0) }
+    /// When the current deadline was armed (`av_gettime_relative`, µs): the start of the wait a timeout
+    /// message reports.
+    private(set) var armedAt: Int64 = 0
+    func arm(timeout: Double?) {
+        armedAt = av_gettime_relative()
+        cffmpeg_interrupt_arm(state, timeout.map { Int64($0 * 1_000_000) } ?? 0)
+    }
+    /// Seconds since `arm`.
+    var waited: Double { Double(av_gettime_relative() - armedAt) / 1_000_000 }
+    /// Seconds the last deadline that fired had waited (0 if none fired).
+    var firedWaited: Double { Double(cffmpeg_interrupt_fired_waited_us(state)) / 1_000_000 }
+    /// The limit of the last deadline that fired.
+    var firedLimit: Double { Double(cffmpeg_interrupt_fired_limit_us(state)) / 1_000_000 }
 }
 
 /// What an input string names.
@@ -55,12 +67,14 @@ public struct SourceOptions: Sendable {
     public var formatOptions: [String: String] = [:]
     /// Force an input format (`-f`), e.g. "mpegts" for stdin. nil = probe (V4L2 devices imply "v4l2").
     public var format: String? = nil
-    /// Seconds allowed for opening and probing. nil = the default for the kind (15 s for network/devices, no
-    /// limit for files and pipes); `.infinity` = no limit.
+    /// Seconds allowed for opening and probing. nil = the default for the kind (15 s for network, devices and
+    /// pipes, no limit for files); `.infinity` = no limit.
     public var openTimeout: Double? = nil
-    /// Seconds a single packet read may block before the stream counts as dead (`MediaError.Kind.unavailable`).
-    /// nil = the default for the kind (10 s for network/devices, no limit for files and pipes); `.infinity` =
-    /// no limit.
+    /// Seconds the input may send nothing (no packet of any stream) before it counts as dead
+    /// (`MediaError.Kind.unavailable`, whose message gives the time actually waited). nil = the default for
+    /// the kind (10 s for network, devices and pipes, no limit for files); `.infinity` = no limit. Network
+    /// protocols also get their own socket timeout (`timeout` for rtsp/udp, `rw_timeout` otherwise, in µs as
+    /// FFmpeg 5.1 names them) set 1 s longer, as a backstop: ours fires first and reports the real wait.
     public var readTimeout: Double? = nil
     /// Decoder threads; 0 = auto (one per core).
     public var decoderThreads: Int = 0
@@ -69,6 +83,12 @@ public struct SourceOptions: Sendable {
     public var keepAudio: Bool = false
     /// Override the live/file classification (`VideoSource.isLive`).
     public var live: Bool? = nil
+    /// Whether the end of a stream that is not a file (network URL, device, pipe) counts as the normal end of
+    /// the input (`nextFrame()` returns nil) instead of an error (`MediaError.Kind.unavailable`, exit 69).
+    /// Off by default: a camera or stream that stops sending before the user stopped the run is a failure,
+    /// and must not look like success. `segstream run --eof-ok` turns it on (for a pipe or URL that carries
+    /// a finite clip). Files always end normally.
+    public var endOfStreamIsDone = false
     public init() {}
 }
 
@@ -163,6 +183,13 @@ public final class VideoSource: @unchecked Sendable {
     private let packet = PacketBox()
     private let frame = FrameBox()
     private let readTimeout: Double?
+    /// Pipes are read through our own AVIOContext (`cffmpeg_fd_reader`), which a stop request or a deadline
+    /// can interrupt; FFmpeg's `pipe:` protocol blocks in read(2) out of their reach.
+    private var pipeReader: UnsafeMutablePointer<cffmpeg_fd_reader>?
+    private var pipeIO: UnsafeMutablePointer<AVIOContext>?
+    private let endOfStreamIsDone: Bool
+    /// What ended the input (`av_read_frame`'s code), for the message when the end is an error.
+    private var endCode: Int32?
     private var audioQueue: [MediaPacket] = []
     private var flushing = false
     private var finished = false
@@ -219,12 +246,28 @@ public final class VideoSource: @unchecked Sendable {
             inputFormat = fmt
         }
         if let l = options.live { live = l }
+        var isPipe = false
+        if case .pipe = kind { isPipe = true }
+        // Every wait on a source that is not a file has a deadline, pipes included.
+        let waitsHaveDeadlines = live || isPipe
         func limit(_ t: Double?, _ liveDefault: Double) -> Double? {
-            guard let t else { return live ? liveDefault : nil }
+            guard let t else { return waitsHaveDeadlines ? liveDefault : nil }
             return t.isFinite && t > 0 ? t : nil
         }
         let openTimeout = limit(options.openTimeout, 15)
         readTimeout = limit(options.readTimeout, 10)
+        // A "pipe" that is a redirected regular file (`segstream run - < clip.ts`) ends like a file.
+        var redirectedFile = false
+        if case .pipe(let fd) = kind {
+            var st = stat()
+            redirectedFile = fstat(fd, &st) == 0 && (st.st_mode & S_IFMT) == S_IFREG
+        }
+        endOfStreamIsDone = isFile || redirectedFile || options.endOfStreamIsDone
+        // The protocols' own socket timeouts (µs) are a backstop 1 s behind ours: our deadline knows how long
+        // the wait really was, while a socket timeout inside the RTSP demuxer comes back as a plain EOF.
+        if let t = readTimeout {
+            for key in ["timeout", "rw_timeout"] where defaults[key] != nil { defaults[key] = String(Int64((t + 1) * 1_000_000)) }
+        }
         let displayPath = input
 
         // Check a plain file before FFmpeg does, for a clearer message than FFmpeg's.
@@ -236,6 +279,33 @@ public final class VideoSource: @unchecked Sendable {
 
         guard let fc = avformat_alloc_context() else { throw MediaError(.internalError, "avformat_alloc_context failed") }
         fc.pointee.interrupt_callback = cffmpeg_make_interrupt_cb(interrupter.state)
+        // A V4L2 device otherwise blocks in VIDIOC_DQBUF, out of reach of deadlines and stop requests: read it
+        // non-blocking (as the ffmpeg CLI reads every input) and wait in feedDecoder's EAGAIN loop instead.
+        if case .device = kind { fc.pointee.flags |= AVFMT_FLAG_NONBLOCK }
+        var localReader: UnsafeMutablePointer<cffmpeg_fd_reader>? = nil
+        var localIO: UnsafeMutablePointer<AVIOContext>? = nil
+        if case .pipe(let fd) = kind {
+            let reader = UnsafeMutablePointer<cffmpeg_fd_reader>.allocate(capacity: 1)
+            reader.initialize(to: cffmpeg_fd_reader(fd: fd, interrupt: interrupter.state))
+            guard let io = cffmpeg_fd_reader_open(reader) else {
+                reader.deallocate()
+                avformat_free_context(fc)
+                throw MediaError(.internalError, "cannot allocate an I/O context for", path: input)
+            }
+            fc.pointee.pb = io
+            fc.pointee.flags |= AVFMT_FLAG_CUSTOM_IO
+            localReader = reader
+            localIO = io
+            url = ""
+        }
+        // A custom AVIOContext is ours to free, also when opening fails.
+        var openSucceeded = false
+        defer {
+            if !openSucceeded {
+                cffmpeg_fd_reader_close(&localIO)
+                localReader?.deallocate()
+            }
+        }
         var ctx: UnsafeMutablePointer<AVFormatContext>? = fc
         interrupter.arm(timeout: openTimeout)
         var opts = defaults
@@ -248,7 +318,8 @@ public final class VideoSource: @unchecked Sendable {
         }
         if rc < 0 {   // avformat_open_input frees the context on failure
             throw MediaError.input("cannot open input", path: displayPath, code: rc, isFile: isFile,
-                                   timedOut: interrupter.timedOut, stopRequested: interrupter.isInterrupted)
+                                   timedOut: interrupter.timedOut, stopRequested: interrupter.isInterrupted,
+                                   waited: interrupter.waited, limit: openTimeout)
         }
         var fail: MediaError? = nil
         defer { if fail != nil { avformat_close_input(&ctx) } }
@@ -256,7 +327,8 @@ public final class VideoSource: @unchecked Sendable {
         let src = avformat_find_stream_info(ctx, nil)
         if src < 0 {
             fail = MediaError.input("cannot read stream info of", path: displayPath, code: src, isFile: isFile,
-                                    timedOut: interrupter.timedOut, stopRequested: interrupter.isInterrupted)
+                                    timedOut: interrupter.timedOut, stopRequested: interrupter.isInterrupted,
+                                    waited: interrupter.waited, limit: openTimeout)
             throw fail!
         }
         interrupter.arm(timeout: nil)
@@ -322,6 +394,9 @@ public final class VideoSource: @unchecked Sendable {
         frameDuration = max(1, av_rescale_q(1, AVRational(num: fpsForGaps.den, den: fpsForGaps.num), stream.pointee.time_base))
 
         formatContext = ctx
+        pipeReader = localReader
+        pipeIO = localIO
+        openSucceeded = true
         info = SourceInfo(
             input: input,
             formatName: String(cString: ctx!.pointee.iformat.pointee.name),
@@ -332,7 +407,11 @@ public final class VideoSource: @unchecked Sendable {
             duration: duration, estimatedFrameCount: count, isLive: live, audio: audio, unusedOptions: unused.sorted())
     }
 
-    deinit { avformat_close_input(&formatContext) }
+    deinit {
+        avformat_close_input(&formatContext)
+        cffmpeg_fd_reader_close(&pipeIO)   // AVFMT_FLAG_CUSTOM_IO: avformat_close_input leaves it to us
+        pipeReader?.deallocate()
+    }
 
     /// Audio packets queued since the last call (only with `SourceOptions.keepAudio`), in demux order.
     public func takeAudioPackets() -> [MediaPacket] {
@@ -353,6 +432,9 @@ public final class VideoSource: @unchecked Sendable {
             if r >= 0 { return makeFrame() }
             if r == FF.eof {
                 finished = true
+                if framesDecoded > 0 && !endOfStreamIsDone {
+                    throw MediaError(.unavailable, "input ended", path: info.input, detail: endReason())
+                }
                 if framesDecoded == 0 {
                     // A live stream that ends before its first frame is an unavailable source, not bad data.
                     throw MediaError(info.isLive ? .unavailable : .invalidInput, "no decodable video frame in", path: info.input,
@@ -374,26 +456,61 @@ public final class VideoSource: @unchecked Sendable {
         }
     }
 
+    /// Why a source that is not a file ended, for `input ended '…': <reason>`.
+    private func endReason() -> String {
+        let how: String
+        if let code = endCode, code != FF.eof {
+            how = "reading failed (\(ffErrorString(code)))"
+        } else {
+            switch kind {
+            case .pipe: how = "the pipe was closed by its writer"
+            case .device: how = "the device stopped delivering frames"
+            case .network: how = "the server ended the stream or closed the connection"
+            case .file: how = "end of file"
+            }
+        }
+        return "\(how) after \(framesDecoded) frames, before a stop was requested (--eof-ok counts a clean end as done)"
+    }
+
     /// Reads packets until one is sent to the video decoder (or the input ends and the decoder is flushed).
+    /// The read deadline runs from the last packet of any stream (a retry does not restart it).
     private func feedDecoder() throws {
         let fc = formatContext!
         let dc = decoder.raw
+        interrupter.arm(timeout: readTimeout)
         while true {
-            interrupter.arm(timeout: readTimeout)
             let r = av_read_frame(fc, packet.raw)
-            if r == FF.eagain { usleep(2000); continue }   // a device with nothing ready yet
+            if r == FF.eagain {   // a device with nothing ready yet
+                if let t = readTimeout, interrupter.waited > t {
+                    throw MediaError(.unavailable, "no data from", path: info.input,
+                                     detail: "nothing for \(Self.seconds(interrupter.waited)) (limit \(Self.seconds(t)))")
+                }
+                if interrupter.isInterrupted {
+                    throw MediaError(.interrupted, "reading interrupted", path: info.input, detail: "interrupted by the caller")
+                }
+                usleep(2000)
+                continue
+            }
             if r < 0 {
                 if interrupter.isInterrupted {
                     throw MediaError(.interrupted, "reading interrupted", path: info.input, detail: "interrupted by the caller")
                 }
                 // AVERROR_EXIT without a stop request is our deadline (the flag itself may belong to an earlier
                 // read: AVIO keeps the error sticky after a packet that was already buffered).
-                if interrupter.timedOut || r == FF.exit {
+                // A protocol's own socket timeout (ETIMEDOUT/EIO after rw_timeout) counts the same as ours.
+                // After a deadline fired, AVIO may first hand out buffered packets and report it later (sticky
+                // AVERROR_EXIT): the wait to report is the one that fired.
+                let fired = r == FF.exit && interrupter.firedWaited > 0
+                let waited = fired ? interrupter.firedWaited : interrupter.waited
+                let limit = fired ? interrupter.firedLimit : readTimeout
+                if interrupter.timedOut || r == FF.exit || (readTimeout.map { waited >= $0 * 0.95 } ?? false) && r != FF.eof {
                     throw MediaError(.unavailable, "no data from", path: info.input,
-                                     detail: "timed out after \(readTimeout ?? 0) s")
+                                     detail: "timed out: nothing for \(Self.seconds(waited))"
+                                         + (limit.map { " (limit \(Self.seconds($0)))" } ?? ""))
                 }
                 if r == FF.eof || !info.isLive && (fc.pointee.pb == nil || avio_feof(fc.pointee.pb) != 0) {
                     // The end (a truncated file ends with a partial packet, then EOF): flush the decoder.
+                    endCode = r
                     flushing = true
                     _ = avcodec_send_packet(dc, nil)
                     return
@@ -407,6 +524,16 @@ public final class VideoSource: @unchecked Sendable {
                 continue
             }
             consecutiveReadErrors = 0
+            if interrupter.timedOut && !interrupter.isInterrupted {
+                // The deadline fired inside this read, and the packet came from a buffer (RTSP's reordering
+                // queue, a depacketizer's last NAL): no new data for the whole limit, so the stream is dead.
+                // Re-arming here would double the wait (a 10 s limit detected after 20 s).
+                packet.unref()
+                throw MediaError(.unavailable, "no data from", path: info.input,
+                                 detail: "timed out: nothing for \(Self.seconds(interrupter.firedWaited))"
+                                     + " (limit \(Self.seconds(interrupter.firedLimit)))")
+            }
+            interrupter.arm(timeout: readTimeout)   // data arrived: the next wait starts now
             defer { packet.unref() }
             let idx = packet.raw.pointee.stream_index
             if idx == videoIndex {
@@ -428,6 +555,12 @@ public final class VideoSource: @unchecked Sendable {
                 audioQueue.append(MediaPacket(moving: packet.raw, timeBase: tb))
             }
         }
+    }
+
+    /// "10.0 s"
+    static func seconds(_ t: Double) -> String {
+        let tenths = (t * 10).rounded()
+        return "\(Int(tenths) / 10).\(Int(tenths) % 10) s"
     }
 
     private func makeFrame() -> VideoFrame {

@@ -17,11 +17,21 @@ public struct EncoderSettings: Sendable {
     public var tune: String? = nil
     /// Encoder threads, 0 = auto.
     public var threads = 0
-    /// MP4/MOV: move the index to the front at `finish()` (rewrites the file once; off by default).
-    public var faststart = false
-    /// MP4/MOV: fragmented output (`frag_keyframe+empty_moov`), so that a killed process still leaves a
-    /// playable file. Off by default: `finish()` on SIGINT already writes a normal, complete file.
-    public var fragmented = false
+    /// MP4/MOV: a classic file with the index at the front, written by `finish()` (rewrites the file once).
+    /// Setting it turns `fragmented` off: such a file plays only once `finish()` has run, so a hard kill
+    /// (SIGKILL, power loss, OOM) leaves nothing playable.
+    public var faststart = false {
+        didSet { if faststart { fragmented = false } }
+    }
+    /// MP4/MOV: fragmented output (`frag_keyframe+delay_moov+default_base_moof`, a fragment at every keyframe
+    /// and at least every `flushInterval`), flushed to the file as each fragment ends, so that a killed process
+    /// leaves a file that plays up to the last fragment. On by default (crash safety); `faststart` turns it off.
+    public var fragmented = true
+    /// Crash safety for every container: the longest stretch of media (seconds) held in memory before it
+    /// reaches the file. MP4/MOV: the fragment duration (with `fragmented`); Matroska/WebM: the cluster time
+    /// limit. Each muxed packet is flushed to the file (`flush_packets`), so a hard kill loses at most this
+    /// much plus the encoder's lookahead. nil = the muxers' own defaults (MKV clusters of 5 s or 5 MiB).
+    public var flushInterval: Double? = 1
     /// Shift every timestamp (video and audio alike) so the first video frame is at 0, as ffmpeg does by
     /// default: an MPEG-TS or RTSP source starting at 1.4 s would otherwise open with a 1.4 s gap. Deltas
     /// (variable frame rate) and A/V sync are untouched. Off = keep absolute source timestamps.
@@ -29,6 +39,12 @@ public struct EncoderSettings: Sendable {
     /// Extra private options for libx264 (e.g. `["x264-params": "keyint=60"]`).
     public var codecOptions: [String: String] = [:]
     public init() {}
+
+    /// libx264's presets, fastest first (x264's `x264_preset_names`).
+    public static let x264Presets = ["ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower",
+                                     "veryslow", "placebo"]
+    /// libx264's tunes (`x264_tune_names`); several may be joined with commas.
+    public static let x264Tunes = ["film", "animation", "grain", "stillimage", "psnr", "ssim", "fastdecode", "zerolatency"]
 }
 
 /// Encodes RGB24 (or decoded) frames to H.264 yuv420p and muxes them with optional stream-copied audio.
@@ -41,7 +57,8 @@ public struct EncoderSettings: Sendable {
 ///   normally the source stream's), so source timestamps and variable frame rate are kept. A timestamp not
 ///   after the previous one is bumped by one tick and counted in `adjustedTimestamps`.
 /// - Files: the real output file is written from the start (no temp + rename), so that on SIGINT `finish()`
-///   leaves a playable partial video at the path the user asked for. If opening fails (bad path, unknown
+///   leaves a playable partial video at the path the user asked for; and by default (`fragmented`,
+///   `flushInterval`) a hard kill too leaves a file that plays up to about a second before the kill. If opening fails (bad path, unknown
 ///   extension, header write error) nothing is left behind. The trailer is written by `finish()`, which is
 ///   idempotent, safe on error paths, and also run by `deinit` if the caller forgot.
 ///
@@ -66,6 +83,8 @@ public final class VideoWriter: @unchecked Sendable {
     private let videoStream: UnsafeMutablePointer<AVStream>
     private var audioStream: UnsafeMutablePointer<AVStream>?
     private var audioInTimeBase = Rational(1, 1)
+    /// aac_adtstoasc for ADTS AAC into a (fragmented) MP4; nil when not needed.
+    private var audioFilter: UnsafeMutablePointer<AVBSFContext>?
     private let yuv = FrameBox()
     private let packet = PacketBox()
     private let audioPacket = PacketBox()
@@ -147,6 +166,15 @@ public final class VideoWriter: @unchecked Sendable {
         if oc.pointee.oformat.pointee.flags & AVFMT_GLOBALHEADER != 0 {
             e.pointee.flags |= AV_CODEC_FLAG_GLOBAL_HEADER
         }
+        // Checked here, before libx264 prints its own line about them.
+        guard EncoderSettings.x264Presets.contains(settings.preset) else {
+            throw MediaError(.invalidArgument, "unknown x264 preset", path: settings.preset,
+                             detail: "use one of " + EncoderSettings.x264Presets.joined(separator: ", "))
+        }
+        if let tune = settings.tune, !tune.split(separator: ",").allSatisfy({ EncoderSettings.x264Tunes.contains(String($0)) }) {
+            throw MediaError(.invalidArgument, "unknown x264 tune", path: tune,
+                             detail: "use one of " + EncoderSettings.x264Tunes.joined(separator: ", "))
+        }
         var codecOpts = ["preset": settings.preset, "crf": String(settings.crf)]
         if let t = settings.tune { codecOpts["tune"] = t }
         for (k, v) in settings.codecOptions { codecOpts[k] = v }
@@ -170,6 +198,20 @@ public final class VideoWriter: @unchecked Sendable {
                 st.pointee.time_base = audio.timeBase.av
                 audioStream = st
                 audioInTimeBase = audio.timeBase
+                // ADTS AAC (MPEG-TS, raw .aac sources) has no AudioSpecificConfig. The MP4 muxer inserts
+                // aac_adtstoasc itself for a classic file, but not in fragmented mode ("Malformed AAC
+                // bitstream", EPERM): run the filter here.
+                let isMOVOut = ["mp4", "mov", "ipod", "ismv", "psp", "3gp", "3g2"]
+                    .contains(String(cString: oc.pointee.oformat.pointee.name))
+                if id == AV_CODEC_ID_AAC && audio.parameters.pointee.extradata_size == 0 && isMOVOut,
+                   let filter = av_bsf_get_by_name("aac_adtstoasc") {
+                    var bsf: UnsafeMutablePointer<AVBSFContext>? = nil
+                    if av_bsf_alloc(filter, &bsf) >= 0, let bsf {
+                        _ = avcodec_parameters_copy(bsf.pointee.par_in, audio.parameters)
+                        bsf.pointee.time_base_in = audio.timeBase.av
+                        if av_bsf_init(bsf) >= 0 { audioFilter = bsf } else { var b: UnsafeMutablePointer<AVBSFContext>? = bsf; av_bsf_free(&b) }
+                    }
+                }
             }
         }
 
@@ -181,9 +223,23 @@ public final class VideoWriter: @unchecked Sendable {
         }
         var muxOpts: [String: String] = [:]
         var movflags: [String] = []
+        let muxer = String(cString: oc.pointee.oformat.pointee.name)
+        let isMOV = ["mp4", "mov", "ipod", "ismv", "psp", "3gp", "3g2"].contains(muxer)
+        let isMatroska = muxer == "matroska" || muxer == "webm"
         if settings.faststart { movflags.append("+faststart") }
-        if settings.fragmented { movflags.append("+frag_keyframe+empty_moov+default_base_moof") }
+        if settings.fragmented && !settings.faststart && isMOV {
+            // delay_moov (not empty_moov): the index is written when the first fragment is cut, once every track's
+            // first timestamp is known, so edit lists keep B-frame delay and audio priming exact.
+            movflags.append("+frag_keyframe+delay_moov+default_base_moof")
+            if let interval = settings.flushInterval { muxOpts["frag_duration"] = String(Int64(interval * 1_000_000)) }
+        }
+        if let interval = settings.flushInterval, isMatroska {
+            muxOpts["cluster_time_limit"] = String(Int64(interval * 1000))   // ms
+        }
         if !movflags.isEmpty { muxOpts["movflags"] = movflags.joined() }
+        if settings.flushInterval != nil && !settings.faststart {
+            muxOpts["flush_packets"] = "1"   // each packet the muxer emits goes to the file at once
+        }
         let hrc = withAVDictionary(muxOpts) { dict in avformat_write_header(oc, &dict) }
         if hrc < 0 { throw MediaError(.ioError, "cannot write the header of", path: path, code: hrc) }
 
@@ -201,8 +257,18 @@ public final class VideoWriter: @unchecked Sendable {
         videoStream = vs
     }
 
+    /// Throws `MediaError.invalidInput` (exit 65) when frames of this size (after rounding down to even)
+    /// cannot be encoded: H.264 4:2:0 needs at least 2x2. For callers whose sizes come from the input.
+    public static func checkFrameSize(width: Int, height: Int, input: String) throws {
+        if width & ~1 < 2 || height & ~1 < 2 {
+            throw MediaError(.invalidInput, "cannot encode the video of", path: input,
+                             detail: "its \(width)x\(height) frames are too small for H.264 (at least 2x2)")
+        }
+    }
+
     deinit {
         if !isFinished { try? finish() }
+        if audioFilter != nil { av_bsf_free(&audioFilter) }
         if let oc = formatContext {
             if oc.pointee.oformat.pointee.flags & AVFMT_NOFILE == 0 { avio_closep(&oc.pointee.pb) }
             avformat_free_context(oc)
@@ -281,7 +347,19 @@ public final class VideoWriter: @unchecked Sendable {
             }
             if p.pointee.dts != FF.noPTS { p.pointee.dts -= shift }
         }
-        av_packet_rescale_ts(p, packet.timeBase.av, st.pointee.time_base)
+        if let bsf = audioFilter {
+            let frc = av_bsf_send_packet(bsf, p)   // takes the reference
+            av_packet_unref(p)
+            if frc < 0 { throw MediaError(.internalError, "cannot filter an audio packet for", path: path, code: frc) }
+            while av_bsf_receive_packet(bsf, p) >= 0 { try writeAudioPacket(p, from: packet.timeBase, to: st, in: oc) }
+            return
+        }
+        try writeAudioPacket(p, from: packet.timeBase, to: st, in: oc)
+    }
+
+    private func writeAudioPacket(_ p: UnsafeMutablePointer<AVPacket>, from timeBase: Rational,
+                                  to st: UnsafeMutablePointer<AVStream>, in oc: UnsafeMutablePointer<AVFormatContext>) throws {
+        av_packet_rescale_ts(p, timeBase.av, st.pointee.time_base)
         p.pointee.stream_index = st.pointee.index
         p.pointee.pos = -1
         let wrc = av_interleaved_write_frame(oc, p)   // takes the reference

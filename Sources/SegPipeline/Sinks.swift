@@ -140,14 +140,14 @@ public final class MasksDirectorySink: FrameSink {
 /// One JSON line per frame (`index`, `pts` in seconds, per-class pixel fraction, per-stage milliseconds,
 /// latency) and a final `summary` record from the run's `TelemetryMetrics`.
 public final class JSONLinesSink: FrameSink {
-    private let out: LineWriter
+    private let out: LineOutput
     private let classNames: [String]
     private let telemetry: TelemetryMetrics
     private let extra: [String: Any]
 
     /// `extra` fields go into the summary record (the CLI's input and output names).
     public init(path: String, classNames: [String], telemetry: TelemetryMetrics, extra: [String: Any] = [:]) throws {
-        out = try LineWriter(path: path)
+        out = try LineOutput(path: path)
         self.classNames = classNames
         self.telemetry = telemetry
         self.extra = extra
@@ -163,28 +163,28 @@ public final class JSONLinesSink: FrameSink {
         }
         var stages = [String: Double]()
         for stage in Stage.allCases where stage != .decode { stages[stage.rawValue] = round2(frame.seconds(stage) * 1000) }
-        try out.write(jsonLine([
+        try out.writeLine(jsonLine([
             "type": "frame", "index": frame.index, "pts": (frame.pts.seconds * 1e6).rounded() / 1e6,
             "classes": classes, "stages_ms": stages, "latency_ms": round2(frame.latencySeconds * 1000),
         ]))
     }
 
     public func finish(_ summary: RunSummary) throws {
-        defer { out.close() }
-        try out.write(jsonLine(telemetry.summaryRecord(summary, extra: extra)))
+        out.write(jsonLine(telemetry.summaryRecord(summary, extra: extra)))
+        try out.close()
     }
 }
 
 /// Telemetry records (`type: telemetry`) every `interval` seconds of frames, and the `summary` at the end,
 /// as JSON lines to a file or stderr.
 public final class TelemetrySink: FrameSink {
-    private let out: LineWriter
+    private let out: LineOutput
     private let telemetry: TelemetryMetrics
     private let interval: Double
     private let extra: [String: Any]
     private var lastReport = Telemetry.now()
 
-    public init(out: LineWriter, telemetry: TelemetryMetrics, interval: Double = 5, extra: [String: Any] = [:]) {
+    public init(out: LineOutput, telemetry: TelemetryMetrics, interval: Double = 5, extra: [String: Any] = [:]) {
         self.out = out
         self.telemetry = telemetry
         self.interval = interval
@@ -196,52 +196,13 @@ public final class TelemetrySink: FrameSink {
     public func consume(_ frame: ProcessedFrame) throws {
         let now = Telemetry.now()
         guard now - lastReport >= interval else { return }
-        try out.write(jsonLine(telemetry.telemetry.windowRecord(counters: telemetry.recordCounters, now: now)))
+        try out.writeLine(jsonLine(telemetry.telemetry.windowRecord(counters: telemetry.recordCounters, now: now)))
         lastReport = now
     }
 
     public func finish(_ summary: RunSummary) throws {
-        defer { out.close() }
-        try out.write(jsonLine(telemetry.summaryRecord(summary, extra: extra)))
+        out.write(jsonLine(telemetry.summaryRecord(summary, extra: extra)))
+        try out.close()
     }
 }
 
-/// JSON lines to a file (flushed per line so `tail -f` works) or to stderr; safe from any thread.
-public final class LineWriter: Sendable {
-    private let handle: Locked<FileHandle?>
-    private let path: String?
-
-    public static let standardError = LineWriter(handle: .standardError, path: nil)
-
-    private init(handle: FileHandle, path: String?) {
-        self.handle = Locked(handle)
-        self.path = path
-    }
-
-    /// Creates (truncates) `path`; throws `MediaError.ioError`.
-    public convenience init(path: String) throws {
-        guard FileManager.default.createFile(atPath: path, contents: nil), let handle = FileHandle(forWritingAtPath: path) else {
-            throw MediaError(.ioError, "cannot write", path: path)
-        }
-        self.init(handle: handle, path: path)
-    }
-
-    /// Throws `MediaError.ioError` when the line cannot be written (disk full, closed pipe).
-    public func write(_ line: String) throws {
-        try handle.withLock { handle in
-            guard let handle else { return }
-            do { try handle.write(contentsOf: Data((line + "\n").utf8)) } catch {
-                throw MediaError(.ioError, "cannot write", path: path ?? "stderr", detail: error.localizedDescription)
-            }
-        }
-    }
-
-    /// Closes a file; later writes are ignored. Standard error stays open and writable.
-    public func close() {
-        guard path != nil else { return }
-        handle.withLock { handle in
-            try? handle?.close()
-            handle = nil
-        }
-    }
-}

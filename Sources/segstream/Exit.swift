@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import SegEngine
 import SegMedia
 
 /// sysexits(3) codes: every failure a user can cause maps to one of them.
@@ -38,7 +39,8 @@ func reportingErrors<T>(_ body: () throws -> T) throws -> T {
         throw error
     } catch {
         let (message, code) = classify(error)
-        FileHandle.standardError.write(Data("segstream: \(message)\n".utf8))
+        // The last line of defence: whatever built the message, it prints as one line without raw escapes.
+        FileHandle.standardError.write(Data("segstream: \(MessageText.escaped(message, limit: 1000))\n".utf8))
         throw ExitCode(code)
     }
 }

@@ -9,7 +9,8 @@ struct ModelOptions: ParsableArguments {
     @Option(name: .long, help: "Model file (.safetensors). Default: the bundled int8 model, or its fp32 original with --precision fp32 (see README).")
     var model: String?
 
-    @Option(name: .long, help: "Engine threads (default: all cores).")
+    // `.unconditional`: "--threads -1" is a bad value (validate() says so), not a missing one.
+    @Option(name: .long, parsing: .unconditional, help: "Engine threads (default: all cores).")
     var threads: Int?
 
     @Option(name: .long, help: "Arithmetic: fp32 or int8 (default: the model file's own precision; int8 files come from `segstream quantize`).")

@@ -79,6 +79,16 @@ struct Run: ParsableCommand {
     @Flag(name: .long, inversion: .prefixedNo, help: "Progress bar on stderr (default: when stderr is a terminal).")
     var progress: Bool?
 
+    // [safety #11] Crash safety and the end of live inputs.
+    @Flag(name: .long, help: "Write a classic MP4 with the index at the front (plays only once finished: a hard kill leaves nothing playable). Default: fragmented MP4, playable up to ~1 s before a kill.")
+    var faststart = false
+
+    @Flag(name: .long, help: "Count the end of a stream, pipe or device as done (exit 0). Default: it is an error (exit 69) unless you stopped the run.")
+    var eofOk = false
+
+    @Option(name: .long, help: "Seconds a stream, pipe or device may send nothing before it counts as lost (default 10, and 15 to open; this sets both).")
+    var inputTimeout: Double?
+
     func validate() throws {
         if let size, parseSize(size) == nil { throw ValidationError("--size must be WxH with positive integers, e.g. 1024x512") }
         if let scale, !(scale > 0 && scale <= 8) { throw ValidationError("--scale must be in (0, 8]") }
@@ -90,6 +100,7 @@ struct Run: ParsableCommand {
         if let drop, !["wait", "oldest"].contains(drop) { throw ValidationError("--drop must be wait or oldest") }
         if !(telemetryInterval > 0) { throw ValidationError("--telemetry-interval must be positive") }
         if !(0...51).contains(crf) { throw ValidationError("--crf must be between 0 and 51") }
+        if let inputTimeout, !(inputTimeout > 0) { throw ValidationError("--input-timeout must be positive") }
         if let output {
             let ext = URL(fileURLWithPath: output).pathExtension.lowercased()
             if !["mp4", "mkv", "mov", "m4v"].contains(ext) {
@@ -124,9 +135,16 @@ struct Run: ParsableCommand {
             configuration.dropPolicy = drop.map { $0 == "wait" ? .wait : .dropOldest }
             configuration.style = style
 
+            // Refuse an output that is the input (opening an output truncates it), before anything is opened.
+            try OutputSafety.refuseSameFile(input: input, outputs: [output, json, telemetry, masks])
             // Open everything before any work, in this order: input, masks directory, output, JSON, telemetry.
             var sourceOptions = SourceOptions()
             sourceOptions.keepAudio = output != nil
+            sourceOptions.endOfStreamIsDone = eofOk
+            if let inputTimeout {
+                sourceOptions.readTimeout = inputTimeout
+                sourceOptions.openTimeout = inputTimeout
+            }
             let source = try VideoSource(input, options: sourceOptions)
             let stream = source.streamInfo
             let metrics = TelemetryMetrics()
@@ -137,14 +155,17 @@ struct Run: ParsableCommand {
                 var encoder = EncoderSettings()
                 encoder.crf = crf
                 encoder.preset = preset
+                encoder.faststart = faststart
                 let size = pipeline.renderedSize(frameWidth: stream.width, frameHeight: stream.height)
+                // H.264 needs at least 2×2: a smaller video is the input's fault (65), not a usage error.
+                try VideoWriter.checkFrameSize(width: size.width, height: size.height, input: input)
                 sinks.insert(try AnnotatedVideoSink(path: output, stream: stream, size: size, settings: encoder, metrics: metrics), at: 0)
             }
             let extra: [String: Any] = ["input": input, "output": output ?? NSNull()]
             if let json {
                 sinks.append(try JSONLinesSink(path: json, classNames: model.config.classNames, telemetry: metrics, extra: extra))
             }
-            let telemetryOut = try telemetry.map { try LineWriter(path: $0) } ?? LineWriter.standardError
+            let telemetryOut = try telemetry.map { try LineOutput(path: $0) } ?? LineOutput.standardError
             sinks.append(TelemetrySink(out: telemetryOut, telemetry: metrics, interval: telemetryInterval, extra: extra))
             let estimated = stream.estimatedFrameCount
             let total = maxFrames.map { m in estimated.map { min($0, m) } ?? m } ?? estimated

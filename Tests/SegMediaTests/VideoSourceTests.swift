@@ -167,7 +167,9 @@ import Testing
         }
         writer.start()
         defer { close(fds[0]) }
-        let source = try VideoSource("pipe:\(fds[0])")
+        var options = SourceOptions()
+        options.endOfStreamIsDone = true   // the writer closing the pipe is the end of the clip
+        let source = try VideoSource("pipe:\(fds[0])", options: options)
         #expect(source.kind == .pipe(fd: fds[0]) && !source.info.isLive)
         let frames = try readAll(source)
         #expect(frames.count == 24)
@@ -286,7 +288,9 @@ import Testing
             close(c)
         }
         httpd.start()
-        let source = try VideoSource("http://127.0.0.1:\(server.port)/clip.ts")
+        var options = SourceOptions()
+        options.endOfStreamIsDone = true   // a finite clip over HTTP: its end is the end
+        let source = try VideoSource("http://127.0.0.1:\(server.port)/clip.ts", options: options)
         #expect(source.info.isLive && source.info.formatName == "mpegts")
         let frames = try readAll(source)
         #expect(frames.count == 24)

@@ -93,8 +93,10 @@ func transcode(_ input: String, to output: String, keepAudio: Bool = false, sett
         let (source, writer) = try transcode(Clips.odd, to: out)
         #expect(source.info.width == 721 && source.info.height == 405)
         #expect(writer.outputWidth == 720 && writer.outputHeight == 404)
-        let s = try probeStream(out, "v:0", "width,height,nb_frames")
-        #expect(s["width"] == "720" && s["height"] == "404" && s["nb_frames"] == "10")
+        let s = try probeStream(out, "v:0", "width,height")
+        #expect(s["width"] == "720" && s["height"] == "404")
+        // A fragmented MP4 (the default) has no frame count in its header: count the frames ffprobe decodes.
+        #expect(try probeFrames(out).count == 10)
     }
 
     @Test func audioIsStreamCopied() throws {
@@ -108,8 +110,7 @@ func transcode(_ input: String, to output: String, keepAudio: Bool = false, sett
         #expect(try countPackets(out, stream: "a:0") == (try countPackets(Clips.withAudio, stream: "a:0")))
         let srcDur = Double(try probeStream(Clips.withAudio, "a:0", "duration")["duration"] ?? "") ?? -1
         #expect(abs((Double(a["duration"] ?? "") ?? 0) - srcDur) < 0.03)
-        let v = try probeStream(out, "v:0", "nb_frames")
-        #expect(v["nb_frames"] == "25")
+        #expect(try probeFrames(out).count == 25)
     }
 
     @Test func audioTheContainerCannotHoldIsSkipped() throws {

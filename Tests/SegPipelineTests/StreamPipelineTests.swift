@@ -157,7 +157,7 @@ struct StreamPipelineTests {
         let telemetry = TelemetryMetrics()
         let pipeline = StreamPipeline(model: try Self.loadModel(), metrics: telemetry)
         let path = TestClips.directory.appendingPathComponent("telemetry-\(UUID().uuidString).jsonl").path
-        let sink = TelemetrySink(out: try LineWriter(path: path), telemetry: telemetry, interval: 0, extra: ["input": "synthetic"])
+        let sink = TelemetrySink(out: try LineOutput(path: path), telemetry: telemetry, interval: 0, extra: ["input": "synthetic"])
         _ = try pipeline.run(source: SyntheticSource(width: 64, height: 32, frames: 4), sinks: [sink])
         #expect(telemetry.telemetry.frames == 4 && telemetry.count(PipelineMetric.framesProcessed) == 4)
         let lines = try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n")

@@ -28,11 +28,12 @@ enum CLI {
     /// Runs `executable` with `arguments`; kills it after `timeout` seconds (a hang is a failure, not a wait).
     @discardableResult
     static func run(_ executable: String, _ arguments: [String], timeout: Double = 120,
-                    environment: [String: String]? = nil, standardInput: String? = nil,
+                    environment: [String: String]? = nil, standardInput: String? = nil, currentDirectory: String? = nil,
                     whileRunning: ((Process) -> Void)? = nil) throws -> Result {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
+        if let currentDirectory { process.currentDirectoryURL = URL(fileURLWithPath: currentDirectory) }
         if let environment { process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
         let out = Pipe(), err = Pipe()
         process.standardOutput = out
