@@ -31,7 +31,7 @@ let package = Package(
         .target(name: "CSegKernels", cSettings: kernelCFlags, linkerSettings: [.linkedLibrary("m")]),
         .target(name: "SegEngine", dependencies: ["CSegKernels", "CBLAS"]),
         .target(name: "SFNet", dependencies: ["SegEngine", "CSegKernels"]),
-        .target(name: "SegMedia", dependencies: ["CFFmpeg"]),
+        .target(name: "SegMedia", dependencies: ["CFFmpeg", "SegEngine"]),
         .target(
             name: "SegPipeline",
             dependencies: [
@@ -39,17 +39,19 @@ let package = Package(
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
             ]),
-        // `segstream serve`: config, reconnection state machine, systemd integration (docs/serve.md).
+        // `segstream serve`: config, reconnection state machine, systemd integration, the daemon (docs/serve.md).
         .target(
             name: "SegServe",
             dependencies: [
-                "CSystemd", .product(name: "Yams", package: "Yams"), .product(name: "Logging", package: "swift-log"),
+                "SegPipeline", "SegMedia", "SFNet", "CSystemd", .product(name: "Yams", package: "Yams"),
+                .product(name: "Logging", package: "swift-log"),
             ]),
         .executableTarget(
             name: "segstream",
             dependencies: [
                 "SegPipeline", "SFNet", "SegMedia", "SegEngine", "SegServe",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
             ]),
         // Release-only fp32 timing harness (bench/fp32_bench.sh); not part of the product.
         .executableTarget(name: "SegBench", dependencies: ["SFNet", "SegEngine"]),

@@ -2,7 +2,8 @@
 """A real RTSP server on loopback for segstream's tests: gst-rtsp-server (Debian's gir1.2-gst-rtsp-server-1.0
 through python3-gi) serving an H.264 MP4 or MPEG-TS file at rtsp://127.0.0.1:<port>/clip, in real time.
 
-Usage: rtsp_test_server.py FILE   Prints "READY <port>" on stdout once listening; runs until killed.
+Usage: rtsp_test_server.py FILE [PORT]   Prints "READY <port>" on stdout once listening; runs until killed. PORT
+(default 0: any free one) lets a test restart the server at the same URL.
 Run it with Debian's /usr/bin/python3 (the gi bindings are a Debian package, not a pip one).
 """
 import sys
@@ -23,7 +24,7 @@ def main() -> None:
     factory.set_shared(True)
     server = GstRtspServer.RTSPServer()
     server.set_address("127.0.0.1")
-    server.set_service("0")
+    server.set_service(sys.argv[2] if len(sys.argv) > 2 else "0")
     server.get_mount_points().add_factory("/clip", factory)
     if server.attach(None) == 0:
         sys.exit("rtsp_test_server: cannot listen")

@@ -1,11 +1,12 @@
 import ArgumentParser
 import Foundation
+import Logging
 import SegServe
+import SFNet
 
 /// `segstream serve`: the daemon for many live camera streams (issue #12, docs/serve.md).
 ///
-/// What works now: `--check-config`. The daemon itself needs the reusable stream pipeline (SegPipeline, being
-/// rewritten); see ``runDaemon(_:)``, the one place to wire it up.
+/// Without `--check-config` it runs the daemon (``runDaemon(_:)``, `ServeDaemon` in SegServe).
 struct Serve: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Segment many live streams as a systemd service (Type=notify), reconnecting each on failure.",
@@ -55,18 +56,45 @@ struct Serve: ParsableCommand {
     }
 }
 
-// ─────────────────────────────────────────────────────────────────────────────────────────────────────────────────
-// DAEMON MODE: NOT WIRED YET. This is the one place `segstream serve` without --check-config ends up. It lands with
-// the stream pipeline (SegPipeline rewrite): load the config (ServeConfig.load / fromCommandLine; exit 78 printing
-// every problem, as --check-config does), LoggingSystem.bootstrap(JournalLogHandler.standardError), then a loop
-// that ticks a ServeSupervisor about once a second and opens/closes one pipeline per source as its SourceCommands
-// say (reporting connected / frameDecoded / failed / endOfStream back, each frame gated by FramePacer), a
-// WatchdogPinger whose predicate is ServeSupervisor.isProgressing, and SystemdNotifier: READY=1 + STATUS=
-// (statusLine) once started, RELOADING=1 → ServeSupervisor.reload → READY=1 on SIGHUP, STOPPING=1 + stopAll on
-// SIGTERM. docs/serve.md describes the behaviour. Until then: one line, exit 69.
-// ─────────────────────────────────────────────────────────────────────────────────────────────────────────────────
+/// The daemon (docs/serve.md, "How it runs"): the configuration (exit 78 with every problem), journald-aware
+/// logging, the models loaded once each, then `ServeDaemon.run()` until SIGTERM; exit 0 once every output is closed.
 func runDaemon(_ command: Serve) throws {
-    FileHandle.standardError.write(Data(
-        "segstream: serve: the daemon mode lands with the stream pipeline (issue #12); for now only `segstream serve --check-config FILE` works\n".utf8))
-    throw ExitCode(SysExit.unavailable.rawValue)
+    let load: ServeDaemon.ConfigLoader = {
+        if command.config == nil && !command.sources.isEmpty {
+            return try ServeConfig.fromCommandLine(sources: command.sources, stateDirectory: command.stateDir)
+        }
+        return try ServeConfig.load(file: command.config ?? ServeConfig.defaultConfigPath,
+                                    commandLineSources: command.sources, stateDirectory: command.stateDir)
+    }
+    let config: ServeConfig
+    do {
+        config = try load()
+    } catch {
+        FileHandle.standardError.write(Data((error.description + "\n").utf8))
+        throw ExitCode(SysExit.config.rawValue)
+    }
+    LoggingSystem.bootstrap { JournalLogHandler.standardError(label: $0) }
+    let logger = Logger(label: "segstream")
+    let threads = ProcessInfo.processInfo.activeProcessorCount
+    let models = ModelCache(defaultPath: Serve.defaultModelPath()) { path, precision in
+        try loadSegmentationModel(contentsOf: URL(fileURLWithPath: path), threads: threads, precision: precision)
+    }
+    let daemon: ServeDaemon
+    do {
+        daemon = try ServeDaemon(config: config, models: models, reload: load, logger: logger)
+    } catch {
+        // A model that cannot be loaded will not load on a restart either: a configuration error (no restart loop).
+        logger.critical("\(error)")
+        throw ExitCode(SysExit.config.rawValue)
+    }
+    daemon.installSignalHandlers()
+    if !daemon.run() { throw ExitCode(SysExit.software.rawValue) }
+}
+
+extension Serve {
+    /// The model of sources without `model:`: `$SEGSTREAM_MODEL`, else the bundled int8 model.
+    static func defaultModelPath() -> String? {
+        if let env = ProcessInfo.processInfo.environment["SEGSTREAM_MODEL"], !env.isEmpty { return env }
+        return BundledFile.locate("models/\(ModelOptions.bundledInt8)")
+    }
 }

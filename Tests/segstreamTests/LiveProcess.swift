@@ -10,9 +10,10 @@ final class LiveProcess: @unchecked Sendable {
     private var errText = Data()
     private let readers = DispatchGroup()
 
-    init(_ arguments: [String], stdinPipe: Bool = false) throws {
+    init(_ arguments: [String], stdinPipe: Bool = false, environment: [String: String]? = nil) throws {
         process.executableURL = URL(fileURLWithPath: CLI.binary)
         process.arguments = arguments
+        if let environment { process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
         let out = Pipe(), err = Pipe()
         process.standardOutput = out
         process.standardError = err

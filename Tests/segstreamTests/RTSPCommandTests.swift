@@ -12,14 +12,15 @@ struct RTSPCommandTests {
     final class Server {
         let process = Process()
         let url: String
-        init(serving clip: String) throws {
+        /// `port`: listen there (a restarted server keeps its URL); nil: any free port.
+        init(serving clip: String, port: Int? = nil) throws {
             let python = "/usr/bin/python3"
             let script = CLI.packageRoot.appendingPathComponent("tools/rtsp_test_server.py").path
             guard FileManager.default.isExecutableFile(atPath: python) else {
                 throw ServerError.missing("\(python) is missing: install python3-gi gir1.2-gst-rtsp-server-1.0 (tools/install-deps.sh)")
             }
             process.executableURL = URL(fileURLWithPath: python)
-            process.arguments = [script, clip]
+            process.arguments = [script, clip] + (port.map { [String($0)] } ?? [])
             let out = Pipe(), err = Pipe()
             process.standardOutput = out
             process.standardError = err
@@ -38,7 +39,9 @@ struct RTSPCommandTests {
                                           + why.suffix(400))
             }
             url = "rtsp://127.0.0.1:\(port)/clip"
+            self.port = port
         }
+        let port: Int
         func signal(_ sig: Int32) { kill(process.processIdentifier, sig) }
         deinit {
             kill(process.processIdentifier, SIGCONT)

@@ -58,12 +58,26 @@ struct ServeCommandTests {
         #expect(result.stderr == "/nonexistent/segstream.yaml: no such file\n")
     }
 
-    @Test("plain serve: one line, exit 69 (EX_UNAVAILABLE) until the daemon lands with the stream pipeline")
-    func daemonNotYet() throws {
-        let result = try CLI.segstream(["serve", "--source", "cam=rtsp://192.0.2.1/s"])
-        #expect(result.status == 69)
-        #expect(result.stderr.split(separator: "\n").count == 1)
-        #expect(result.stderr.hasPrefix("segstream: serve: the daemon mode lands with the stream pipeline"))
+    @Test("serve --source with an unreachable camera: retried with backoff, never exits by itself, no password in the log; SIGTERM exits 0")
+    func commandLineSourceRetries() throws {
+        let dir = try CLI.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        // Port 1 on loopback refuses at once: every attempt fails fast.
+        let daemon = try LiveProcess(["serve", "--source", "cam=rtsp://viewer:hunter2@127.0.0.1:1/s", "--state-dir", dir.path],
+                                     environment: ["SEGSTREAM_MODEL": CLI.tinyModel])
+        let retried = ServeDaemonTests.waitFor(20) {
+            ServeDaemonTests.events(dir, "cam").filter { $0["event"] as? String == "disconnected" }.count >= 2
+        }
+        #expect(retried, "\(ServeDaemonTests.events(dir, "cam"))")
+        #expect(daemon.process.isRunning)
+        daemon.process.terminate()
+        let end = daemon.finish(timeout: 30)
+        #expect(!end.timedOut && daemon.process.terminationStatus == 0, "\(end.stderr)")
+        #expect(end.stderr.contains("source cam: reconnecting in"), "\(end.stderr)")
+        #expect(end.stderr.contains("rtsp://viewer:***@127.0.0.1:1/s"), "\(end.stderr)")
+        #expect(!end.stderr.contains("hunter2"))
+        let lines = try String(contentsOfFile: dir.appendingPathComponent("cam/frames.jsonl").path, encoding: .utf8)
+        #expect(!lines.contains("hunter2"))
     }
 
     @Test("--check-config with --config is a usage error (exit 64)")
