@@ -114,6 +114,8 @@ public final class ServeDaemon: @unchecked Sendable {
             }
             let wait = nextTick - MonotonicClock.now()
             _ = wake.wait(timeout: .now() + .nanoseconds(Int(max(Backoff.nanoseconds(wait), 0))))
+            // Retired runners idle now posted everything before this drain: their last lines are written below.
+            let idle = retiring.filter(\.isIdle).map(ObjectIdentifier.init)
             let (events, reload, shutdown) = inbox.withLock { box in
                 defer { box.events.removeAll(); box.reload = false }
                 return (box.events, box.reload, box.shutdown)
@@ -121,7 +123,7 @@ public final class ServeDaemon: @unchecked Sendable {
             for event in events { handle(event) }
             if shutdown { break }
             if reload { self.reload() }
-            retiring.removeAll { $0.isIdle }
+            retiring.removeAll { idle.contains(ObjectIdentifier($0)) }
         }
         watchdog?.cancel()
         return shutDown()

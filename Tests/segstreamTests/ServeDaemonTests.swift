@@ -137,15 +137,23 @@ struct ServeDaemonTests {
               disk: {url: \(disk), loop: true}
             """).write(toFile: file, atomically: true, encoding: .utf8)
         let notify = try NotifySocket()
-        let daemon = try LiveProcess(["serve", "--config", file], environment: ["NOTIFY_SOCKET": notify.path])
+        let daemon = try LiveProcess(["serve", "--config", file],
+                                     environment: ["NOTIFY_SOCKET": notify.path, "WATCHDOG_USEC": "2000000"])
         #expect(notify.wait(timeout: 30) { $0.contains("READY=1") }, "READY=1: \(notify.assignments)")
         #expect(Self.waitFor(30) { Self.frameTimes(state, "cam").count >= 5 && Self.frameTimes(state, "disk").count >= 5 },
                 "frames from both sources")
         let statusSeen = notify.wait(timeout: 10) { $0.contains { $0.hasPrefix("STATUS=2/2 sources up, ") } }
         #expect(statusSeen, "\(notify.assignments)")
 
-        let cycles = Int(ProcessInfo.processInfo.environment["SEGSTREAM_SERVE_CYCLES"] ?? "") ?? 6
+        let cycles = Int(ProcessInfo.processInfo.environment["SEGSTREAM_SERVE_CYCLES"] ?? "") ?? 10
         let limit = 1.0 + 5  // backoff cap + 5 s
+        var recoveries: [Double] = []
+        defer {
+            // For bench/serve_reconnect.sh: from the server's restart to the camera's first frame after it.
+            let text = recoveries.isEmpty ? "none" : String(format: "mean %.2f s, max %.2f s", recoveries.reduce(0, +)
+                / Double(recoveries.count), recoveries.max()!)
+            print("serve reconnects: \(recoveries.count) cycles, recovery \(text)")
+        }
         for cycle in 1...cycles {
             server.signal(SIGKILL)
             let killed = Date().timeIntervalSince1970
@@ -160,6 +168,7 @@ struct ServeDaemonTests {
             let recovered = Self.waitFor(limit + 2) { Self.frameTimes(state, "cam").contains { $0 > up } }
             let first = Self.frameTimes(state, "cam").first { $0 > up }
             let took: Double = (first ?? .infinity) - up
+            if recovered { recoveries.append(took) }
             #expect(recovered && took <= limit, "cycle \(cycle): cam's first frame came \(took) s after the restart")
             #expect(daemon.process.isRunning, "cycle \(cycle): the daemon exited")
             let diskDuring = Self.frameTimes(state, "disk").filter { $0 > killed && $0 <= (first ?? up) + 0.5 }
@@ -173,6 +182,8 @@ struct ServeDaemonTests {
         let end = daemon.finish(timeout: 30)
         #expect(!end.timedOut && daemon.process.terminationStatus == 0, "\(end.stderr.suffix(2000))")
         #expect(notify.assignments.contains("STOPPING=1"))
+        // WATCHDOG_USEC 2 s: a ping every second while the loop ticks, cameras down or not.
+        #expect(notify.assignments.filter { $0 == "WATCHDOG=1" }.count >= 5, "\(notify.assignments.filter { $0 == "WATCHDOG=1" }.count) pings")
         #expect(!end.stderr.contains("hunter2"))
         let segments = try Self.checkSegments(state)
         #expect(segments >= cycles, "recording segments: \(segments)")
@@ -224,8 +235,9 @@ struct ServeDaemonTests {
         let clip = try Self.clip(dir, "clip.mp4", seconds: 2)
         let file = dir.appendingPathComponent("serve.yaml").path
         func write(_ sources: [String]) throws {
-            try config(state: state, sources: sources.map { "  \($0): {url: \(clip), loop: true, fps: 10}" }
-                .joined(separator: "\n")).write(toFile: file, atomically: true, encoding: .utf8)
+            try config(state: state, sources: sources.map {
+                "  \($0): {url: \(clip), loop: true, fps: 10, outputs: {masks: {enabled: true, every: 2, keep_count: 3}}}"
+            }.joined(separator: "\n")).write(toFile: file, atomically: true, encoding: .utf8)
         }
         try write(["a", "b"])
         let notify = try NotifySocket()
@@ -265,6 +277,41 @@ struct ServeDaemonTests {
         #expect(closed != nil && !bLines[(closed ?? 0)...].contains { $0["type"] as? String == "frame" }, "b after its removal")
         #expect(removedAt != nil)
         #expect(try Self.checkSegments(state) >= 3)
+        let masks = (try? FileManager.default.contentsOfDirectory(atPath: state.appendingPathComponent("a/masks").path)) ?? []
+        #expect((1...3).contains(masks.filter { $0.hasSuffix(".png") }.count), "masks kept: \(masks)")
+    }
+
+    @Test("a resolution change mid-stream starts a new segment at the new size; keep_count deletes the oldest; every segment plays")
+    func resolutionChange() throws {
+        let dir = try CLI.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let state = dir.appendingPathComponent("state")
+        let small = dir.appendingPathComponent("small.ts").path, large = dir.appendingPathComponent("large.ts").path
+        for (path, size) in [(small, "64x48"), (large, "96x64")] {
+            try CLI.ffmpeg(["-f", "lavfi", "-i", "testsrc2=size=\(size):rate=25", "-t", "1", "-c:v", "libx264", "-preset",
+                            "ultrafast", "-g", "25", "-output_ts_offset", size == "64x48" ? "0" : "1", path])
+        }
+        let both = dir.appendingPathComponent("both.ts").path
+        try (try Data(contentsOf: URL(fileURLWithPath: small)) + Data(contentsOf: URL(fileURLWithPath: large)))
+            .write(to: URL(fileURLWithPath: both))
+        let file = dir.appendingPathComponent("serve.yaml").path
+        try config(state: state, sources: """
+              cam: {url: \(both), loop: true, outputs: {recording: {segment: 10s, keep_count: 3}}}
+            """).write(toFile: file, atomically: true, encoding: .utf8)
+        let daemon = try LiveProcess(["serve", "--config", file])
+        // A segment per size per loop: after two loops and five frames, five segments were written and the two oldest
+        // deleted (keep_count 3).
+        #expect(Self.waitFor(30) { Self.frameTimes(state, "cam").count >= 50 * 2 + 5 }, "two loops")
+        daemon.process.terminate()
+        let end = daemon.finish(timeout: 30)
+        #expect(!end.timedOut && daemon.process.terminationStatus == 0, "\(end.stderr.suffix(2000))")
+        #expect(try Self.checkSegments(state) == 3)
+        let recordings = state.appendingPathComponent("cam/recordings")
+        let sizes = try FileManager.default.contentsOfDirectory(atPath: recordings.path).sorted().map { name -> String in
+            let video = CLI.streams(try CLI.probe(recordings.appendingPathComponent(name).path, frames: false), type: "video").first
+            return "\(video?["width"] ?? 0)x\(video?["height"] ?? 0)"
+        }
+        #expect(sizes.contains("64x48") && sizes.contains("96x64"), "segment sizes: \(sizes)")
     }
 
     @Test("a configuration error at start: exit 78, every problem on stderr")
