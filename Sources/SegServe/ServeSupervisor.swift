@@ -12,7 +12,7 @@ public struct SourceCommand: Sendable, Equatable {
 /// events and time into ``SourceCommand``s, applies reloads, and answers the status line and the watchdog's
 /// progress predicate.
 ///
-/// Pipeline-agnostic and pure: the loop (not built yet; `runDaemon` in Sources/segstream/Serve.swift) opens and
+/// Pipeline-agnostic and pure: the loop (`ServeDaemon`) opens and
 /// closes the stream pipeline as the commands say and reports back `connected`, `frameDecoded`, `failed` and
 /// `endOfStream`. A failure of one source only ever yields commands for that source.
 public struct ServeSupervisor: Sendable {
