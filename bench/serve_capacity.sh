@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Capacity of `segstream serve` (#12): N sources, each the sample clip looping in real time (25 fps) and treated
+# Capacity of `segstream serve` (#12): N sources, each the sample clip (1024×512, 20 fps) looping in real time, treated
 # as live (`drop: oldest`), all on the one shared model, recording on; after a warm-up, the processed frames per
 # second of each source and of all, and the frames dropped because inference was busy, from frames.jsonl.
 # Usage: bench/serve_capacity.sh [SOURCES] [SECONDS] [MODEL]     (release build)
@@ -10,8 +10,8 @@ seconds=${2:-30}
 model=$(realpath "${3:-models/sfnet-df1-synth-int8.safetensors}")
 bin=.build/release/segstream
 [ -x "$bin" ] || swift build -c release --product segstream
-tmp=$(mktemp -d)
-trap 'kill $pid 2>/dev/null || true; rm -rf "$tmp"' EXIT
+tmp=$(mktemp -d); echo "state: $tmp" >&2
+trap 'kill $pid 2>/dev/null || true; [ -n "${KEEP:-}" ] || rm -rf "$tmp"' EXIT
 clip=$(realpath samples/drive.mp4)
 {
     echo "state_dir: $tmp/state"
@@ -41,5 +41,5 @@ for path in sorted(glob.glob(os.path.join(state, "*", "frames.jsonl"))):
     dropped = sum(c["dropped"]["inference_busy"] for c in closed)
     print(f"{os.path.basename(os.path.dirname(path))}: {fps:.1f} fps, latency p50 {lat[len(lat)//2]:.0f} ms, "
           f"p95 {lat[int(len(lat)*0.95)]:.0f} ms, dropped (inference busy) {dropped} of {dropped + len(frames)}")
-print(f"all {n} sources: {total:.1f} fps processed (each source offers 25 fps)")
+print(f"all {n} sources: {total:.1f} fps processed (each source offers 20 fps)")
 PY

@@ -157,12 +157,17 @@ public final class ServeDaemon: @unchecked Sendable {
     }
 
     private func handle(_ event: SourceEvent) {
-        guard let runner = runners[event.name], runner.current?.generation == event.generation else {
-            // A connection the loop has already replaced (reload, shutdown): only its closing is recorded.
-            if let old = retiring.first(where: { $0.current?.generation == event.generation }) {
-                if case .ran = event.kind { logClosed(old, event.kind) }
+        if case .ran = event.kind {
+            // A connection's counts come after its outcome, possibly once its successor has started (a looping
+            // file reconnects at once): recorded whichever connection of the source it was.
+            let owner = runners[event.name]
+            if let runner = retiring.first(where: { $0.current?.generation == event.generation }) ?? owner {
+                logClosed(runner, event.kind)
             }
             return
+        }
+        guard let runner = runners[event.name], runner.current?.generation == event.generation else {
+            return  // a connection the loop has already replaced
         }
         let now = MonotonicClock.now()
         let name = event.name

@@ -306,6 +306,10 @@ struct ServeDaemonTests {
         let end = daemon.finish(timeout: 30)
         #expect(!end.timedOut && daemon.process.terminationStatus == 0, "\(end.stderr.suffix(2000))")
         #expect(try Self.checkSegments(state) == 3)
+        // Every connection (one per loop) recorded its counts, also those replaced at once by the next loop.
+        let events = Self.events(state, "cam").compactMap { $0["event"] as? String }
+        #expect(events.filter { $0 == "connected" }.count >= 3)
+        #expect(events.filter { $0 == "closed" }.count == events.filter { $0 == "connected" }.count, "\(events)")
         let recordings = state.appendingPathComponent("cam/recordings")
         let sizes = try FileManager.default.contentsOfDirectory(atPath: recordings.path).sorted().map { name -> String in
             let video = CLI.streams(try CLI.probe(recordings.appendingPathComponent(name).path, frames: false), type: "video").first
