@@ -32,6 +32,12 @@ final class Connection: Sendable {
     /// Left when the connection's thread has closed everything.
     let done = DispatchGroup()
     let progress = ServeLocked(SourceProgress())
+    /// Set when this connection gave up waiting for its predecessor: the predecessor's group, which the next
+    /// connection must wait for instead (so one wedged connection never has more than one thread waiting on it).
+    let blockedBy = ServeLocked<DispatchGroup?>(nil)
+
+    /// What a later connection (or the shutdown) must wait for: the wedged predecessor, or this connection.
+    var closing: DispatchGroup { blockedBy.withLock { $0 } ?? done }
 
     init(generation: Int) {
         self.generation = generation
@@ -99,15 +105,23 @@ final class SourceRunner {
     /// Opens a new connection on its own thread (after the previous one has closed everything).
     func connect(generation: Int, post: @escaping @Sendable (SourceEvent) -> Void) {
         let connection = Connection(generation: generation)
-        let wait = current?.done ?? previous
+        let wait = current?.closing ?? previous
         current = connection
         previous = nil
+        // Waiting for the previous connection to close its outputs is bounded: a connection that does not close
+        // (a write blocked on a dead disk) makes this one fail, and the source backs off, instead of piling up
+        // threads.
+        let patience = DispatchTimeInterval.nanoseconds(Int(Backoff.nanoseconds(max(source.stallTimeout, .seconds(5)))))
         let job = ConnectionJob(source: source, directory: directory, pipeline: pipeline, lines: lines,
                                 classNames: model.config.classNames, processed: processed, connection: connection,
                                 post: post)
         let thread = Thread {
-            wait?.wait()
-            job.run()
+            if let wait, wait.wait(timeout: .now() + patience) == .timedOut {
+                connection.blockedBy.withLock { $0 = wait }
+                job.report(.failed("the previous connection has not closed its outputs yet"))
+            } else {
+                job.run()
+            }
             connection.done.leave()
         }
         thread.name = "segstream.source"
@@ -119,17 +133,17 @@ final class SourceRunner {
     func disconnect() { current?.requestStop() }
 
     /// True when no connection thread is left.
-    var isIdle: Bool { current?.isDone ?? (previous.map { $0.wait(timeout: .now()) == .success } ?? true) }
+    var isIdle: Bool { (current?.closing ?? previous).map { $0.wait(timeout: .now()) == .success } ?? true }
 
     /// Waits until every connection thread has ended, at most until `deadline`; false if one is still running.
     func waitIdle(until deadline: DispatchTime) -> Bool {
-        guard let group = current?.done ?? previous else { return true }
+        guard let group = current?.closing ?? previous else { return true }
         return group.wait(timeout: deadline) == .success
     }
 }
 
 /// One connection's work, on its own thread: open, run, close, report.
-private struct ConnectionJob: @unchecked Sendable {
+struct ConnectionJob: @unchecked Sendable {
     let source: SourceConfig
     let directory: String
     let pipeline: StreamPipeline
