@@ -227,25 +227,26 @@ struct ServeDaemonTests {
         _ = try Self.checkSegments(state)
     }
 
-    @Test("SIGHUP with a changed configuration adds one source and removes another (the third untouched); an invalid one keeps everything running with one error line")
+    @Test("SIGHUP with a changed configuration adds a source, removes one, restarts the changed one and leaves the others untouched; an invalid one keeps everything running with one error line")
     func reload() throws {
         let dir = try CLI.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         let state = dir.appendingPathComponent("state")
         let clip = try Self.clip(dir, "clip.mp4", seconds: 2)
         let file = dir.appendingPathComponent("serve.yaml").path
-        func write(_ sources: [String]) throws {
+        /// Sources `a`, `b`, `c` at 10 fps; `d` at `dFPS`.
+        func write(_ sources: [String], dFPS: Int = 10) throws {
             try config(state: state, sources: sources.map {
-                "  \($0): {url: \(clip), loop: true, fps: 10, outputs: {masks: {enabled: true, every: 2, keep_count: 3}}}"
+                "  \($0): {url: \(clip), loop: true, fps: \($0 == "d" ? dFPS : 10), outputs: {masks: {enabled: true, every: 2, keep_count: 3}}}"
             }.joined(separator: "\n")).write(toFile: file, atomically: true, encoding: .utf8)
         }
-        try write(["a", "b"])
+        try write(["a", "b", "d"])
         let notify = try NotifySocket()
         let daemon = try LiveProcess(["serve", "--config", file], environment: ["NOTIFY_SOCKET": notify.path])
         #expect(notify.wait(timeout: 30) { $0.contains("READY=1") })
         #expect(Self.waitFor(30) { Self.frameTimes(state, "a").count >= 3 && Self.frameTimes(state, "b").count >= 3 })
 
-        try write(["a", "c"])
+        try write(["a", "c", "d"], dFPS: 5)
         let hup = Date().timeIntervalSince1970
         kill(daemon.process.processIdentifier, SIGHUP)
         #expect(notify.wait(timeout: 20) { a in
@@ -256,6 +257,11 @@ struct ServeDaemonTests {
         let removedAt = Self.events(state, "b").first { $0["event"] as? String == "removed" }?["t"] as? Double
         #expect(removedAt != nil, "b was removed: \(Self.events(state, "b"))")
         #expect(!Self.events(state, "a").contains { ($0["t"] as? Double ?? 0) > hup }, "a was not touched: \(Self.events(state, "a"))")
+        // d's fps changed: its connection was closed and a new one opened.
+        #expect(Self.waitFor(10) {
+            let after = Self.events(state, "d").filter { ($0["t"] as? Double ?? 0) > hup }.compactMap { $0["event"] as? String }
+            return after.first == "restarted" && after.contains("connected")
+        }, "d restarted: \(Self.events(state, "d"))")
 
         try "sources: [not, a, mapping\n".write(toFile: file, atomically: true, encoding: .utf8)
         let reloads = notify.assignments.filter { $0 == "READY=1" }.count
