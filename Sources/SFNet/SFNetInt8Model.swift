@@ -8,20 +8,17 @@ import SegEngine
 /// run on u8 and keep their input's params (the warp fuses the `lat +` add). The flow convs and the
 /// classifier write fp32 (flow in pixels, logits); the fused upsample + argmax reads the NHWC logits directly.
 ///
-/// Same surface and ownership rules as `SFNetModel`: single owner, fans out to `threads` workers that
-/// split output rows; steady-state frames allocate nothing.
-public final class SFNetInt8Model: SegmentationModel {
+/// Same surface and ownership rules as `SFNetModel`: immutable, run through sessions (one per stream) whose
+/// layers fan out to the pool's workers, which split output rows; steady-state frames allocate nothing.
+public final class SFNetInt8Model: SegmentationModel, SessionRunner {
     public let config: SFNetConfig
-    public var threads: Int { context.threads }
     public var precision: ModelPrecision { .int8 }
     /// The convs that run in fp32 (the file's `int8_fp32_layers`).
     public let fp32Layers: Set<String>
-    /// The kernels' ISA: nil follows the dispatch table (best, or SEGSTREAM_ISA); tests pin each ISA.
-    public var isa: seg_isa?
 
     /// A conv of the int8 graph: int8 (u8 in, u8 or fp32 out), or fp32 (dequantized or fp32 input,
     /// fp32 CHW out, quantized to `output` when the consumer is int8).
-    enum Layer {
+    enum Layer: Sendable {
         case int8(QConv2d)
         case fp32(Conv2d, input: QuantParams?, output: QuantParams?)
 
@@ -42,11 +39,6 @@ public final class SFNetInt8Model: SegmentationModel {
         }
     }
 
-    private let context: ExecutionContext
-    private let arena = ActivationArena()
-    /// Per-worker tables and row buffers of the output stage (a few hundred KiB at 1024×2048); grows to
-    /// the largest size seen, so steady-state frames allocate nothing. Not part of `activationBytes`.
-    private var upsampleScratch = TensorStorage(capacity: 0)
     private let fpnDim: Int
     private let ppmBins: [Int]
     private let inputParams: QuantParams?
@@ -63,11 +55,11 @@ public final class SFNetInt8Model: SegmentationModel {
     private let classifier: Layer
 
     /// Loads an int8 model file (docs/int8.md). Throws `ModelFileError`; never loads partially.
-    public convenience init(contentsOf url: URL, threads: Int = ProcessInfo.processInfo.activeProcessorCount) throws {
-        try self.init(file: try SafetensorsFile(contentsOf: url), threads: threads)
+    public convenience init(contentsOf url: URL) throws {
+        try self.init(file: try SafetensorsFile(contentsOf: url))
     }
 
-    public init(file: SafetensorsFile, threads: Int = ProcessInfo.processInfo.activeProcessorCount) throws {
+    public init(file: SafetensorsFile) throws {
         let config = try SFNetConfig(metadata: file.metadata)
         guard config.precision == .int8 else {
             throw ModelFileError.invalidMetadata(key: "precision", value: config.precision.rawValue,
@@ -96,7 +88,6 @@ public final class SFNetInt8Model: SegmentationModel {
             guard s > 0 else { throw ModelFileError.invalidValue(name: "act.\(g).scale", reason: "must be positive, got \(s)") }
             act[g] = QuantParams(scale: s, zeroPoint: file.rawBytes("act.\(g).zero_point")![0])
         }
-        let ctx = ExecutionContext(threads: threads)
         func make(_ s: ConvSpec) throws -> Layer {
             let (input, output) = plan.io[s.name]!
             let inParams = input.map { act[$0]! }, outParams = output.map { act[$0]! }
@@ -123,7 +114,6 @@ public final class SFNetInt8Model: SegmentationModel {
         }
         self.config = config
         self.fp32Layers = fp32
-        context = ctx
         fpnDim = t.fpnDim
         ppmBins = t.ppmBins
         inputParams = act["input"]
@@ -142,142 +132,135 @@ public final class SFNetInt8Model: SegmentationModel {
         classifier = try make(t.classifier)
     }
 
-    // MARK: - Inference (same contract as SFNetModel)
+    // MARK: - Inference (same contract as SFNetModel, through an InferenceSession)
 
-    public func forward(input: Tensor, outputHeight: Int, outputWidth: Int) -> Tensor {
-        let logits = networkLogits(input)
+    public func makeSession(pool: WorkerPool) -> InferenceSession { InferenceSession(model: self, pool: pool) }
+
+    func forward(input: Tensor, outputHeight: Int, outputWidth: Int, _ ws: Workspace) -> Tensor {
+        let logits = networkLogits(input, ws)
         let out = Tensor(channels: config.numClasses, height: outputHeight, width: outputWidth)
-        Resize.bilinear(logits, into: out, alignCorners: true, context: context, name: "upsample_logits")
-        arena.release(logits)
+        Resize.bilinear(logits, into: out, alignCorners: true, context: ws.context, name: "upsample_logits")
+        ws.arena.release(logits)
         return out
     }
 
-    public func predictLabels(input: Tensor, outputHeight: Int, outputWidth: Int,
-                              into labels: UnsafeMutableBufferPointer<UInt8>) {
-        precondition(labels.count >= outputHeight * outputWidth, "labels buffer too small")
-        let nhwc = networkLogitsNHWC(input)
+    func predictLabels(input: Tensor, outputHeight: Int, outputWidth: Int, into labels: UnsafeMutableBufferPointer<UInt8>,
+                       _ ws: Workspace) {
+        let context = ws.context
+        let nhwc = networkLogitsNHWC(input, ws)
         // Reads the classifier's NHWC output directly; bit-identical to Resize.bilinearArgmax on the CHW
         // transpose (docs/int8.md, "Output stage").
         let nc = config.numClasses
         let workers = min(context.threads, outputHeight)
         let bytes = QOps.upsampleArgmaxScratchBytes(channels: nc, width: nhwc.width, outWidth: outputWidth)
-        if upsampleScratch.capacity * 4 < workers * bytes {
-            upsampleScratch = TensorStorage(capacity: (workers * bytes + 3) / 4)
+        if ws.upsampleScratch.capacity * 4 < workers * bytes {
+            ws.upsampleScratch = TensorStorage(capacity: (workers * bytes + 3) / 4)
         }
         QOps.upsampleArgmax(nhwc.data, channels: nc, stride: nc, height: nhwc.height, width: nhwc.width,
                             outHeight: outputHeight, outWidth: outputWidth, alignCorners: true,
-                            labels: labels.baseAddress!, scratch: UnsafeMutableRawPointer(upsampleScratch.pointer),
-                            context: context, isa: isa)
-        arena.release(nhwc)
+                            labels: labels.baseAddress!, scratch: UnsafeMutableRawPointer(ws.upsampleScratch.pointer),
+                            context: context, isa: context.isa)
+        ws.arena.release(nhwc)
     }
 
     /// fp32 logits at the network's fusion resolution, in a fresh tensor.
-    public func lowResolutionLogits(input: Tensor) -> Tensor {
-        let logits = networkLogits(input)
+    func lowResolutionLogits(input: Tensor, _ ws: Workspace) -> Tensor {
+        let logits = networkLogits(input, ws)
         let out = Tensor(channels: logits.channels, height: logits.height, width: logits.width)
         out.data.update(from: logits.data, count: logits.count)
-        arena.release(logits)
+        ws.arena.release(logits)
         return out
     }
 
-    public func profile(input: Tensor) -> [LayerTiming] {
-        context.profile = []
-        defer { context.profile = nil }
-        _ = predictLabels(input: input)
-        return context.profile ?? []
-    }
-
-    public var activationBytes: Int { arena.bytes }
-
     // MARK: - The network
 
-    private func acquire(_ c: Int, _ h: Int, _ w: Int) -> Tensor { arena.acquire(channels: c, height: h, width: w) }
+    private func acquire(_ ws: Workspace, _ c: Int, _ h: Int, _ w: Int) -> Tensor { ws.arena.acquire(channels: c, height: h, width: w) }
 
-    private func acquireQ(_ c: Int, _ h: Int, _ w: Int, _ params: QuantParams) -> QTensor {
+    private func acquireQ(_ ws: Workspace, _ c: Int, _ h: Int, _ w: Int, _ params: QuantParams) -> QTensor {
         let stride = QTensor.standardStride(c)
-        let t = arena.acquire(channels: 1, height: 1, width: max(1, (h * w * stride + 3) / 4))
+        let t = ws.arena.acquire(channels: 1, height: 1, width: max(1, (h * w * stride + 3) / 4))
         return QTensor(storage: t.storage, channels: c, height: h, width: w, pixelStride: stride, params: params)
     }
 
-    private func release(_ q: QTensor) { arena.release(storage: q.storage) }
+    private func release(_ ws: Workspace, _ q: QTensor) { ws.arena.release(storage: q.storage) }
 
     /// Runs an int8-output layer from u8 `x` into `y`.
-    private func run(_ layer: Layer, _ x: QTensor, into y: QTensor, residual: QTensor? = nil) {
+    private func run(_ ws: Workspace, _ layer: Layer, _ x: QTensor, into y: QTensor, residual: QTensor? = nil) {
         switch layer {
         case .int8(let conv):
-            conv.run(x, into: y, residual: residual, context: context, isa: isa)
+            conv.run(x, into: y, residual: residual, context: ws.context, isa: ws.context.isa)
         case .fp32(let conv, _, _):
             precondition(residual == nil)
-            let xf = acquire(x.channels, x.height, x.width)
-            QOps.dequantize(x, into: xf, context: context, name: "\(conv.name).dequantize")
-            let yf = acquire(y.channels, y.height, y.width)
-            conv.run(xf, into: yf, context: context)
-            QOps.quantize(yf, into: y, context: context, name: "\(conv.name).quantize")
-            arena.release(xf); arena.release(yf)
+            let xf = acquire(ws, x.channels, x.height, x.width)
+            QOps.dequantize(x, into: xf, context: ws.context, name: "\(conv.name).dequantize")
+            let yf = acquire(ws, y.channels, y.height, y.width)
+            conv.run(xf, into: yf, context: ws.context)
+            QOps.quantize(yf, into: y, context: ws.context, name: "\(conv.name).quantize")
+            ws.arena.release(xf); ws.arena.release(yf)
         }
     }
 
     /// Runs an fp32-output layer from u8 `x`: NHWC floats at `y` with `stride` floats per pixel.
-    private func runFloatNHWC(_ layer: Layer, _ x: QTensor, into y: UnsafeMutablePointer<Float>, stride: Int) {
+    private func runFloatNHWC(_ ws: Workspace, _ layer: Layer, _ x: QTensor, into y: UnsafeMutablePointer<Float>, stride: Int) {
         switch layer {
         case .int8(let conv):
-            conv.runFloat(x, into: y, yStride: 4 * stride, context: context, isa: isa)
+            conv.runFloat(x, into: y, yStride: 4 * stride, context: ws.context, isa: ws.context.isa)
         case .fp32(let conv, _, _):
             let (h, w) = conv.outputSize(height: x.height, width: x.width)
-            let xf = acquire(x.channels, x.height, x.width)
-            QOps.dequantize(x, into: xf, context: context, name: "\(conv.name).dequantize")
-            let yf = acquire(conv.outChannels, h, w)
-            conv.run(xf, into: yf, context: context)
+            let xf = acquire(ws, x.channels, x.height, x.width)
+            QOps.dequantize(x, into: xf, context: ws.context, name: "\(conv.name).dequantize")
+            let yf = acquire(ws, conv.outChannels, h, w)
+            conv.run(xf, into: yf, context: ws.context)
             QOps.toNHWC(yf, into: y, stride: stride)
-            arena.release(xf); arena.release(yf)
+            ws.arena.release(xf); ws.arena.release(yf)
         }
     }
 
     /// fp32 CHW logits at the fusion resolution (an arena tensor).
-    private func networkLogits(_ input: Tensor) -> Tensor {
-        let nhwc = networkLogitsNHWC(input)
-        let logits = acquire(nhwc.channels, nhwc.height, nhwc.width)
-        context.measure("logits_to_chw") { QOps.toCHW(nhwc.data, stride: nhwc.channels, into: logits) }
-        arena.release(nhwc)
+    private func networkLogits(_ input: Tensor, _ ws: Workspace) -> Tensor {
+        let nhwc = networkLogitsNHWC(input, ws)
+        let logits = acquire(ws, nhwc.channels, nhwc.height, nhwc.width)
+        ws.context.measure("logits_to_chw") { QOps.toCHW(nhwc.data, stride: nhwc.channels, into: logits) }
+        ws.arena.release(nhwc)
         return logits
     }
 
     /// fp32 logits at the fusion resolution in NHWC order (an arena tensor whose C×H×W floats hold
     /// [H][W][C]), as the classifier writes them.
-    private func networkLogitsNHWC(_ input: Tensor) -> Tensor {
+    private func networkLogitsNHWC(_ input: Tensor, _ ws: Workspace) -> Tensor {
         precondition(input.channels == 3 && input.height > 0 && input.width > 0, "input must be 3×H×W, got \(input.shape)")
-        arena.beginPass(key: [input.height, input.width])
-        let features = backbone(input)
-        return head(features)
+        ws.arena.beginPass(key: [input.height, input.width])
+        let features = backbone(input, ws)
+        return head(features, ws)
     }
 
-    private func backbone(_ input: Tensor) -> [QTensor] {
+    private func backbone(_ input: Tensor, _ ws: Workspace) -> [QTensor] {
         let first = stem[0]
         let (h0, w0) = first.outputSize(height: input.height, width: input.width)
-        var x = acquireQ(first.outChannels, h0, w0, first.outputParams!)
+        var x = acquireQ(ws, first.outChannels, h0, w0, first.outputParams!)
         switch first {
         case .int8(let conv):
-            let xq = acquireQ(3, input.height, input.width, inputParams!)
-            QOps.quantize(input, into: xq, context: context, name: "quantize_input")
-            conv.run(xq, into: x, context: context, isa: isa)
-            release(xq)
+            let xq = acquireQ(ws, 3, input.height, input.width, inputParams!)
+            QOps.quantize(input, into: xq, context: ws.context, name: "quantize_input")
+            conv.run(xq, into: x, context: ws.context, isa: ws.context.isa)
+            release(ws, xq)
         case .fp32(let conv, _, _):
-            let yf = acquire(conv.outChannels, h0, w0)
-            conv.run(input, into: yf, context: context)
-            QOps.quantize(yf, into: x, context: context, name: "\(conv.name).quantize")
-            arena.release(yf)
+            let yf = acquire(ws, conv.outChannels, h0, w0)
+            conv.run(input, into: yf, context: ws.context)
+            QOps.quantize(yf, into: x, context: ws.context, name: "\(conv.name).quantize")
+            ws.arena.release(yf)
         }
         for layer in stem.dropFirst() {
             let (h, w) = layer.outputSize(height: x.height, width: x.width)
-            let y = acquireQ(layer.outChannels, h, w, layer.outputParams!)
-            run(layer, x, into: y)
-            release(x)
+            let y = acquireQ(ws, layer.outChannels, h, w, layer.outputParams!)
+            run(ws, layer, x, into: y)
+            release(ws, x)
             x = y
         }
         if stemMaxPool {
-            let y = acquireQ(x.channels, (x.height - 1) / 2 + 1, (x.width - 1) / 2 + 1, x.params)
-            QOps.maxPool(x, into: y, context: context, name: "layer0.3")
-            release(x)
+            let y = acquireQ(ws, x.channels, (x.height - 1) / 2 + 1, (x.width - 1) / 2 + 1, x.params)
+            QOps.maxPool(x, into: y, context: ws.context, name: "layer0.3")
+            release(ws, x)
             x = y
         }
         var features: [QTensor] = []
@@ -289,11 +272,11 @@ public final class SFNetInt8Model: SegmentationModel {
                     // The top feature goes straight into the PPM concat: [bin1, bin2, bin3, bin6, C_top].
                     let (h, w) = block.conv1.outputSize(height: x.height, width: x.width)
                     let c = block.conv2.outChannels, off = ppmBins.count * fpnDim
-                    let cat = acquireQ(off + c, h, w, block.conv2.outputParams!)
+                    let cat = acquireQ(ws, off + c, h, w, block.conv2.outputParams!)
                     dest = cat.channelSlice(off..<(off + c))
                 }
-                let y = basicBlock(block, x, into: dest)
-                if !features.contains(where: { $0.storage === x.storage }) { release(x) }
+                let y = basicBlock(block, x, into: dest, ws)
+                if !features.contains(where: { $0.storage === x.storage }) { release(ws, x) }
                 x = y
             }
             if stage.isFeature { features.append(x) }
@@ -301,89 +284,90 @@ public final class SFNetInt8Model: SegmentationModel {
         return features
     }
 
-    private func basicBlock(_ block: (conv1: Layer, conv2: Layer, downsample: Layer?), _ x: QTensor, into dest: QTensor?) -> QTensor {
+    private func basicBlock(_ block: (conv1: Layer, conv2: Layer, downsample: Layer?), _ x: QTensor, into dest: QTensor?,
+                            _ ws: Workspace) -> QTensor {
         let (h, w) = block.conv1.outputSize(height: x.height, width: x.width)
         let c = block.conv1.outChannels
-        let t = acquireQ(c, h, w, block.conv1.outputParams!)
-        run(block.conv1, x, into: t)
+        let t = acquireQ(ws, c, h, w, block.conv1.outputParams!)
+        run(ws, block.conv1, x, into: t)
         var shortcut = x
         if let down = block.downsample {
-            shortcut = acquireQ(c, h, w, down.outputParams!)
-            run(down, x, into: shortcut)
+            shortcut = acquireQ(ws, c, h, w, down.outputParams!)
+            run(ws, down, x, into: shortcut)
         }
-        let y = dest ?? acquireQ(c, h, w, block.conv2.outputParams!)
-        run(block.conv2, t, into: y, residual: shortcut)
-        release(t)
-        if block.downsample != nil { release(shortcut) }
+        let y = dest ?? acquireQ(ws, c, h, w, block.conv2.outputParams!)
+        run(ws, block.conv2, t, into: y, residual: shortcut)
+        release(ws, t)
+        if block.downsample != nil { release(ws, shortcut) }
         return y
     }
 
-    private func head(_ features: [QTensor]) -> Tensor {
+    private func head(_ features: [QTensor], _ ws: Workspace) -> Tensor {
         let f = fpnDim
         let top = features.last!
         let ppmCat = QTensor(storage: top.storage, byteOffset: 0, channels: ppmBins.count * f + top.channels,
                              height: top.height, width: top.width, pixelStride: top.pixelStride, params: top.params)
         for (k, bins) in ppmBins.enumerated() {
-            let pooled = acquireQ(top.channels, bins, bins, top.params)
-            QOps.adaptiveAveragePool(top, into: pooled, context: context, name: "head.ppm.stages.\(k).0")
-            let y = acquireQ(f, bins, bins, ppmStages[k].outputParams!)
-            run(ppmStages[k], pooled, into: y)
-            QOps.resize(y, into: ppmCat.channelSlice(k * f..<(k + 1) * f), alignCorners: true, context: context, isa: isa,
+            let pooled = acquireQ(ws, top.channels, bins, bins, top.params)
+            QOps.adaptiveAveragePool(top, into: pooled, context: ws.context, name: "head.ppm.stages.\(k).0")
+            let y = acquireQ(ws, f, bins, bins, ppmStages[k].outputParams!)
+            run(ws, ppmStages[k], pooled, into: y)
+            QOps.resize(y, into: ppmCat.channelSlice(k * f..<(k + 1) * f), alignCorners: true, context: ws.context, isa: ws.context.isa,
                         name: "head.ppm.resize.\(k)")
-            release(pooled)
-            release(y)
+            release(ws, pooled)
+            release(ws, y)
         }
-        let p5 = acquireQ(f, top.height, top.width, ppmBottleneck.outputParams!)
-        run(ppmBottleneck, ppmCat, into: p5)
-        release(ppmCat)
+        let p5 = acquireQ(ws, f, top.height, top.width, ppmBottleneck.outputParams!)
+        run(ws, ppmBottleneck, ppmCat, into: p5)
+        release(ws, ppmCat)
 
         let levels = features.count
         let base = features[0]
-        let fused = acquireQ(levels * f, base.height, base.width, p5.params)   // [P2, up(P3), up(P4), up(P5)]
+        let fused = acquireQ(ws, levels * f, base.height, base.width, p5.params)   // [P2, up(P3), up(P4), up(P5)]
         var pyramid = [QTensor?](repeating: nil, count: levels)
         var current = p5
         for i in (0..<(levels - 1)).reversed() {
             let (h, w) = (features[i].height, features[i].width)
-            let lat = acquireQ(f, h, w, fpnIn[i].outputParams!)
-            run(fpnIn[i], features[i], into: lat)
-            release(features[i])
+            let lat = acquireQ(ws, f, h, w, fpnIn[i].outputParams!)
+            run(ws, fpnIn[i], features[i], into: lat)
+            release(ws, features[i])
             let module = fam[i]
-            let cat = acquireQ(f, h, w, module.downL.outputParams!)
-            let dh = acquireQ(f / 2, current.height, current.width, module.downH.outputParams!)
-            run(module.downH, current, into: dh)
-            QOps.resize(dh, into: cat.channelSlice(0..<f / 2), alignCorners: true, context: context, isa: isa,
+            let cat = acquireQ(ws, f, h, w, module.downL.outputParams!)
+            let dh = acquireQ(ws, f / 2, current.height, current.width, module.downH.outputParams!)
+            run(ws, module.downH, current, into: dh)
+            QOps.resize(dh, into: cat.channelSlice(0..<f / 2), alignCorners: true, context: ws.context, isa: ws.context.isa,
                         name: "head.fpn_out_align.\(i).resize")
-            release(dh)
-            run(module.downL, lat, into: cat.channelSlice(f / 2..<f))
-            let flow = acquire(2, h, w)   // fp32 NHWC [h][w][2]
-            runFloatNHWC(module.flowMake, cat, into: flow.data, stride: 2)
-            release(cat)
-            let sum = acquireQ(f, h, w, famSum[i])
+            release(ws, dh)
+            run(ws, module.downL, lat, into: cat.channelSlice(f / 2..<f))
+            let flow = acquire(ws, 2, h, w)   // fp32 NHWC [h][w][2]
+            runFloatNHWC(ws, module.flowMake, cat, into: flow.data, stride: 2)
+            release(ws, cat)
+            let sum = acquireQ(ws, f, h, w, famSum[i])
             QOps.warpAdd(high: current, flow: flow.data, flowStride: 8, lat: lat, into: sum,
-                         alignCorners: config.warpAlignCorners, context: context, isa: isa,
+                         alignCorners: config.warpAlignCorners, context: ws.context, isa: ws.context.isa,
                          name: "head.fpn_out_align.\(i).warp")
-            arena.release(flow)
-            release(lat)
-            if current.storage !== p5.storage { release(current) }
-            let out = i == 0 ? fused.channelSlice(0..<f) : acquireQ(f, h, w, fpnOut[i].outputParams!)
-            run(fpnOut[i], sum, into: out)
+            ws.arena.release(flow)
+            release(ws, lat)
+            if current.storage !== p5.storage { release(ws, current) }
+            let out = i == 0 ? fused.channelSlice(0..<f) : acquireQ(ws, f, h, w, fpnOut[i].outputParams!)
+            run(ws, fpnOut[i], sum, into: out)
             if i > 0 { pyramid[i] = out }
             current = sum
         }
-        release(current)
+        release(ws, current)
         pyramid[levels - 1] = p5
         for j in 1..<levels {
-            QOps.resize(pyramid[j]!, into: fused.channelSlice(j * f..<(j + 1) * f), alignCorners: true, context: context,
-                        isa: isa, name: "head.fuse.resize.\(j)")
-            release(pyramid[j]!)
+            QOps.resize(pyramid[j]!, into: fused.channelSlice(j * f..<(j + 1) * f), alignCorners: true, context: ws.context,
+                        isa: ws.context.isa, name: "head.fuse.resize.\(j)")
+            release(ws, pyramid[j]!)
         }
-        let hidden = acquireQ(f, base.height, base.width, convLast.outputParams!)
-        run(convLast, fused, into: hidden)
-        release(fused)
+        let hidden = acquireQ(ws, f, base.height, base.width, convLast.outputParams!)
+        run(ws, convLast, fused, into: hidden)
+        release(ws, fused)
         let nc = config.numClasses
-        let nhwc = acquire(nc, base.height, base.width)
-        runFloatNHWC(classifier, hidden, into: nhwc.data, stride: nc)
-        release(hidden)
+        let nhwc = acquire(ws, nc, base.height, base.width)
+        runFloatNHWC(ws, classifier, hidden, into: nhwc.data, stride: nc)
+        release(ws, hidden)
         return nhwc
     }
 }

@@ -6,14 +6,11 @@ import SegEngine
 /// Input: a normalised RGB image as a 3×H×W `Tensor` (CHW). Any H, W ≥ 1 works; the network runs at
 /// the exact size, as PyTorch does (stride-2 convs round up, every resize names its target size).
 ///
-/// Single owner: not thread-safe; use one model from one thread at a time (it fans out internally to
-/// `threads` workers). Make one model per concurrent stream.
-public final class SFNetModel: SegmentationModel {
+/// Immutable once made: run it through sessions (`makeSession()`, one per stream), which hold the
+/// activations and scratch; any number of sessions may run one model concurrently.
+public final class SFNetModel: SegmentationModel, SessionRunner {
     public let config: SFNetConfig
-    public var threads: Int { context.threads }
 
-    private let context: ExecutionContext
-    private let arena = ActivationArena()
     private let fpnDim: Int
     private let ppmBins: [Int]
     private let stem: [Conv2d]
@@ -28,12 +25,12 @@ public final class SFNetModel: SegmentationModel {
     private let classifier: Conv2d
 
     /// Loads a segstream model file (docs/model-format.md). Throws `ModelFileError`; never loads partially.
-    public convenience init(contentsOf url: URL, threads: Int = ProcessInfo.processInfo.activeProcessorCount) throws {
+    public convenience init(contentsOf url: URL) throws {
         let file = try SafetensorsFile(contentsOf: url)
-        try self.init(file: file, threads: threads)
+        try self.init(file: file)
     }
 
-    public convenience init(file: SafetensorsFile, threads: Int = ProcessInfo.processInfo.activeProcessorCount) throws {
+    public convenience init(file: SafetensorsFile) throws {
         let config = try SFNetConfig(metadata: file.metadata)
         guard config.precision == .fp32 else {
             throw ModelFileError.invalidMetadata(key: "precision", value: config.precision.rawValue,
@@ -41,7 +38,7 @@ public final class SFNetModel: SegmentationModel {
         }
         let topology = SFNetTopology(config)
         try file.validate(expected: topology.expectedTensors)
-        try self.init(config: config, topology: topology, threads: threads) { try file.floats($0) }
+        try self.init(config: config, topology: topology) { try file.floats($0) }
     }
 
     /// The tensor names and shapes a model file with `config` must contain, in network order.
@@ -50,14 +47,12 @@ public final class SFNetModel: SegmentationModel {
     }
 
     /// A model from named tensors (state-dict names, unfused); `weights(name)` returns the values.
-    public convenience init(config: SFNetConfig, threads: Int = ProcessInfo.processInfo.activeProcessorCount,
-                            weights: (String) throws -> [Float]) throws {
-        try self.init(config: config, topology: SFNetTopology(config), threads: threads, weights: weights)
+    public convenience init(config: SFNetConfig, weights: (String) throws -> [Float]) throws {
+        try self.init(config: config, topology: SFNetTopology(config), weights: weights)
     }
 
     /// A model with deterministic pseudo-random weights (benchmarks; the outputs mean nothing).
-    public static func random(config: SFNetConfig, threads: Int = ProcessInfo.processInfo.activeProcessorCount,
-                              seed: UInt64 = 1) -> SFNetModel {
+    public static func random(config: SFNetConfig, seed: UInt64 = 1) -> SFNetModel {
         var state = seed &* 0x9E37_79B9_7F4A_7C15 | 1
         func next() -> Float {
             state ^= state << 13; state ^= state >> 7; state ^= state << 17
@@ -65,7 +60,7 @@ public final class SFNetModel: SegmentationModel {
         }
         var shapes: [String: [Int]] = [:]
         for t in SFNetTopology(config).expectedTensors { shapes[t.name] = t.shape }
-        return try! SFNetModel(config: config, threads: threads) { name in
+        return try! SFNetModel(config: config) { name in
             let shape = shapes[name]!
             let n = shape.reduce(1, *)
             if name.hasSuffix("running_var") { return (0..<n).map { _ in 0.5 + next() } }
@@ -78,7 +73,7 @@ public final class SFNetModel: SegmentationModel {
         }
     }
 
-    private init(config: SFNetConfig, topology t: SFNetTopology, threads: Int, weights: (String) throws -> [Float]) throws {
+    private init(config: SFNetConfig, topology t: SFNetTopology, weights: (String) throws -> [Float]) throws {
         func make(_ s: ConvSpec) throws -> Conv2d {
             var bn: BatchNormParameters? = nil
             if let b = s.batchNorm {
@@ -90,7 +85,6 @@ public final class SFNetModel: SegmentationModel {
                           bias: s.hasBias ? try weights("\(s.name).bias") : nil, batchNorm: bn, relu: s.relu)
         }
         self.config = config
-        context = ExecutionContext(threads: threads)
         fpnDim = t.fpnDim
         ppmBins = t.ppmBins
         stem = try t.stem.map(make)
@@ -107,76 +101,51 @@ public final class SFNetModel: SegmentationModel {
         classifier = try make(t.classifier)
     }
 
-    // MARK: - Inference
+    // MARK: - Inference (through an InferenceSession)
 
-    /// Logits, numClasses×outputHeight×outputWidth (bilinear, align_corners=True from the network's logit
-    /// resolution; the input's size is what the PyTorch reference returns). Allocates only the returned tensor.
-    public func forward(input: Tensor, outputHeight: Int, outputWidth: Int) -> Tensor {
-        let logits = networkLogits(input)
+    public func makeSession(pool: WorkerPool) -> InferenceSession { InferenceSession(model: self, pool: pool) }
+
+    func forward(input: Tensor, outputHeight: Int, outputWidth: Int, _ ws: Workspace) -> Tensor {
+        let logits = networkLogits(input, ws)
         let out = Tensor(channels: config.numClasses, height: outputHeight, width: outputWidth)
-        Resize.bilinear(logits, into: out, alignCorners: true, context: context, name: "upsample_logits")
-        arena.release(logits)
+        Resize.bilinear(logits, into: out, alignCorners: true, context: ws.context, name: "upsample_logits")
+        ws.arena.release(logits)
         return out
     }
 
-    /// Train ids (argmax over classes of the logits resized to outputHeight×outputWidth), row-major, into
-    /// `labels`. The upsample and the argmax are one fused pass: full-size logits are never stored.
-    public func predictLabels(input: Tensor, outputHeight: Int, outputWidth: Int,
-                              into labels: UnsafeMutableBufferPointer<UInt8>) {
-        precondition(labels.count >= outputHeight * outputWidth, "labels buffer too small")
-        let logits = networkLogits(input)
+    /// The upsample and the argmax are one fused pass: full-size logits are never stored.
+    func predictLabels(input: Tensor, outputHeight: Int, outputWidth: Int, into labels: UnsafeMutableBufferPointer<UInt8>,
+                       _ ws: Workspace) {
+        let logits = networkLogits(input, ws)
         Resize.bilinearArgmax(logits, height: outputHeight, width: outputWidth, alignCorners: true,
-                              labels: labels.baseAddress!, context: context)
-        arena.release(logits)
+                              labels: labels.baseAddress!, context: ws.context)
+        ws.arena.release(logits)
     }
 
-    /// Logits at the network's fusion resolution (/4 of the input for R18, /16 for DF1, /8 for DF2),
-    /// numClasses×h×w, in a fresh tensor.
-    public func lowResolutionLogits(input: Tensor) -> Tensor {
-        let logits = networkLogits(input)
+    func lowResolutionLogits(input: Tensor, _ ws: Workspace) -> Tensor {
+        let logits = networkLogits(input, ws)
         let out = Tensor(channels: logits.channels, height: logits.height, width: logits.width)
         out.data.update(from: logits.data, count: logits.count)
-        arena.release(logits)
+        ws.arena.release(logits)
         return out
     }
-
-    /// Runs one forward pass (labels path) and returns each layer's time and MAC count, in order.
-    public func profile(input: Tensor) -> [LayerTiming] {
-        context.profile = []
-        defer { context.profile = nil }
-        _ = predictLabels(input: input)
-        return context.profile ?? []
-    }
-
-    /// Runs the network (up to the low-resolution logits) and hands every convolution's output (by conv
-    /// name, after BN/residual/ReLU) and every FAM warp-add output (`head.fpn_out_align.<i>.warp`) to
-    /// `observer` as it is produced: calibration of the int8 engine. The tensors are only valid inside the call.
-    public func observeActivations(input: Tensor, _ observer: (String, Tensor) -> Void) {
-        withoutActuallyEscaping(observer) { o in
-            context.activationObserver = o
-            defer { context.activationObserver = nil }
-            arena.release(networkLogits(input))
-        }
-    }
-
-    /// Bytes of activation memory held for reuse.
-    public var activationBytes: Int { arena.bytes }
 
     // MARK: - The network
 
-    private func acquire(_ c: Int, _ h: Int, _ w: Int) -> Tensor { arena.acquire(channels: c, height: h, width: w) }
 
     /// Backbone + head; returns the arena-owned logits at the fusion resolution.
-    private func networkLogits(_ input: Tensor) -> Tensor {
+    private func networkLogits(_ input: Tensor, _ ws: Workspace) -> Tensor {
         precondition(input.channels == 3 && input.height > 0 && input.width > 0, "input must be 3×H×W, got \(input.shape)")
-        arena.beginPass(key: [input.height, input.width])
-        let features = backbone(input)
-        return head(features)
+        ws.arena.beginPass(key: [input.height, input.width])
+        let features = backbone(input, ws)
+        return head(features, ws)
     }
 
     /// Returns the features for the head; the last one is a channel slice of the PPM concat buffer
     /// (its producer writes there directly), so `features.last.storage` is that buffer.
-    private func backbone(_ input: Tensor) -> [Tensor] {
+    private func backbone(_ input: Tensor, _ ws: Workspace) -> [Tensor] {
+        let context = ws.context, arena = ws.arena
+        func acquire(_ c: Int, _ h: Int, _ w: Int) -> Tensor { arena.acquire(channels: c, height: h, width: w) }
         var x = input
         var xOwned = false
         for conv in stem {
@@ -205,7 +174,7 @@ public final class SFNetModel: SegmentationModel {
                     let cat = acquire(ppmBins.count * fpnDim + c, h, w)
                     dest = cat.channelSlice(ppmBins.count * fpnDim..<(ppmBins.count * fpnDim + c))
                 }
-                let y = basicBlock(block, x, into: dest)
+                let y = basicBlock(block, x, into: dest, ws)
                 let keep = features.contains { $0.storage === x.storage }
                 if xOwned && !keep { arena.release(x) }
                 x = y; xOwned = true
@@ -215,7 +184,10 @@ public final class SFNetModel: SegmentationModel {
         return features
     }
 
-    private func basicBlock(_ block: (conv1: Conv2d, conv2: Conv2d, downsample: Conv2d?), _ x: Tensor, into dest: Tensor?) -> Tensor {
+    private func basicBlock(_ block: (conv1: Conv2d, conv2: Conv2d, downsample: Conv2d?), _ x: Tensor, into dest: Tensor?,
+                            _ ws: Workspace) -> Tensor {
+        let context = ws.context, arena = ws.arena
+        func acquire(_ c: Int, _ h: Int, _ w: Int) -> Tensor { arena.acquire(channels: c, height: h, width: w) }
         let (h, w) = block.conv1.outputSize(height: x.height, width: x.width)
         let c = block.conv1.outChannels
         let t = acquire(c, h, w)
@@ -232,7 +204,9 @@ public final class SFNetModel: SegmentationModel {
         return y
     }
 
-    private func head(_ features: [Tensor]) -> Tensor {
+    private func head(_ features: [Tensor], _ ws: Workspace) -> Tensor {
+        let context = ws.context, arena = ws.arena
+        func acquire(_ c: Int, _ h: Int, _ w: Int) -> Tensor { arena.acquire(channels: c, height: h, width: w) }
         let f = fpnDim
         let top = features.last!
         let ppmCat = Tensor(storage: top.storage, offset: 0, channels: ppmBins.count * f + top.channels,

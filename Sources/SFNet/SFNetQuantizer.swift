@@ -20,11 +20,13 @@ public final class SFNetQuantizer {
     public private(set) var frames = 0
     private let file: SafetensorsFile
     private let model: SFNetModel
+    private let session: InferenceSession
     private let topology: SFNetTopology
     private let observedGroups: [String: String]
 
-    public init(file: SafetensorsFile, threads: Int = ProcessInfo.processInfo.activeProcessorCount) throws {
-        model = try SFNetModel(file: file, threads: threads)   // validates the fp32 file
+    public init(file: SafetensorsFile, pool: WorkerPool = .shared) throws {
+        model = try SFNetModel(file: file)   // validates the fp32 file
+        session = model.makeSession(pool: pool)
         self.file = file
         config = model.config
         topology = SFNetTopology(config)
@@ -37,7 +39,7 @@ public final class SFNetQuantizer {
 
     /// Runs the fp32 network on one normalised frame (3×H×W) and records its activations.
     public func observe(_ input: Tensor) {
-        model.observeActivations(input: input) { name, t in
+        session.observeActivations(input: input) { name, t in
             if let g = observedGroups[name] { calibrator.observe(g, t) }
         }
         frames += 1

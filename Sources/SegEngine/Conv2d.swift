@@ -17,7 +17,10 @@ public struct BatchNormParameters: Sendable {
 /// Computed as one sgemm per column panel: W (C_out×K) · im2col panel (K×n); 1×1 stride-1 convs
 /// use the input directly as the panel; 3×3 stride-1 convs use Winograd F(4×4,3×3) or F(2×2,3×3) when
 /// `algorithm(outputHeight:outputWidth:threads:)` says so (docs/fp32.md has the rule and its measurements).
-public final class Conv2d {
+///
+/// Immutable once made: BN folding and both Winograd weight transforms happen in `init`, so one conv serves
+/// many streams at once; every scratch buffer comes from the caller's `ExecutionContext`.
+public final class Conv2d: Sendable {
     /// How a convolution is computed. Winograd applies to 3×3 stride-1 convs, undilated or with padding =
     /// dilation, with at least 8 input and output channels.
     public enum Algorithm: String, Sendable, CaseIterable {
@@ -37,9 +40,11 @@ public final class Conv2d {
     let bias: TensorStorage?
     /// Whether the Winograd variants apply (see `Algorithm`; fewer channels don't pay for the transforms).
     let allowsWinograd: Bool
-    /// Winograd weights, made on first use: F(2×2,3×3) 16×C_out×C_in, F(4×4,3×3) 36×C_out×C_in (4× the
-    /// conv's own weights, so only the variant the rule picks for the maps it sees should cost memory).
-    private var winograd2x2Weights: TensorStorage?, winograd4x4Weights: TensorStorage?
+    /// Winograd weights, made in `init` when Winograd applies: F(2×2,3×3) 16×C_out×C_in, F(4×4,3×3)
+    /// 36×C_out×C_in (1.8× and 4× the conv's own weights). Both are prepared because the rule picks the
+    /// variant from the map size (which varies per stream and frame size) and the pool's thread count;
+    /// docs/engine.md has the memory this costs.
+    private let winograd2x2Weights: TensorStorage?, winograd4x4Weights: TensorStorage?
 
     /// - Parameters:
     ///   - weight: C_out·C_in·kh·kw values in PyTorch order.
@@ -82,6 +87,13 @@ public final class Conv2d {
             self.bias = bs
         } else {
             self.bias = nil
+        }
+        if allowsWinograd {
+            winograd4x4Weights = Conv2d.transformedWeights(w, outChannels, inChannels, elements: 36, seg_f32_winograd43_weights)
+            winograd2x2Weights = Conv2d.transformedWeights(w, outChannels, inChannels, elements: 16, seg_f32_winograd23_weights)
+        } else {
+            winograd4x4Weights = nil
+            winograd2x2Weights = nil
         }
     }
 
@@ -162,7 +174,6 @@ public final class Conv2d {
     private func compute(_ x: Tensor, _ y: Tensor, _ residual: Tensor?, _ algorithm: Algorithm, _ context: ExecutionContext) {
         switch algorithm {
         case .winograd4x4:
-            if winograd4x4Weights == nil { winograd4x4Weights = transformedWeights(elements: 36, seg_f32_winograd43_weights) }
             let u = winograd4x4Weights!, kernels = seg_f32_ukernels_get(seg_isa_active())!.pointee
             winogradOnPhases(x, y, residual, context) { x, y, residual, padding, relu in
                 self.winograd(x, y, residual, u, tile: 4, padding: padding, relu: relu,
@@ -170,7 +181,6 @@ public final class Conv2d {
             }
             return
         case .winograd2x2:
-            if winograd2x2Weights == nil { winograd2x2Weights = transformedWeights(elements: 16, seg_f32_winograd23_weights) }
             let u = winograd2x2Weights!
             winogradOnPhases(x, y, residual, context) { x, y, residual, padding, relu in
                 self.winograd(x, y, residual, u, tile: 2, padding: padding, relu: relu,
@@ -222,8 +232,8 @@ public final class Conv2d {
     }
 
     /// The conv's weights through a Winograd weight transform: `elements`×C_out×C_in floats.
-    private func transformedWeights(elements: Int,
-                                    _ transform: (UnsafePointer<Float>?, Int, Int, UnsafeMutablePointer<Float>?) -> Void)
+    private static func transformedWeights(_ weight: TensorStorage, _ outChannels: Int, _ inChannels: Int, elements: Int,
+                                           _ transform: (UnsafePointer<Float>?, Int, Int, UnsafeMutablePointer<Float>?) -> Void)
         -> TensorStorage {
         let u = TensorStorage(capacity: elements * outChannels * inChannels)
         transform(weight.pointer, outChannels, inChannels, u.pointer)

@@ -356,11 +356,12 @@ public final class RunPipeline: @unchecked Sendable {
 
     private func inferenceStage(from queue: BoundedQueue<FrameSlot>, into next: BoundedQueue<FrameSlot>) {
         defer { next.close() }
+        let session = model.makeSession()
         while let slot = queue.pop() {
             let started = Telemetry.now()
             let input = slot.input!
             let labels = slot.networkLabels.reserve(input.width * input.height)
-            model.predictLabels(input: input, into: UnsafeMutableBufferPointer(start: labels, count: input.width * input.height))
+            session.predictLabels(input: input, into: UnsafeMutableBufferPointer(start: labels, count: input.width * input.height))
             slot.stageSeconds[Stage.inference.index] = Telemetry.now() - started
             telemetry.record(.inference, seconds: slot.stageSeconds[Stage.inference.index])
             next.push(slot)
