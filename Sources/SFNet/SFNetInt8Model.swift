@@ -39,20 +39,13 @@ public final class SFNetInt8Model: SegmentationModel, SessionRunner {
         }
     }
 
-    private let fpnDim: Int
-    private let ppmBins: [Int]
     private let inputParams: QuantParams?
-    private let stem: [Layer]
-    private let stemMaxPool: Bool
-    private let stages: [(blocks: [(conv1: Layer, conv2: Layer, downsample: Layer?)], isFeature: Bool)]
-    private let ppmStages: [Layer]
-    private let ppmBottleneck: Layer
-    private let fpnIn: [Layer]
-    private let fpnOut: [Layer]
-    private let fam: [(downH: Layer, downL: Layer, flowMake: Layer)]
-    private let famSum: [QuantParams]
-    private let convLast: Layer
-    private let classifier: Layer
+    /// The network (`Graph.sfnet`), the layer of every conv node (by node index), the params of every u8
+    /// value and of every concat.
+    private let graph: Graph
+    private let layers: [Layer?]
+    private let valueParams: [QuantParams?]
+    private let concatParams: [QuantParams?]
 
     /// Loads an int8 model file (docs/int8.md). Throws `ModelFileError`; never loads partially.
     public convenience init(contentsOf url: URL) throws {
@@ -114,22 +107,18 @@ public final class SFNetInt8Model: SegmentationModel, SessionRunner {
         }
         self.config = config
         self.fp32Layers = fp32
-        fpnDim = t.fpnDim
-        ppmBins = t.ppmBins
         inputParams = act["input"]
-        stem = try t.stem.map(make)
-        stemMaxPool = t.stemMaxPool
-        stages = try t.stages.map { st in
-            (try st.blocks.map { (try make($0.conv1), try make($0.conv2), try $0.downsample.map(make)) }, st.isFeature)
+        // Made in state-dict order (the order errors are found in), then placed by node.
+        var made: [String: Layer] = [:]
+        for spec in t.allConvs { made[spec.name] = try make(spec) }
+        graph = Graph.sfnet(t)
+        layers = graph.nodes.map { node in
+            if case .conv(let spec) = node.op { return made[spec.name]! }
+            return nil
         }
-        ppmStages = try t.ppmStages.map(make)
-        ppmBottleneck = try make(t.ppmBottleneck)
-        fpnIn = try t.fpnIn.map(make)
-        fpnOut = try t.fpnOut.map(make)
-        fam = try t.fam.map { (try make($0.downH), try make($0.downL), try make($0.flowMake)) }
-        famSum = (0..<t.fam.count).map { act[SFNetInt8Plan.famSum($0)]! }
-        convLast = try make(t.convLast)
-        classifier = try make(t.classifier)
+        let groups = graph.quantizationGroups()
+        valueParams = groups.map { $0.flatMap { act[$0] } }
+        concatParams = graph.concats.map { act[$0.name] }
     }
 
     // MARK: - Inference (same contract as SFNetModel, through an InferenceSession)
@@ -226,148 +215,84 @@ public final class SFNetInt8Model: SegmentationModel, SessionRunner {
     }
 
     /// fp32 logits at the fusion resolution in NHWC order (an arena tensor whose C×H×W floats hold
-    /// [H][W][C]), as the classifier writes them.
+    /// [H][W][C]), as the classifier writes them. Runs the graph: buffers are taken from the arena before
+    /// the first node that writes them and given back after the last node that reads them (`GraphPlan`);
+    /// a concat is one u8 buffer whose slices its producers write, with the concat's params.
     private func networkLogitsNHWC(_ input: Tensor, _ ws: Workspace) -> Tensor {
         precondition(input.channels == 3 && input.height > 0 && input.width > 0, "input must be 3×H×W, got \(input.shape)")
+        let context = ws.context, isa = context.isa
         ws.arena.beginPass(key: [input.height, input.width])
-        let features = backbone(input, ws)
-        return head(features, ws)
+        let plan = ws.plan(graph, height: input.height, width: input.width)
+        var q = [QTensor?](repeating: nil, count: graph.values.count)
+        var f = [Tensor?](repeating: nil, count: graph.values.count)   // fp32 values (NHWC but the input)
+        var concats = [QTensor?](repeating: nil, count: graph.concats.count)
+        f[graph.input] = input
+        func qt(_ v: Int) -> QTensor {
+            let value = graph.values[v]
+            if let c = value.concat { return concats[c]!.channelSlice(value.channelOffset..<(value.channelOffset + value.channels)) }
+            return q[v]!
+        }
+        for (i, node) in graph.nodes.enumerated() {
+            for b in plan.take[i] {
+                switch b {
+                case .value(let v):
+                    let s = plan.shapes[v]
+                    if graph.values[v].isFloat { f[v] = acquire(ws, s.channels, s.height, s.width) }
+                    else { q[v] = acquireQ(ws, s.channels, s.height, s.width, valueParams[v]!) }
+                case .concat(let c):
+                    let s = plan.concatShapes[c]
+                    concats[c] = acquireQ(ws, s.channels, s.height, s.width, concatParams[c]!)
+                }
+            }
+            let x = node.inputs[0], y = node.output
+            switch node.op {
+            case .conv:
+                let layer = layers[i]!
+                if x == graph.input {
+                    runOnInput(ws, layer, input, into: qt(y))
+                } else if graph.values[y].isFloat {
+                    runFloatNHWC(ws, layer, qt(x), into: f[y]!.data, stride: graph.values[y].channels)
+                } else {
+                    run(ws, layer, qt(x), into: qt(y), residual: node.residual.map(qt))
+                }
+            case .maxPool:
+                QOps.maxPool(qt(x), into: qt(y), context: context, name: node.name)
+            case .adaptiveAveragePool:
+                QOps.adaptiveAveragePool(qt(x), into: qt(y), context: context, name: node.name)
+            case .resize:
+                QOps.resize(qt(x), into: qt(y), alignCorners: true, context: context, isa: isa, name: node.name)
+            case .warpAdd:
+                let flow = node.inputs[1]
+                QOps.warpAdd(high: qt(x), flow: f[flow]!.data, flowStride: 4 * graph.values[flow].channels, lat: qt(node.inputs[2]),
+                             into: qt(y), alignCorners: config.warpAlignCorners, context: context, isa: isa, name: node.name)
+            }
+            for b in plan.giveBack[i] {
+                switch b {
+                case .value(let v):
+                    if graph.values[v].isFloat { ws.arena.release(f[v]!); f[v] = nil }
+                    else { release(ws, q[v]!); q[v] = nil }
+                case .concat(let c):
+                    release(ws, concats[c]!); concats[c] = nil
+                }
+            }
+        }
+        return f[graph.output]!
     }
 
-    private func backbone(_ input: Tensor, _ ws: Workspace) -> [QTensor] {
-        let first = stem[0]
-        let (h0, w0) = first.outputSize(height: input.height, width: input.width)
-        var x = acquireQ(ws, first.outChannels, h0, w0, first.outputParams!)
-        switch first {
+    /// A conv on the fp32 network input into u8 `y`: int8 convs quantize the input first
+    /// (`quantize_input`), fp32 ones quantize their output.
+    private func runOnInput(_ ws: Workspace, _ layer: Layer, _ input: Tensor, into y: QTensor) {
+        switch layer {
         case .int8(let conv):
-            let xq = acquireQ(ws, 3, input.height, input.width, inputParams!)
+            let xq = acquireQ(ws, input.channels, input.height, input.width, inputParams!)
             QOps.quantize(input, into: xq, context: ws.context, name: "quantize_input")
-            conv.run(xq, into: x, context: ws.context, isa: ws.context.isa)
+            conv.run(xq, into: y, context: ws.context, isa: ws.context.isa)
             release(ws, xq)
         case .fp32(let conv, _, _):
-            let yf = acquire(ws, conv.outChannels, h0, w0)
+            let yf = acquire(ws, y.channels, y.height, y.width)
             conv.run(input, into: yf, context: ws.context)
-            QOps.quantize(yf, into: x, context: ws.context, name: "\(conv.name).quantize")
+            QOps.quantize(yf, into: y, context: ws.context, name: "\(conv.name).quantize")
             ws.arena.release(yf)
         }
-        for layer in stem.dropFirst() {
-            let (h, w) = layer.outputSize(height: x.height, width: x.width)
-            let y = acquireQ(ws, layer.outChannels, h, w, layer.outputParams!)
-            run(ws, layer, x, into: y)
-            release(ws, x)
-            x = y
-        }
-        if stemMaxPool {
-            let y = acquireQ(ws, x.channels, (x.height - 1) / 2 + 1, (x.width - 1) / 2 + 1, x.params)
-            QOps.maxPool(x, into: y, context: ws.context, name: "layer0.3")
-            release(ws, x)
-            x = y
-        }
-        var features: [QTensor] = []
-        for (s, stage) in stages.enumerated() {
-            for (b, block) in stage.blocks.enumerated() {
-                let isLast = s == stages.count - 1 && b == stage.blocks.count - 1
-                var dest: QTensor? = nil
-                if isLast {
-                    // The top feature goes straight into the PPM concat: [bin1, bin2, bin3, bin6, C_top].
-                    let (h, w) = block.conv1.outputSize(height: x.height, width: x.width)
-                    let c = block.conv2.outChannels, off = ppmBins.count * fpnDim
-                    let cat = acquireQ(ws, off + c, h, w, block.conv2.outputParams!)
-                    dest = cat.channelSlice(off..<(off + c))
-                }
-                let y = basicBlock(block, x, into: dest, ws)
-                if !features.contains(where: { $0.storage === x.storage }) { release(ws, x) }
-                x = y
-            }
-            if stage.isFeature { features.append(x) }
-        }
-        return features
-    }
-
-    private func basicBlock(_ block: (conv1: Layer, conv2: Layer, downsample: Layer?), _ x: QTensor, into dest: QTensor?,
-                            _ ws: Workspace) -> QTensor {
-        let (h, w) = block.conv1.outputSize(height: x.height, width: x.width)
-        let c = block.conv1.outChannels
-        let t = acquireQ(ws, c, h, w, block.conv1.outputParams!)
-        run(ws, block.conv1, x, into: t)
-        var shortcut = x
-        if let down = block.downsample {
-            shortcut = acquireQ(ws, c, h, w, down.outputParams!)
-            run(ws, down, x, into: shortcut)
-        }
-        let y = dest ?? acquireQ(ws, c, h, w, block.conv2.outputParams!)
-        run(ws, block.conv2, t, into: y, residual: shortcut)
-        release(ws, t)
-        if block.downsample != nil { release(ws, shortcut) }
-        return y
-    }
-
-    private func head(_ features: [QTensor], _ ws: Workspace) -> Tensor {
-        let f = fpnDim
-        let top = features.last!
-        let ppmCat = QTensor(storage: top.storage, byteOffset: 0, channels: ppmBins.count * f + top.channels,
-                             height: top.height, width: top.width, pixelStride: top.pixelStride, params: top.params)
-        for (k, bins) in ppmBins.enumerated() {
-            let pooled = acquireQ(ws, top.channels, bins, bins, top.params)
-            QOps.adaptiveAveragePool(top, into: pooled, context: ws.context, name: "head.ppm.stages.\(k).0")
-            let y = acquireQ(ws, f, bins, bins, ppmStages[k].outputParams!)
-            run(ws, ppmStages[k], pooled, into: y)
-            QOps.resize(y, into: ppmCat.channelSlice(k * f..<(k + 1) * f), alignCorners: true, context: ws.context, isa: ws.context.isa,
-                        name: "head.ppm.resize.\(k)")
-            release(ws, pooled)
-            release(ws, y)
-        }
-        let p5 = acquireQ(ws, f, top.height, top.width, ppmBottleneck.outputParams!)
-        run(ws, ppmBottleneck, ppmCat, into: p5)
-        release(ws, ppmCat)
-
-        let levels = features.count
-        let base = features[0]
-        let fused = acquireQ(ws, levels * f, base.height, base.width, p5.params)   // [P2, up(P3), up(P4), up(P5)]
-        var pyramid = [QTensor?](repeating: nil, count: levels)
-        var current = p5
-        for i in (0..<(levels - 1)).reversed() {
-            let (h, w) = (features[i].height, features[i].width)
-            let lat = acquireQ(ws, f, h, w, fpnIn[i].outputParams!)
-            run(ws, fpnIn[i], features[i], into: lat)
-            release(ws, features[i])
-            let module = fam[i]
-            let cat = acquireQ(ws, f, h, w, module.downL.outputParams!)
-            let dh = acquireQ(ws, f / 2, current.height, current.width, module.downH.outputParams!)
-            run(ws, module.downH, current, into: dh)
-            QOps.resize(dh, into: cat.channelSlice(0..<f / 2), alignCorners: true, context: ws.context, isa: ws.context.isa,
-                        name: "head.fpn_out_align.\(i).resize")
-            release(ws, dh)
-            run(ws, module.downL, lat, into: cat.channelSlice(f / 2..<f))
-            let flow = acquire(ws, 2, h, w)   // fp32 NHWC [h][w][2]
-            runFloatNHWC(ws, module.flowMake, cat, into: flow.data, stride: 2)
-            release(ws, cat)
-            let sum = acquireQ(ws, f, h, w, famSum[i])
-            QOps.warpAdd(high: current, flow: flow.data, flowStride: 8, lat: lat, into: sum,
-                         alignCorners: config.warpAlignCorners, context: ws.context, isa: ws.context.isa,
-                         name: "head.fpn_out_align.\(i).warp")
-            ws.arena.release(flow)
-            release(ws, lat)
-            if current.storage !== p5.storage { release(ws, current) }
-            let out = i == 0 ? fused.channelSlice(0..<f) : acquireQ(ws, f, h, w, fpnOut[i].outputParams!)
-            run(ws, fpnOut[i], sum, into: out)
-            if i > 0 { pyramid[i] = out }
-            current = sum
-        }
-        release(ws, current)
-        pyramid[levels - 1] = p5
-        for j in 1..<levels {
-            QOps.resize(pyramid[j]!, into: fused.channelSlice(j * f..<(j + 1) * f), alignCorners: true, context: ws.context,
-                        isa: ws.context.isa, name: "head.fuse.resize.\(j)")
-            release(ws, pyramid[j]!)
-        }
-        let hidden = acquireQ(ws, f, base.height, base.width, convLast.outputParams!)
-        run(ws, convLast, fused, into: hidden)
-        release(ws, fused)
-        let nc = config.numClasses
-        let nhwc = acquire(ws, nc, base.height, base.width)
-        runFloatNHWC(ws, classifier, hidden, into: nhwc.data, stride: nc)
-        release(ws, hidden)
-        return nhwc
     }
 }

@@ -25,10 +25,15 @@ struct SFNetInt8Plan {
     /// The fp32 model's name for the FAM warp-add output of level i.
     static func warpLayer(_ i: Int) -> String { "head.fpn_out_align.\(i).warp" }
 
-    /// Convs that may stay fp32: the first conv (3 input channels), the flow convs (pixel offsets) and
-    /// the classifier (logits). Everything else is int8.
+    /// Convs that may stay fp32: those reading the fp32 input (the first conv, 3 channels) or writing an fp32
+    /// value (the flow convs: pixel offsets; the classifier: logits). Everything else is int8.
     static func fp32Candidates(_ t: SFNetTopology) -> [String] {
-        [t.stem[0].name] + t.fam.map(\.flowMake.name) + [t.classifier.name]
+        let graph = Graph.sfnet(t)
+        let candidates = Set(graph.convs.compactMap { c -> String? in
+            let node = graph.nodes[c.node]
+            return node.inputs[0] == graph.input || graph.values[node.output].isFloat ? c.spec.name : nil
+        })
+        return t.allConvs.map(\.name).filter(candidates.contains)   // state-dict order
     }
 
     /// The default: which convs stay fp32 (docs/int8.md has the measurements behind it).
@@ -44,47 +49,27 @@ struct SFNetInt8Plan {
         }
         var seen = Set<String>()
         func group(_ g: String) { if seen.insert(g).inserted { groups.append(g) } }
-        func conv(_ s: ConvSpec, _ input: String?, _ output: String?) {
-            if let input { group(input) }
-            if let output { group(output); observed[s.name] = output }
-            io[s.name] = (input, output)
-        }
-        // Backbone.
-        var current: String? = nil
-        for s in t.stem {
-            conv(s, current ?? (fp32Layers.contains(s.name) ? nil : "input"), s.name)
-            current = s.name
-        }
-        var features: [String] = []
-        for (si, stage) in t.stages.enumerated() {
-            for (bi, block) in stage.blocks.enumerated() {
-                let isLast = si == t.stages.count - 1 && bi == stage.blocks.count - 1
-                let out = isLast ? Self.ppmConcat : block.conv2.name
-                conv(block.conv1, current, block.conv1.name)
-                if let d = block.downsample { conv(d, current, d.name) }
-                conv(block.conv2, block.conv1.name, out)
-                current = out
+        // The graph's nodes in execution order: every conv reads its input's group and writes its output's
+        // (nil: fp32); a FAM warp-add starts its sum group.
+        let graph = Graph.sfnet(t)
+        let groupOf = graph.quantizationGroups()
+        for node in graph.nodes {
+            switch node.op {
+            case .conv(let s):
+                let x = node.inputs[0]
+                let input = x == graph.input && fp32Layers.contains(s.name) ? nil : groupOf[x]
+                let output = groupOf[node.output]
+                if let input { group(input) }
+                if let output { group(output); observed[s.name] = output }
+                io[s.name] = (input, output)
+            case .warpAdd:
+                let sum = groupOf[node.output]!
+                group(sum)
+                observed[node.name] = sum
+            case .maxPool, .adaptiveAveragePool, .resize:
+                break
             }
-            if stage.isFeature { features.append(current!) }
         }
-        // Head.
-        for s in t.ppmStages { conv(s, Self.ppmConcat, Self.ppmConcat) }
-        conv(t.ppmBottleneck, Self.ppmConcat, Self.fuseConcat)
-        let levels = t.fpnIn.count
-        var coarse = Self.fuseConcat
-        for i in (0..<levels).reversed() {
-            let fam = t.fam[i]
-            conv(t.fpnIn[i], features[i], t.fpnIn[i].name)
-            conv(fam.downH, coarse, Self.famConcat(i))
-            conv(fam.downL, t.fpnIn[i].name, Self.famConcat(i))
-            conv(fam.flowMake, Self.famConcat(i), nil)
-            group(Self.famSum(i))
-            observed[Self.warpLayer(i)] = Self.famSum(i)
-            conv(t.fpnOut[i], Self.famSum(i), Self.fuseConcat)
-            coarse = Self.famSum(i)
-        }
-        conv(t.convLast, Self.fuseConcat, t.convLast.name)
-        conv(t.classifier, t.convLast.name, nil)
     }
 
     /// Exactly the tensors an int8 file for this plan holds (docs/int8.md), in network order.

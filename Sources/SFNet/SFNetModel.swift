@@ -11,18 +11,9 @@ import SegEngine
 public final class SFNetModel: SegmentationModel, SessionRunner {
     public let config: SFNetConfig
 
-    private let fpnDim: Int
-    private let ppmBins: [Int]
-    private let stem: [Conv2d]
-    private let stemMaxPool: Bool
-    private let stages: [(blocks: [(conv1: Conv2d, conv2: Conv2d, downsample: Conv2d?)], isFeature: Bool)]
-    private let ppmStages: [Conv2d]
-    private let ppmBottleneck: Conv2d
-    private let fpnIn: [Conv2d]
-    private let fpnOut: [Conv2d]
-    private let fam: [(downH: Conv2d, downL: Conv2d, flowMake: Conv2d)]
-    private let convLast: Conv2d
-    private let classifier: Conv2d
+    /// The network (`Graph.sfnet`), and the conv of every conv node (by node index).
+    private let graph: Graph
+    private let layers: [Conv2d?]
 
     /// Loads a segstream model file (docs/model-format.md). Throws `ModelFileError`; never loads partially.
     public convenience init(contentsOf url: URL) throws {
@@ -85,20 +76,14 @@ public final class SFNetModel: SegmentationModel, SessionRunner {
                           bias: s.hasBias ? try weights("\(s.name).bias") : nil, batchNorm: bn, relu: s.relu)
         }
         self.config = config
-        fpnDim = t.fpnDim
-        ppmBins = t.ppmBins
-        stem = try t.stem.map(make)
-        stemMaxPool = t.stemMaxPool
-        stages = try t.stages.map { st in
-            (try st.blocks.map { (try make($0.conv1), try make($0.conv2), try $0.downsample.map(make)) }, st.isFeature)
+        // Made in state-dict order (the order errors are found in), then placed by node.
+        var made: [String: Conv2d] = [:]
+        for spec in t.allConvs { made[spec.name] = try make(spec) }
+        graph = Graph.sfnet(t)
+        layers = graph.nodes.map { node in
+            if case .conv(let spec) = node.op { return made[spec.name]! }
+            return nil
         }
-        ppmStages = try t.ppmStages.map(make)
-        ppmBottleneck = try make(t.ppmBottleneck)
-        fpnIn = try t.fpnIn.map(make)
-        fpnOut = try t.fpnOut.map(make)
-        fam = try t.fam.map { (try make($0.downH), try make($0.downL), try make($0.flowMake)) }
-        convLast = try make(t.convLast)
-        classifier = try make(t.classifier)
     }
 
     // MARK: - Inference (through an InferenceSession)
@@ -133,144 +118,54 @@ public final class SFNetModel: SegmentationModel, SessionRunner {
     // MARK: - The network
 
 
-    /// Backbone + head; returns the arena-owned logits at the fusion resolution.
+    /// Runs the graph; returns the arena-owned logits at the fusion resolution. Buffers are taken from the
+    /// arena before the first node that writes them and given back after the last node that reads them
+    /// (`GraphPlan`); a concat is one buffer whose slices its producers write.
     private func networkLogits(_ input: Tensor, _ ws: Workspace) -> Tensor {
         precondition(input.channels == 3 && input.height > 0 && input.width > 0, "input must be 3×H×W, got \(input.shape)")
-        ws.arena.beginPass(key: [input.height, input.width])
-        let features = backbone(input, ws)
-        return head(features, ws)
-    }
-
-    /// Returns the features for the head; the last one is a channel slice of the PPM concat buffer
-    /// (its producer writes there directly), so `features.last.storage` is that buffer.
-    private func backbone(_ input: Tensor, _ ws: Workspace) -> [Tensor] {
         let context = ws.context, arena = ws.arena
-        func acquire(_ c: Int, _ h: Int, _ w: Int) -> Tensor { arena.acquire(channels: c, height: h, width: w) }
-        var x = input
-        var xOwned = false
-        for conv in stem {
-            let (h, w) = conv.outputSize(height: x.height, width: x.width)
-            let y = acquire(conv.outChannels, h, w)
-            conv.run(x, into: y, context: context)
-            if xOwned { arena.release(x) }
-            x = y; xOwned = true
+        arena.beginPass(key: [input.height, input.width])
+        let plan = ws.plan(graph, height: input.height, width: input.width)
+        var own = [Tensor?](repeating: nil, count: graph.values.count)
+        var concats = [Tensor?](repeating: nil, count: graph.concats.count)
+        own[graph.input] = input
+        func tensor(_ v: Int) -> Tensor {
+            let value = graph.values[v]
+            if let c = value.concat { return concats[c]!.channelSlice(value.channelOffset..<(value.channelOffset + value.channels)) }
+            return own[v]!
         }
-        if stemMaxPool {
-            let (h, w) = Pooling.maxPoolOutputSize(height: x.height, width: x.width)
-            let y = acquire(x.channels, h, w)
-            Pooling.maxPool(x, into: y, context: context, name: "layer0.3")
-            arena.release(x)
-            x = y
-        }
-        var features: [Tensor] = []
-        for (s, stage) in stages.enumerated() {
-            for (b, block) in stage.blocks.enumerated() {
-                let isLast = s == stages.count - 1 && b == stage.blocks.count - 1
-                let (h, w) = block.conv1.outputSize(height: x.height, width: x.width)
-                var dest: Tensor? = nil
-                if isLast {
-                    // The top feature goes straight into the PPM concat: [bin1, bin2, bin3, bin6, C_top].
-                    let c = block.conv2.outChannels
-                    let cat = acquire(ppmBins.count * fpnDim + c, h, w)
-                    dest = cat.channelSlice(ppmBins.count * fpnDim..<(ppmBins.count * fpnDim + c))
+        for (i, node) in graph.nodes.enumerated() {
+            for b in plan.take[i] {
+                switch b {
+                case .value(let v):
+                    let s = plan.shapes[v]
+                    own[v] = arena.acquire(channels: s.channels, height: s.height, width: s.width)
+                case .concat(let c):
+                    let s = plan.concatShapes[c]
+                    concats[c] = arena.acquire(channels: s.channels, height: s.height, width: s.width)
                 }
-                let y = basicBlock(block, x, into: dest, ws)
-                let keep = features.contains { $0.storage === x.storage }
-                if xOwned && !keep { arena.release(x) }
-                x = y; xOwned = true
             }
-            if stage.isFeature { features.append(x) }
+            let x = tensor(node.inputs[0]), y = tensor(node.output)
+            switch node.op {
+            case .conv:
+                layers[i]!.run(x, into: y, residual: node.residual.map(tensor), context: context)
+            case .maxPool:
+                Pooling.maxPool(x, into: y, context: context, name: node.name)
+            case .adaptiveAveragePool:
+                Pooling.adaptiveAveragePool(x, into: y, context: context, name: node.name)
+            case .resize:
+                Resize.bilinear(x, into: y, alignCorners: true, context: context, name: node.name)
+            case .warpAdd:
+                FlowWarp.warpAdd(high: x, flow: tensor(node.inputs[1]), lat: tensor(node.inputs[2]), into: y,
+                                 alignCorners: config.warpAlignCorners, context: context, name: node.name)
+            }
+            for b in plan.giveBack[i] {
+                switch b {
+                case .value(let v): arena.release(own[v]!); own[v] = nil
+                case .concat(let c): arena.release(concats[c]!); concats[c] = nil
+                }
+            }
         }
-        return features
-    }
-
-    private func basicBlock(_ block: (conv1: Conv2d, conv2: Conv2d, downsample: Conv2d?), _ x: Tensor, into dest: Tensor?,
-                            _ ws: Workspace) -> Tensor {
-        let context = ws.context, arena = ws.arena
-        func acquire(_ c: Int, _ h: Int, _ w: Int) -> Tensor { arena.acquire(channels: c, height: h, width: w) }
-        let (h, w) = block.conv1.outputSize(height: x.height, width: x.width)
-        let c = block.conv1.outChannels
-        let t = acquire(c, h, w)
-        block.conv1.run(x, into: t, context: context)
-        var shortcut = x
-        if let down = block.downsample {
-            shortcut = acquire(c, h, w)
-            down.run(x, into: shortcut, context: context)
-        }
-        let y = dest ?? acquire(c, h, w)
-        block.conv2.run(t, into: y, residual: shortcut, context: context)
-        arena.release(t)
-        if block.downsample != nil { arena.release(shortcut) }
-        return y
-    }
-
-    private func head(_ features: [Tensor], _ ws: Workspace) -> Tensor {
-        let context = ws.context, arena = ws.arena
-        func acquire(_ c: Int, _ h: Int, _ w: Int) -> Tensor { arena.acquire(channels: c, height: h, width: w) }
-        let f = fpnDim
-        let top = features.last!
-        let ppmCat = Tensor(storage: top.storage, offset: 0, channels: ppmBins.count * f + top.channels,
-                            height: top.height, width: top.width)
-        for (k, bins) in ppmBins.enumerated() {
-            let pooled = acquire(top.channels, bins, bins)
-            Pooling.adaptiveAveragePool(top, into: pooled, context: context, name: "head.ppm.stages.\(k).0")
-            let y = acquire(f, bins, bins)
-            ppmStages[k].run(pooled, into: y, context: context)
-            Resize.bilinear(y, into: ppmCat.channelSlice(k * f..<(k + 1) * f), alignCorners: true, context: context,
-                            name: "head.ppm.resize.\(k)")
-            arena.release(pooled)
-            arena.release(y)
-        }
-        let p5 = acquire(f, top.height, top.width)
-        ppmBottleneck.run(ppmCat, into: p5, context: context)
-        arena.release(ppmCat)
-
-        let levels = features.count
-        let base = features[0]
-        let fused = acquire(levels * f, base.height, base.width)   // [P2, up(P3), up(P4), up(P5)]
-        var pyramid = [Tensor?](repeating: nil, count: levels)
-        var current = p5
-        for i in (0..<(levels - 1)).reversed() {
-            let (h, w) = (features[i].height, features[i].width)
-            let lat = acquire(f, h, w)
-            fpnIn[i].run(features[i], into: lat, context: context)
-            arena.release(features[i])
-            // FAM: flow from [up(down_h(coarse)), down_l(lat)], then lat + warp(coarse, flow) in one pass.
-            let module = fam[i]
-            let cat = acquire(f, h, w)
-            let dh = acquire(f / 2, current.height, current.width)
-            module.downH.run(current, into: dh, context: context)
-            Resize.bilinear(dh, into: cat.channelSlice(0..<f / 2), alignCorners: true, context: context,
-                            name: "head.fpn_out_align.\(i).resize")
-            arena.release(dh)
-            module.downL.run(lat, into: cat.channelSlice(f / 2..<f), context: context)
-            let flow = acquire(2, h, w)
-            module.flowMake.run(cat, into: flow, context: context)
-            arena.release(cat)
-            let sum = acquire(f, h, w)
-            FlowWarp.warpAdd(high: current, flow: flow, lat: lat, into: sum, alignCorners: config.warpAlignCorners,
-                             context: context, name: "head.fpn_out_align.\(i).warp")
-            arena.release(flow)
-            arena.release(lat)
-            if current.storage !== p5.storage { arena.release(current) }
-            let out = i == 0 ? fused.channelSlice(0..<f) : acquire(f, h, w)
-            fpnOut[i].run(sum, into: out, context: context)
-            if i > 0 { pyramid[i] = out }
-            current = sum
-        }
-        arena.release(current)
-        pyramid[levels - 1] = p5
-        for j in 1..<levels {
-            Resize.bilinear(pyramid[j]!, into: fused.channelSlice(j * f..<(j + 1) * f), alignCorners: true,
-                            context: context, name: "head.fuse.resize.\(j)")
-            arena.release(pyramid[j]!)
-        }
-        let hidden = acquire(f, base.height, base.width)
-        convLast.run(fused, into: hidden, context: context)
-        arena.release(fused)
-        let logits = acquire(config.numClasses, base.height, base.width)
-        classifier.run(hidden, into: logits, context: context)
-        arena.release(hidden)
-        return logits
+        return tensor(graph.output)
     }
 }

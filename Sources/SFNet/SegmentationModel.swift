@@ -36,7 +36,16 @@ final class Workspace {
     /// Per-worker tables and row buffers of the int8 output stage (a few hundred KiB at 1024×2048); grows to
     /// the largest size seen, so steady-state frames allocate nothing. Not part of `activationBytes`.
     var upsampleScratch = TensorStorage(capacity: 0)
+    /// The graph's buffer plan per input size (height, width).
+    private var plans: [[Int]: GraphPlan] = [:]
     init(pool: WorkerPool) { context = ExecutionContext(pool: pool) }
+
+    func plan(_ graph: Graph, height: Int, width: Int) -> GraphPlan {
+        if let p = plans[[height, width]] { return p }
+        let p = GraphPlan(graph, height: height, width: width)
+        plans[[height, width]] = p
+        return p
+    }
 }
 
 /// One stream's handle on a model: the model (shared, immutable) plus this stream's workspace.

@@ -46,24 +46,24 @@ import Testing
         let expectedLogits = inputs.map { $0.map { reference.lowResolutionLogits(input: $0).toArray() } }
         for l in expected.joined() { #expect(Set(l).count >= 2, "labels should not be one class") }
 
-        final class Results: @unchecked Sendable {   // each stream writes only its own slot
-            var labels: [[[UInt8]]] = [[], []]
-            var logits: [[[Float]]] = [[], []]
+        final class Results: @unchecked Sendable {   // one per stream, written by that stream only
+            var labels: [[UInt8]] = []
+            var logits: [[Float]] = []
         }
-        let results = Results()
+        let results = [Results(), Results()]
         let sessions = [model.makeSession(pool: pools[0]), model.makeSession(pool: pools[1])]
         nonisolated(unsafe) let shared = (sessions, inputs)
         concurrently { k in
             let (sessions, inputs) = shared
             for _ in 0..<2 {   // twice: the second round runs on warm arenas and tables
-                results.labels[k] = inputs[k].map { sessions[k].predictLabels(input: $0) }
-                results.logits[k] = inputs[k].map { sessions[k].lowResolutionLogits(input: $0).toArray() }
+                results[k].labels = inputs[k].map { sessions[k].predictLabels(input: $0) }
+                results[k].logits = inputs[k].map { sessions[k].lowResolutionLogits(input: $0).toArray() }
             }
         }
         for k in 0..<2 {
             for f in inputs[k].indices {
-                #expect(results.labels[k][f] == expected[k][f], "stream \(k) frame \(f): labels differ")
-                #expect(results.logits[k][f] == expectedLogits[k][f], "stream \(k) frame \(f): logits differ")
+                #expect(results[k].labels[f] == expected[k][f], "stream \(k) frame \(f): labels differ")
+                #expect(results[k].logits[f] == expectedLogits[k][f], "stream \(k) frame \(f): logits differ")
             }
         }
     }

@@ -1,0 +1,257 @@
+/// The network as one description (docs/engine.md): a list of nodes in execution order over values. The
+/// fp32 engine (`SFNetModel`) and the int8 engine (`SFNetInt8Model`) both execute it, op by op; the int8
+/// plan (quantization groups) and the quantizer's observation points are read from it; activation buffer
+/// lifetimes come from liveness over it (`GraphPlan`).
+///
+/// A value is a tensor with its own buffer, or a channel slice of a concat buffer: concatenations are
+/// producers writing slices of one buffer, never copies.
+struct Graph: Sendable {
+    enum Op: Sendable {
+        /// The network input (fp32 normalised image); not a node.
+        case conv(ConvSpec)
+        /// 3×3 stride-2 padding-1 max-pool.
+        case maxPool
+        case adaptiveAveragePool(bins: Int)
+        /// Bilinear, align_corners=True, to the output value's size.
+        case resize
+        /// inputs [high, flow, lat]: lat + warp(high, flow) (the FAM, fused).
+        case warpAdd
+    }
+
+    struct Node: Sendable {
+        /// The layer's name (profiles, activation observer).
+        let name: String
+        let op: Op
+        let inputs: [Int]
+        /// Added before the ReLU (convs).
+        let residual: Int?
+        let output: Int
+    }
+
+    struct Value: Sendable {
+        /// The quantization group this value names, if it starts one (conv outputs, FAM sums, concats'
+        /// slices through their concat, the input); nil: it keeps its input's (pools, resizes).
+        let group: String?
+        let channels: Int
+        /// The concat this value is a channel slice of, and where.
+        let concat: Int?
+        let channelOffset: Int
+        /// fp32 in both engines (the input, the flow, the logits); the int8 engine keeps fp32 outputs NHWC.
+        let isFloat: Bool
+    }
+
+    struct Concat: Sendable {
+        let name: String
+        let channels: Int
+        /// A value of the same height and width (nil: the size of the first conv that writes a slice).
+        let like: Int?
+    }
+
+    private(set) var values: [Value] = []
+    private(set) var concats: [Concat] = []
+    private(set) var nodes: [Node] = []
+    /// The network input value.
+    private(set) var input = -1
+    /// The logits (numClasses channels, fp32).
+    var output = -1
+
+    // MARK: - Building (blocks are functions that append nodes)
+
+    mutating func addInput(_ channels: Int) -> Int {
+        input = addValue(group: "input", channels: channels, isFloat: true)
+        return input
+    }
+
+    mutating func addValue(group: String?, channels: Int, isFloat: Bool = false) -> Int {
+        values.append(Value(group: group, channels: channels, concat: nil, channelOffset: 0, isFloat: isFloat))
+        return values.count - 1
+    }
+
+    /// A concat buffer of `channels` channels, the size of `like`; returns its index (use `slice`).
+    mutating func addConcat(_ name: String, channels: Int, like: Int? = nil) -> Int {
+        concats.append(Concat(name: name, channels: channels, like: like))
+        return concats.count - 1
+    }
+
+    /// Channels `range` of concat `c`, as a value (the whole concat: 0..<channels).
+    mutating func slice(_ c: Int, _ range: Range<Int>) -> Int {
+        precondition(range.upperBound <= concats[c].channels)
+        values.append(Value(group: nil, channels: range.count, concat: c, channelOffset: range.lowerBound, isFloat: false))
+        return values.count - 1
+    }
+
+    mutating func whole(_ c: Int) -> Int { slice(c, 0..<concats[c].channels) }
+
+    private mutating func add(_ name: String, _ op: Op, _ inputs: [Int], residual: Int? = nil, output: Int) -> Int {
+        nodes.append(Node(name: name, op: op, inputs: inputs, residual: residual, output: output))
+        return output
+    }
+
+    /// `spec(x) (+ residual)`, into `dest` (a slice) or a new value; `float`: an fp32 output (flow, logits).
+    mutating func conv(_ spec: ConvSpec, _ x: Int, residual: Int? = nil, into dest: Int? = nil, float: Bool = false) -> Int {
+        precondition(values[x].channels == spec.inChannels, "\(spec.name): input has \(values[x].channels) channels")
+        let y = dest ?? addValue(group: spec.name, channels: spec.outChannels, isFloat: float)
+        precondition(values[y].channels == spec.outChannels)
+        return add(spec.name, .conv(spec), [x], residual: residual, output: y)
+    }
+
+    mutating func maxPool(_ name: String, _ x: Int) -> Int {
+        add(name, .maxPool, [x], output: addValue(group: nil, channels: values[x].channels))
+    }
+
+    mutating func adaptiveAveragePool(_ name: String, _ x: Int, bins: Int) -> Int {
+        add(name, .adaptiveAveragePool(bins: bins), [x], output: addValue(group: nil, channels: values[x].channels))
+    }
+
+    /// Resizes `x` into `dest` (a concat slice: its size is the concat's).
+    mutating func resize(_ name: String, _ x: Int, into dest: Int) -> Int {
+        precondition(values[dest].concat != nil && values[dest].channels == values[x].channels)
+        return add(name, .resize, [x], output: dest)
+    }
+
+    /// lat + warp(high, flow): a new value of quantization group `group`.
+    mutating func warpAdd(_ name: String, high: Int, flow: Int, lat: Int, group: String) -> Int {
+        add(name, .warpAdd, [high, flow, lat], output: addValue(group: group, channels: values[lat].channels))
+    }
+
+    // MARK: - Reading
+
+    /// Every conv, in execution order.
+    var convs: [(node: Int, spec: ConvSpec)] {
+        nodes.indices.compactMap { i in
+            if case .conv(let s) = nodes[i].op { return (i, s) }
+            return nil
+        }
+    }
+
+    /// The quantization group of every value: concat slices share their concat's, pools and resizes keep
+    /// their input's, everything else names its own (`Value.group`). nil for fp32 values but the input.
+    func quantizationGroups() -> [String?] {
+        // Union-find over values; a set is named by its concat if it has one, else by its named member.
+        var parent = Array(values.indices)
+        func find(_ v: Int) -> Int {
+            var v = v
+            while parent[v] != v { parent[v] = parent[parent[v]]; v = parent[v] }
+            return v
+        }
+        func union(_ a: Int, _ b: Int) { parent[find(a)] = find(b) }
+        var concatMember = [Int?](repeating: nil, count: concats.count)
+        for (v, value) in values.enumerated() {
+            guard let c = value.concat else { continue }
+            if let m = concatMember[c] { union(v, m) } else { concatMember[c] = v }
+        }
+        for node in nodes {
+            switch node.op {
+            case .maxPool, .adaptiveAveragePool, .resize: union(node.output, node.inputs[0])
+            case .conv, .warpAdd: break
+            }
+        }
+        var name: [Int: String] = [:]
+        for (c, m) in concatMember.enumerated() { if let m { name[find(m)] = concats[c].name } }
+        for (v, value) in values.enumerated() where value.group != nil && value.concat == nil {
+            let r = find(v)
+            if let n = name[r] {
+                precondition(concatMember.contains(where: { $0.map(find) == r }) || n == value.group!,
+                             "values of groups \(n) and \(value.group!) meet outside a concat")
+            } else {
+                name[r] = value.group!
+            }
+        }
+        return values.indices.map { v in values[v].isFloat && v != input ? nil : name[find(v)] }
+    }
+}
+
+/// Where every value of a graph lives for one input size: shapes, and which buffers to take before each
+/// node and give back after it (liveness: a buffer is taken before the first node that writes it and
+/// given back after the last node that reads it; a concat is one buffer for all its slices).
+struct GraphPlan: Sendable {
+    enum Buffer: Hashable, Sendable {
+        case value(Int)
+        case concat(Int)
+    }
+
+    struct Shape: Equatable, Sendable { let channels: Int, height: Int, width: Int }
+
+    let shapes: [Shape]
+    let concatShapes: [Shape]
+    let take: [[Buffer]]
+    let giveBack: [[Buffer]]
+
+    static func buffer(_ graph: Graph, _ v: Int) -> Buffer {
+        graph.values[v].concat.map { .concat($0) } ?? .value(v)
+    }
+
+    init(_ graph: Graph, height: Int, width: Int) {
+        var shapes = [Shape?](repeating: nil, count: graph.values.count)
+        var concatShapes = [Shape?](repeating: nil, count: graph.concats.count)
+        shapes[graph.input] = Shape(channels: graph.values[graph.input].channels, height: height, width: width)
+        func setShape(_ v: Int, _ h: Int, _ w: Int) {
+            let value = graph.values[v]
+            if let c = value.concat {
+                if let s = concatShapes[c] { precondition(s.height == h && s.width == w, "concat \(graph.concats[c].name) size") }
+                else { concatShapes[c] = Shape(channels: graph.concats[c].channels, height: h, width: w) }
+            }
+            shapes[v] = Shape(channels: value.channels, height: h, width: w)
+        }
+        func concatSize(_ v: Int) -> (Int, Int)? {
+            guard let c = graph.values[v].concat else { return nil }
+            if let s = concatShapes[c] { return (s.height, s.width) }
+            if let like = graph.concats[c].like, let s = shapes[like] { return (s.height, s.width) }
+            return nil
+        }
+        for node in graph.nodes {
+            // A slice read before anything wrote it as such (a whole concat) has its concat's size.
+            for v in node.inputs where shapes[v] == nil {
+                guard let (h, w) = concatSize(v) else { preconditionFailure("\(node.name): input \(v) has no size") }
+                setShape(v, h, w)
+            }
+            let x = shapes[node.inputs[0]]!
+            switch node.op {
+            case .conv(let s):
+                setShape(node.output, s.outputSize(x.height, x.width).height, s.outputSize(x.height, x.width).width)
+            case .maxPool:
+                setShape(node.output, (x.height - 1) / 2 + 1, (x.width - 1) / 2 + 1)
+            case .adaptiveAveragePool(let bins):
+                setShape(node.output, bins, bins)
+            case .resize:
+                guard let (h, w) = concatSize(node.output) else { preconditionFailure("\(node.name): target size unknown") }
+                setShape(node.output, h, w)
+            case .warpAdd:
+                let lat = shapes[node.inputs[2]]!
+                setShape(node.output, lat.height, lat.width)
+            }
+        }
+        // Liveness over buffers.
+        var first: [Buffer: Int] = [:], last: [Buffer: Int] = [:]
+        for (i, node) in graph.nodes.enumerated() {
+            let out = Self.buffer(graph, node.output)
+            if first[out] == nil { first[out] = i }
+            last[out] = max(last[out] ?? i, i)
+            for v in node.inputs + (node.residual.map { [$0] } ?? []) where v != graph.input {
+                last[Self.buffer(graph, v)] = i
+            }
+        }
+        var take = [[Buffer]](repeating: [], count: graph.nodes.count)
+        var giveBack = [[Buffer]](repeating: [], count: graph.nodes.count)
+        // In graph order of first write, so the arena sees the same sequence every pass.
+        for (b, i) in first.sorted(by: { ($0.value, Self.order($0.key)) < ($1.value, Self.order($1.key)) }) {
+            take[i].append(b)
+            if b != Self.buffer(graph, graph.output) { giveBack[last[b]!].append(b) }
+        }
+        for i in giveBack.indices { giveBack[i].sort { Self.order($0) < Self.order($1) } }
+        self.shapes = shapes.map { $0 ?? Shape(channels: 0, height: 0, width: 0) }
+        self.concatShapes = concatShapes.map { $0 ?? Shape(channels: 0, height: 0, width: 0) }
+        self.take = take
+        self.giveBack = giveBack
+    }
+
+    private static func order(_ b: Buffer) -> Int {
+        switch b { case .value(let v): return 2 * v; case .concat(let c): return 2 * c + 1 }
+    }
+}
+
+extension ConvSpec {
+    func outputSize(_ h: Int, _ w: Int) -> (height: Int, width: Int) {
+        ((h + 2 * padding - dilation * (kernel - 1) - 1) / stride + 1, (w + 2 * padding - dilation * (kernel - 1) - 1) / stride + 1)
+    }
+}
