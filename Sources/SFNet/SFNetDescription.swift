@@ -7,16 +7,31 @@ extension Graph {
         let input = g.addInput(3)
         // The PPM concat [bin1, bin2, bin3, bin6, C_top]: the last backbone block writes the top feature
         // straight into its last channels.
-        let top = t.stages.last!.blocks.last!.conv2.outChannels
-        let ppmCat = g.addConcat(SFNetInt8Plan.ppmConcat, channels: t.ppmBins.count * t.fpnDim + top)
-        let features = g.backbone(t, input, top: g.slice(ppmCat, (t.ppmBins.count * t.fpnDim)..<(t.ppmBins.count * t.fpnDim + top)))
+        let top = t.stages.last!.blocks.last!.conv2.outChannels, offset = t.ppmBins.count * t.fpnDim
+        var ppmCat = -1
+        let features = g.backbone(t, input) { g in
+            ppmCat = g.addConcat(SFNetInt8Plan.ppmConcat, channels: offset + top)
+            return g.slice(ppmCat, offset..<(offset + top))
+        }
         let p5 = g.ppm(t, ppmCat, top: features.last!)
         g.output = g.famDecoderAndHead(t, features: features, p5: p5)
         return g
     }
 
-    /// Stem, optional max-pool, stages; returns the features handed to the head (the last one is `top`).
-    mutating func backbone(_ t: SFNetTopology, _ input: Int, top: Int) -> [Int] {
+    /// Every conv node's layer (by node index; nil for other nodes), each made once by `make` in state-dict
+    /// order (`t.allConvs`: the order file errors are found in).
+    func convLayers<Layer>(_ t: SFNetTopology, _ make: (ConvSpec) throws -> Layer) rethrows -> [Layer?] {
+        var made: [String: Layer] = [:]
+        for spec in t.allConvs { made[spec.name] = try make(spec) }
+        return nodes.map { node in
+            if case .conv(let spec) = node.op { return made[spec.name]! }
+            return nil
+        }
+    }
+
+    /// Stem, optional max-pool, stages; returns the features handed to the head. The last block writes
+    /// into the value `top` makes (called just before that block).
+    mutating func backbone(_ t: SFNetTopology, _ input: Int, top: (inout Graph) -> Int) -> [Int] {
         var x = input
         for s in t.stem { x = conv(s, x) }
         if t.stemMaxPool { x = maxPool("layer0.3", x) }
@@ -24,7 +39,7 @@ extension Graph {
         for (si, stage) in t.stages.enumerated() {
             for (bi, block) in stage.blocks.enumerated() {
                 let isLast = si == t.stages.count - 1 && bi == stage.blocks.count - 1
-                x = basicBlock(block, x, into: isLast ? top : nil)
+                x = basicBlock(block, x, into: isLast ? top(&self) : nil)
             }
             if stage.isFeature { features.append(x) }
         }

@@ -45,6 +45,9 @@ struct Graph: Sendable {
         let channels: Int
         /// A value of the same height and width (nil: the size of the first conv that writes a slice).
         let like: Int?
+        /// Its buffer is taken before this node (where it was declared): declare a concat where its
+        /// buffer should start to live, at the latest before its first producer.
+        let declaredAt: Int
     }
 
     private(set) var values: [Value] = []
@@ -69,7 +72,7 @@ struct Graph: Sendable {
 
     /// A concat buffer of `channels` channels, the size of `like`; returns its index (use `slice`).
     mutating func addConcat(_ name: String, channels: Int, like: Int? = nil) -> Int {
-        concats.append(Concat(name: name, channels: channels, like: like))
+        concats.append(Concat(name: name, channels: channels, like: like, declaredAt: nodes.count))
         return concats.count - 1
     }
 
@@ -161,25 +164,24 @@ struct Graph: Sendable {
     }
 }
 
-/// Where every value of a graph lives for one input size: shapes, and which buffers to take before each
-/// node and give back after it (liveness: a buffer is taken before the first node that writes it and
-/// given back after the last node that reads it; a concat is one buffer for all its slices).
+/// Where every value of a graph lives for one input size: shapes, the buffer each value is in (a value's
+/// own, or its concat's: one buffer for all the slices), and which buffers to take before each node and
+/// give back after it. Liveness: a buffer is taken before the first node that writes it and given back
+/// after the last node that reads it; the output's is kept (the caller gives it back).
 struct GraphPlan: Sendable {
-    enum Buffer: Hashable, Sendable {
-        case value(Int)
-        case concat(Int)
-    }
-
     struct Shape: Equatable, Sendable { let channels: Int, height: Int, width: Int }
 
+    /// Per value (the input's is the input's size).
     let shapes: [Shape]
-    let concatShapes: [Shape]
-    let take: [[Buffer]]
-    let giveBack: [[Buffer]]
-
-    static func buffer(_ graph: Graph, _ v: Int) -> Buffer {
-        graph.values[v].concat.map { .concat($0) } ?? .value(v)
-    }
+    /// Per value: its buffer (-1: the input, which the caller owns).
+    let bufferOfValue: [Int]
+    /// Per buffer, numbered in order of first write.
+    let bufferShapes: [Shape]
+    /// Per buffer: holds an fp32 value (the int8 engine keeps those in fp32 buffers).
+    let bufferIsFloat: [Bool]
+    /// Per node: buffers to take before it runs, and to give back after.
+    let take: [[Int]]
+    let giveBack: [[Int]]
 
     init(_ graph: Graph, height: Int, width: Int) {
         var shapes = [Shape?](repeating: nil, count: graph.values.count)
@@ -208,7 +210,8 @@ struct GraphPlan: Sendable {
             let x = shapes[node.inputs[0]]!
             switch node.op {
             case .conv(let s):
-                setShape(node.output, s.outputSize(x.height, x.width).height, s.outputSize(x.height, x.width).width)
+                let (h, w) = s.outputSize(x.height, x.width)
+                setShape(node.output, h, w)
             case .maxPool:
                 setShape(node.output, (x.height - 1) / 2 + 1, (x.width - 1) / 2 + 1)
             case .adaptiveAveragePool(let bins):
@@ -221,33 +224,65 @@ struct GraphPlan: Sendable {
                 setShape(node.output, lat.height, lat.width)
             }
         }
-        // Liveness over buffers.
-        var first: [Buffer: Int] = [:], last: [Buffer: Int] = [:]
+        // Buffers, numbered as first written; a concat's slices share one.
+        var bufferOfValue = [Int](repeating: -1, count: graph.values.count)
+        var bufferOfConcat = [Int](repeating: -1, count: graph.concats.count)
+        var bufferShapes: [Shape] = [], bufferIsFloat: [Bool] = []
+        var take = [[Int]](repeating: [], count: graph.nodes.count)
+        var last: [Int] = []
         for (i, node) in graph.nodes.enumerated() {
-            let out = Self.buffer(graph, node.output)
-            if first[out] == nil { first[out] = i }
-            last[out] = max(last[out] ?? i, i)
+            let y = node.output, value = graph.values[y]
+            if bufferOfValue[y] < 0 {
+                if let c = value.concat, bufferOfConcat[c] >= 0 {
+                    bufferOfValue[y] = bufferOfConcat[c]
+                } else {
+                    bufferOfValue[y] = bufferShapes.count
+                    if let c = value.concat { bufferOfConcat[c] = bufferShapes.count }
+                    bufferShapes.append(value.concat.map { concatShapes[$0]! } ?? shapes[y]!)
+                    bufferIsFloat.append(value.isFloat)
+                    if let c = value.concat {
+                        precondition(graph.concats[c].declaredAt <= i)
+                        take[graph.concats[c].declaredAt].append(bufferShapes.count - 1)
+                    } else {
+                        take[i].append(bufferShapes.count - 1)
+                    }
+                    last.append(i)
+                }
+            }
             for v in node.inputs + (node.residual.map { [$0] } ?? []) where v != graph.input {
-                last[Self.buffer(graph, v)] = i
+                if bufferOfValue[v] < 0, let c = graph.values[v].concat { bufferOfValue[v] = bufferOfConcat[c] }
+                precondition(bufferOfValue[v] >= 0, "\(node.name) reads a value nothing wrote")
+                last[bufferOfValue[v]] = i
             }
         }
-        var take = [[Buffer]](repeating: [], count: graph.nodes.count)
-        var giveBack = [[Buffer]](repeating: [], count: graph.nodes.count)
-        // In graph order of first write, so the arena sees the same sequence every pass.
-        for (b, i) in first.sorted(by: { ($0.value, Self.order($0.key)) < ($1.value, Self.order($1.key)) }) {
-            take[i].append(b)
-            if b != Self.buffer(graph, graph.output) { giveBack[last[b]!].append(b) }
+        for v in graph.values.indices where bufferOfValue[v] < 0 && v != graph.input {
+            if let c = graph.values[v].concat { bufferOfValue[v] = bufferOfConcat[c] }
         }
-        for i in giveBack.indices { giveBack[i].sort { Self.order($0) < Self.order($1) } }
+        var giveBack = [[Int]](repeating: [], count: graph.nodes.count)
+        let kept = bufferOfValue[graph.output]
+        for (b, i) in last.enumerated() where b != kept { giveBack[i].append(b) }
         self.shapes = shapes.map { $0 ?? Shape(channels: 0, height: 0, width: 0) }
-        self.concatShapes = concatShapes.map { $0 ?? Shape(channels: 0, height: 0, width: 0) }
+        self.bufferOfValue = bufferOfValue
+        self.bufferShapes = bufferShapes
+        self.bufferIsFloat = bufferIsFloat
         self.take = take
         self.giveBack = giveBack
     }
+}
 
-    private static func order(_ b: Buffer) -> Int {
-        switch b { case .value(let v): return 2 * v; case .concat(let c): return 2 * c + 1 }
+extension Graph {
+    /// Runs `node(i, node)` for every node in order, with `take(buffer)` before and `giveBack(buffer)` after
+    /// as `plan` says: the part of a pass every engine shares.
+    func execute(_ plan: GraphPlan, take: (Int) -> Void, giveBack: (Int) -> Void, node run: (Int, Node) -> Void) {
+        for (i, node) in nodes.enumerated() {
+            for b in plan.take[i] { take(b) }
+            run(i, node)
+            for b in plan.giveBack[i] { giveBack(b) }
+        }
     }
+
+    /// Value `v`'s channels within its buffer.
+    func channels(_ v: Int) -> Range<Int> { values[v].channelOffset..<(values[v].channelOffset + values[v].channels) }
 }
 
 extension ConvSpec {

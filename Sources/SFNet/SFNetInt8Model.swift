@@ -21,22 +21,6 @@ public final class SFNetInt8Model: SegmentationModel, SessionRunner {
     enum Layer: Sendable {
         case int8(QConv2d)
         case fp32(Conv2d, input: QuantParams?, output: QuantParams?)
-
-        var name: String {
-            switch self { case .int8(let c): return c.name; case .fp32(let c, _, _): return c.name }
-        }
-        var outChannels: Int {
-            switch self { case .int8(let c): return c.outChannels; case .fp32(let c, _, _): return c.outChannels }
-        }
-        var outputParams: QuantParams? {
-            switch self { case .int8(let c): return c.output; case .fp32(_, _, let o): return o }
-        }
-        func outputSize(height: Int, width: Int) -> (height: Int, width: Int) {
-            switch self {
-            case .int8(let c): return c.outputSize(height: height, width: width)
-            case .fp32(let c, _, _): return c.outputSize(height: height, width: width)
-            }
-        }
     }
 
     private let inputParams: QuantParams?
@@ -108,14 +92,8 @@ public final class SFNetInt8Model: SegmentationModel, SessionRunner {
         self.config = config
         self.fp32Layers = fp32
         inputParams = act["input"]
-        // Made in state-dict order (the order errors are found in), then placed by node.
-        var made: [String: Layer] = [:]
-        for spec in t.allConvs { made[spec.name] = try make(spec) }
         graph = Graph.sfnet(t)
-        layers = graph.nodes.map { node in
-            if case .conv(let spec) = node.op { return made[spec.name]! }
-            return nil
-        }
+        layers = try graph.convLayers(t, make)
         let groups = graph.quantizationGroups()
         valueParams = groups.map { $0.flatMap { act[$0] } }
         concatParams = graph.concats.map { act[$0.name] }
@@ -223,27 +201,18 @@ public final class SFNetInt8Model: SegmentationModel, SessionRunner {
         let context = ws.context, isa = context.isa
         ws.arena.beginPass(key: [input.height, input.width])
         let plan = ws.plan(graph, height: input.height, width: input.width)
-        var q = [QTensor?](repeating: nil, count: graph.values.count)
-        var f = [Tensor?](repeating: nil, count: graph.values.count)   // fp32 values (NHWC but the input)
-        var concats = [QTensor?](repeating: nil, count: graph.concats.count)
-        f[graph.input] = input
-        func qt(_ v: Int) -> QTensor {
-            let value = graph.values[v]
-            if let c = value.concat { return concats[c]!.channelSlice(value.channelOffset..<(value.channelOffset + value.channels)) }
-            return q[v]!
-        }
-        for (i, node) in graph.nodes.enumerated() {
-            for b in plan.take[i] {
-                switch b {
-                case .value(let v):
-                    let s = plan.shapes[v]
-                    if graph.values[v].isFloat { f[v] = acquire(ws, s.channels, s.height, s.width) }
-                    else { q[v] = acquireQ(ws, s.channels, s.height, s.width, valueParams[v]!) }
-                case .concat(let c):
-                    let s = plan.concatShapes[c]
-                    concats[c] = acquireQ(ws, s.channels, s.height, s.width, concatParams[c]!)
-                }
-            }
+        var q = [QTensor?](repeating: nil, count: plan.bufferShapes.count)
+        var f = [Tensor?](repeating: nil, count: plan.bufferShapes.count)   // fp32 values, NHWC
+        func qt(_ v: Int) -> QTensor { q[plan.bufferOfValue[v]]!.channelSlice(graph.channels(v)) }
+        func ft(_ v: Int) -> Tensor { f[plan.bufferOfValue[v]]! }
+        graph.execute(plan, take: { b in
+            let s = plan.bufferShapes[b]
+            if plan.bufferIsFloat[b] { f[b] = acquire(ws, s.channels, s.height, s.width) }
+            else { q[b] = acquireQ(ws, s.channels, s.height, s.width, bufferParams(plan, b)) }
+        }, giveBack: { b in
+            if plan.bufferIsFloat[b] { ws.arena.release(f[b]!); f[b] = nil }
+            else { release(ws, q[b]!); q[b] = nil }
+        }) { i, node in
             let x = node.inputs[0], y = node.output
             switch node.op {
             case .conv:
@@ -251,7 +220,7 @@ public final class SFNetInt8Model: SegmentationModel, SessionRunner {
                 if x == graph.input {
                     runOnInput(ws, layer, input, into: qt(y))
                 } else if graph.values[y].isFloat {
-                    runFloatNHWC(ws, layer, qt(x), into: f[y]!.data, stride: graph.values[y].channels)
+                    runFloatNHWC(ws, layer, qt(x), into: ft(y).data, stride: graph.values[y].channels)
                 } else {
                     run(ws, layer, qt(x), into: qt(y), residual: node.residual.map(qt))
                 }
@@ -263,20 +232,18 @@ public final class SFNetInt8Model: SegmentationModel, SessionRunner {
                 QOps.resize(qt(x), into: qt(y), alignCorners: true, context: context, isa: isa, name: node.name)
             case .warpAdd:
                 let flow = node.inputs[1]
-                QOps.warpAdd(high: qt(x), flow: f[flow]!.data, flowStride: 4 * graph.values[flow].channels, lat: qt(node.inputs[2]),
-                             into: qt(y), alignCorners: config.warpAlignCorners, context: context, isa: isa, name: node.name)
-            }
-            for b in plan.giveBack[i] {
-                switch b {
-                case .value(let v):
-                    if graph.values[v].isFloat { ws.arena.release(f[v]!); f[v] = nil }
-                    else { release(ws, q[v]!); q[v] = nil }
-                case .concat(let c):
-                    release(ws, concats[c]!); concats[c] = nil
-                }
+                QOps.warpAdd(high: qt(x), flow: ft(flow).data, flowStride: 4 * graph.values[flow].channels,
+                             lat: qt(node.inputs[2]), into: qt(y), alignCorners: config.warpAlignCorners, context: context,
+                             isa: isa, name: node.name)
             }
         }
-        return f[graph.output]!
+        return ft(graph.output)
+    }
+
+    /// The params of a u8 buffer: its concat's, or its value's.
+    private func bufferParams(_ plan: GraphPlan, _ b: Int) -> QuantParams {
+        let v = plan.bufferOfValue.firstIndex(of: b)!
+        return graph.values[v].concat.map { concatParams[$0]! } ?? valueParams[v]!
     }
 
     /// A conv on the fp32 network input into u8 `y`: int8 convs quantize the input first

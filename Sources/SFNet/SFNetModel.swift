@@ -76,14 +76,8 @@ public final class SFNetModel: SegmentationModel, SessionRunner {
                           bias: s.hasBias ? try weights("\(s.name).bias") : nil, batchNorm: bn, relu: s.relu)
         }
         self.config = config
-        // Made in state-dict order (the order errors are found in), then placed by node.
-        var made: [String: Conv2d] = [:]
-        for spec in t.allConvs { made[spec.name] = try make(spec) }
         graph = Graph.sfnet(t)
-        layers = graph.nodes.map { node in
-            if case .conv(let spec) = node.op { return made[spec.name]! }
-            return nil
-        }
+        layers = try graph.convLayers(t, make)
     }
 
     // MARK: - Inference (through an InferenceSession)
@@ -126,25 +120,15 @@ public final class SFNetModel: SegmentationModel, SessionRunner {
         let context = ws.context, arena = ws.arena
         arena.beginPass(key: [input.height, input.width])
         let plan = ws.plan(graph, height: input.height, width: input.width)
-        var own = [Tensor?](repeating: nil, count: graph.values.count)
-        var concats = [Tensor?](repeating: nil, count: graph.concats.count)
-        own[graph.input] = input
-        func tensor(_ v: Int) -> Tensor {
-            let value = graph.values[v]
-            if let c = value.concat { return concats[c]!.channelSlice(value.channelOffset..<(value.channelOffset + value.channels)) }
-            return own[v]!
-        }
-        for (i, node) in graph.nodes.enumerated() {
-            for b in plan.take[i] {
-                switch b {
-                case .value(let v):
-                    let s = plan.shapes[v]
-                    own[v] = arena.acquire(channels: s.channels, height: s.height, width: s.width)
-                case .concat(let c):
-                    let s = plan.concatShapes[c]
-                    concats[c] = arena.acquire(channels: s.channels, height: s.height, width: s.width)
-                }
-            }
+        var buffers = [Tensor?](repeating: nil, count: plan.bufferShapes.count)
+        func tensor(_ v: Int) -> Tensor { v == graph.input ? input : buffers[plan.bufferOfValue[v]]!.channelSlice(graph.channels(v)) }
+        graph.execute(plan, take: { b in
+            let s = plan.bufferShapes[b]
+            buffers[b] = arena.acquire(channels: s.channels, height: s.height, width: s.width)
+        }, giveBack: { b in
+            arena.release(buffers[b]!)
+            buffers[b] = nil
+        }) { i, node in
             let x = tensor(node.inputs[0]), y = tensor(node.output)
             switch node.op {
             case .conv:
@@ -158,12 +142,6 @@ public final class SFNetModel: SegmentationModel, SessionRunner {
             case .warpAdd:
                 FlowWarp.warpAdd(high: x, flow: tensor(node.inputs[1]), lat: tensor(node.inputs[2]), into: y,
                                  alignCorners: config.warpAlignCorners, context: context, name: node.name)
-            }
-            for b in plan.giveBack[i] {
-                switch b {
-                case .value(let v): arena.release(own[v]!); own[v] = nil
-                case .concat(let c): arena.release(concats[c]!); concats[c] = nil
-                }
             }
         }
         return tensor(graph.output)
