@@ -127,7 +127,6 @@ public final class SFNetInt8Model: SegmentationModel, SessionRunner {
                             outHeight: outputHeight, outWidth: outputWidth, alignCorners: true,
                             labels: labels.baseAddress!, scratch: UnsafeMutableRawPointer(ws.upsampleScratch.pointer),
                             context: context, isa: context.isa)
-        ws.arena.release(nhwc)
     }
 
     /// fp32 logits at the network's fusion resolution, in a fresh tensor.
@@ -141,88 +140,105 @@ public final class SFNetInt8Model: SegmentationModel, SessionRunner {
 
     // MARK: - The network
 
-    private func acquire(_ ws: Workspace, _ c: Int, _ h: Int, _ w: Int) -> Tensor { ws.arena.acquire(channels: c, height: h, width: w) }
+    /// 4-byte elements of a u8 NHWC tensor (pixels padded to `QTensor.standardStride`).
+    private static func u8Elements(_ c: Int, _ h: Int, _ w: Int) -> Int { max(1, (h * w * QTensor.standardStride(c) + 3) / 4) }
 
-    private func acquireQ(_ ws: Workspace, _ c: Int, _ h: Int, _ w: Int, _ params: QuantParams) -> QTensor {
-        let stride = QTensor.standardStride(c)
-        let t = ws.arena.acquire(channels: 1, height: 1, width: max(1, (h * w * stride + 3) / 4))
-        return QTensor(storage: t.storage, channels: c, height: h, width: w, pixelStride: stride, params: params)
+    private func fp32View(_ storage: TensorStorage, _ c: Int, _ h: Int, _ w: Int) -> Tensor {
+        Tensor(storage: storage, offset: 0, channels: c, height: h, width: w)
     }
 
-    private func release(_ ws: Workspace, _ q: QTensor) { ws.arena.release(storage: q.storage) }
+    private func u8View(_ storage: TensorStorage, _ c: Int, _ h: Int, _ w: Int, _ params: QuantParams) -> QTensor {
+        QTensor(storage: storage, channels: c, height: h, width: w, pixelStride: QTensor.standardStride(c), params: params)
+    }
+
+    /// The plan of this size: int8 buffers are padded u8; the first conv needs the quantized input
+    /// (int8) or its float output (fp32), other fp32 convs float copies of their input and output.
+    private func plan(_ ws: Workspace, height: Int, width: Int) -> GraphPlan {
+        ws.plan(height: height, width: width) {
+            GraphPlan(graph, height: height, width: width, elements: { s, isFloat in
+                isFloat ? s.channels * s.height * s.width : Self.u8Elements(s.channels, s.height, s.width)
+            }, scratch: { i, x, y in
+                guard let layer = layers[i] else { return [] }
+                let onInput = graph.nodes[i].inputs[0] == graph.input
+                switch layer {
+                case .int8: return onInput ? [Self.u8Elements(x.channels, x.height, x.width)] : []
+                case .fp32: return (onInput ? [] : [x.channels * x.height * x.width]) + [y.channels * y.height * y.width]
+                }
+            })
+        }
+    }
 
     /// Runs an int8-output layer from u8 `x` into `y`.
-    private func run(_ ws: Workspace, _ layer: Layer, _ x: QTensor, into y: QTensor, residual: QTensor? = nil) {
+    private func run(_ ws: Workspace, _ layer: Layer, _ x: QTensor, into y: QTensor, residual: QTensor?, scratch: [TensorStorage]) {
         switch layer {
         case .int8(let conv):
             conv.run(x, into: y, residual: residual, context: ws.context, isa: ws.context.isa)
         case .fp32(let conv, _, _):
             precondition(residual == nil)
-            let xf = acquire(ws, x.channels, x.height, x.width)
+            let xf = fp32View(scratch[0], x.channels, x.height, x.width)
             QOps.dequantize(x, into: xf, context: ws.context, name: "\(conv.name).dequantize")
-            let yf = acquire(ws, y.channels, y.height, y.width)
+            let yf = fp32View(scratch[1], y.channels, y.height, y.width)
             conv.run(xf, into: yf, context: ws.context)
             QOps.quantize(yf, into: y, context: ws.context, name: "\(conv.name).quantize")
-            ws.arena.release(xf); ws.arena.release(yf)
         }
     }
 
     /// Runs an fp32-output layer from u8 `x`: NHWC floats at `y` with `stride` floats per pixel.
-    private func runFloatNHWC(_ ws: Workspace, _ layer: Layer, _ x: QTensor, into y: UnsafeMutablePointer<Float>, stride: Int) {
+    private func runFloatNHWC(_ ws: Workspace, _ layer: Layer, _ x: QTensor, into y: UnsafeMutablePointer<Float>, stride: Int,
+                              scratch: [TensorStorage]) {
         switch layer {
         case .int8(let conv):
             conv.runFloat(x, into: y, yStride: 4 * stride, context: ws.context, isa: ws.context.isa)
         case .fp32(let conv, _, _):
             let (h, w) = conv.outputSize(height: x.height, width: x.width)
-            let xf = acquire(ws, x.channels, x.height, x.width)
+            let xf = fp32View(scratch[0], x.channels, x.height, x.width)
             QOps.dequantize(x, into: xf, context: ws.context, name: "\(conv.name).dequantize")
-            let yf = acquire(ws, conv.outChannels, h, w)
+            let yf = fp32View(scratch[1], conv.outChannels, h, w)
             conv.run(xf, into: yf, context: ws.context)
             QOps.toNHWC(yf, into: y, stride: stride)
-            ws.arena.release(xf); ws.arena.release(yf)
         }
     }
 
-    /// fp32 CHW logits at the fusion resolution (an arena tensor).
+    /// fp32 CHW logits at the fusion resolution (an arena tensor: outside the graph).
     private func networkLogits(_ input: Tensor, _ ws: Workspace) -> Tensor {
         let nhwc = networkLogitsNHWC(input, ws)
-        let logits = acquire(ws, nhwc.channels, nhwc.height, nhwc.width)
+        let logits = ws.arena.acquire(channels: nhwc.channels, height: nhwc.height, width: nhwc.width)
         ws.context.measure("logits_to_chw") { QOps.toCHW(nhwc.data, stride: nhwc.channels, into: logits) }
-        ws.arena.release(nhwc)
         return logits
     }
 
-    /// fp32 logits at the fusion resolution in NHWC order (an arena tensor whose C×H×W floats hold
-    /// [H][W][C]), as the classifier writes them. Runs the graph: buffers are taken from the arena before
-    /// the first node that writes them and given back after the last node that reads them (`GraphPlan`);
-    /// a concat is one u8 buffer whose slices its producers write, with the concat's params.
+    /// fp32 logits at the fusion resolution in NHWC order (C×H×W floats holding [H][W][C], in the session's
+    /// slots until the next pass), as the classifier writes them. Runs the graph: every buffer lives in the
+    /// slot the plan gave it (`GraphPlan`); a concat is one u8 buffer whose slices its producers write, with
+    /// the concat's params.
     private func networkLogitsNHWC(_ input: Tensor, _ ws: Workspace) -> Tensor {
         precondition(input.channels == 3 && input.height > 0 && input.width > 0, "input must be 3×H×W, got \(input.shape)")
         let context = ws.context, isa = context.isa
         ws.arena.beginPass(key: [input.height, input.width])
-        let plan = ws.plan(graph, height: input.height, width: input.width)
+        let plan = plan(ws, height: input.height, width: input.width)
         var q = [QTensor?](repeating: nil, count: plan.bufferShapes.count)
         var f = [Tensor?](repeating: nil, count: plan.bufferShapes.count)   // fp32 values, NHWC
         func qt(_ v: Int) -> QTensor { q[plan.bufferOfValue[v]]!.channelSlice(graph.channels(v)) }
         func ft(_ v: Int) -> Tensor { f[plan.bufferOfValue[v]]! }
         graph.execute(plan, take: { b in
             let s = plan.bufferShapes[b]
-            if plan.bufferIsFloat[b] { f[b] = acquire(ws, s.channels, s.height, s.width) }
-            else { q[b] = acquireQ(ws, s.channels, s.height, s.width, bufferParams(plan, b)) }
+            let storage = ws.slots[plan.slotOfBuffer[b]]
+            if plan.bufferIsFloat[b] { f[b] = fp32View(storage, s.channels, s.height, s.width) }
+            else { q[b] = u8View(storage, s.channels, s.height, s.width, bufferParams(plan, b)) }
         }, giveBack: { b in
-            if plan.bufferIsFloat[b] { ws.arena.release(f[b]!); f[b] = nil }
-            else { release(ws, q[b]!); q[b] = nil }
+            if plan.bufferIsFloat[b] { f[b] = nil } else { q[b] = nil }
         }) { i, node in
             let x = node.inputs[0], y = node.output
+            let scratch = plan.scratchSlots[i].map { ws.slots[$0] }
             switch node.op {
             case .conv:
                 let layer = layers[i]!
                 if x == graph.input {
-                    runOnInput(ws, layer, input, into: qt(y))
+                    runOnInput(ws, layer, input, into: qt(y), scratch: scratch)
                 } else if graph.values[y].isFloat {
-                    runFloatNHWC(ws, layer, qt(x), into: ft(y).data, stride: graph.values[y].channels)
+                    runFloatNHWC(ws, layer, qt(x), into: ft(y).data, stride: graph.values[y].channels, scratch: scratch)
                 } else {
-                    run(ws, layer, qt(x), into: qt(y), residual: node.residual.map(qt))
+                    run(ws, layer, qt(x), into: qt(y), residual: node.residual.map(qt), scratch: scratch)
                 }
             case .maxPool:
                 QOps.maxPool(qt(x), into: qt(y), context: context, name: node.name)
@@ -248,18 +264,16 @@ public final class SFNetInt8Model: SegmentationModel, SessionRunner {
 
     /// A conv on the fp32 network input into u8 `y`: int8 convs quantize the input first
     /// (`quantize_input`), fp32 ones quantize their output.
-    private func runOnInput(_ ws: Workspace, _ layer: Layer, _ input: Tensor, into y: QTensor) {
+    private func runOnInput(_ ws: Workspace, _ layer: Layer, _ input: Tensor, into y: QTensor, scratch: [TensorStorage]) {
         switch layer {
         case .int8(let conv):
-            let xq = acquireQ(ws, input.channels, input.height, input.width, inputParams!)
+            let xq = u8View(scratch[0], input.channels, input.height, input.width, inputParams!)
             QOps.quantize(input, into: xq, context: ws.context, name: "quantize_input")
             conv.run(xq, into: y, context: ws.context, isa: ws.context.isa)
-            release(ws, xq)
         case .fp32(let conv, _, _):
-            let yf = acquire(ws, y.channels, y.height, y.width)
+            let yf = fp32View(scratch[0], y.channels, y.height, y.width)
             conv.run(input, into: yf, context: ws.context)
             QOps.quantize(yf, into: y, context: ws.context, name: "\(conv.name).quantize")
-            ws.arena.release(yf)
         }
     }
 }

@@ -88,7 +88,6 @@ public final class SFNetModel: SegmentationModel, SessionRunner {
         let logits = networkLogits(input, ws)
         let out = Tensor(channels: config.numClasses, height: outputHeight, width: outputWidth)
         Resize.bilinear(logits, into: out, alignCorners: true, context: ws.context, name: "upsample_logits")
-        ws.arena.release(logits)
         return out
     }
 
@@ -98,35 +97,31 @@ public final class SFNetModel: SegmentationModel, SessionRunner {
         let logits = networkLogits(input, ws)
         Resize.bilinearArgmax(logits, height: outputHeight, width: outputWidth, alignCorners: true,
                               labels: labels.baseAddress!, context: ws.context)
-        ws.arena.release(logits)
     }
 
     func lowResolutionLogits(input: Tensor, _ ws: Workspace) -> Tensor {
         let logits = networkLogits(input, ws)
         let out = Tensor(channels: logits.channels, height: logits.height, width: logits.width)
         out.data.update(from: logits.data, count: logits.count)
-        ws.arena.release(logits)
         return out
     }
 
     // MARK: - The network
 
-
-    /// Runs the graph; returns the arena-owned logits at the fusion resolution. Buffers are taken from the
-    /// arena before the first node that writes them and given back after the last node that reads them
-    /// (`GraphPlan`); a concat is one buffer whose slices its producers write.
+    /// Runs the graph; returns the logits at the fusion resolution (in the session's slots, valid until the
+    /// next pass). Every buffer lives in the slot the plan gave it (`GraphPlan`), from before the first node
+    /// that writes it to after the last node that reads it; a concat is one buffer its producers write.
     private func networkLogits(_ input: Tensor, _ ws: Workspace) -> Tensor {
         precondition(input.channels == 3 && input.height > 0 && input.width > 0, "input must be 3×H×W, got \(input.shape)")
-        let context = ws.context, arena = ws.arena
-        arena.beginPass(key: [input.height, input.width])
-        let plan = ws.plan(graph, height: input.height, width: input.width)
+        let context = ws.context
+        let plan = ws.plan(height: input.height, width: input.width) { GraphPlan(graph, height: input.height, width: input.width) }
         var buffers = [Tensor?](repeating: nil, count: plan.bufferShapes.count)
         func tensor(_ v: Int) -> Tensor { v == graph.input ? input : buffers[plan.bufferOfValue[v]]!.channelSlice(graph.channels(v)) }
         graph.execute(plan, take: { b in
             let s = plan.bufferShapes[b]
-            buffers[b] = arena.acquire(channels: s.channels, height: s.height, width: s.width)
+            buffers[b] = Tensor(storage: ws.slots[plan.slotOfBuffer[b]], offset: 0, channels: s.channels, height: s.height,
+                                width: s.width)
         }, giveBack: { b in
-            arena.release(buffers[b]!)
             buffers[b] = nil
         }) { i, node in
             let x = tensor(node.inputs[0]), y = tensor(node.output)

@@ -29,23 +29,33 @@ protocol SessionRunner: AnyObject, Sendable {
 }
 
 /// The per-stream state of forward passes: the execution context (scratch, indirection tables, profiling,
-/// observer), the activation arena, and the output stage's scratch.
+/// observer), the graph's buffer slots (per input size plan), an arena for buffers outside the graph, and
+/// the output stage's scratch.
 final class Workspace {
     let context: ExecutionContext
     let arena = ActivationArena()
     /// Per-worker tables and row buffers of the int8 output stage (a few hundred KiB at 1024×2048); grows to
     /// the largest size seen, so steady-state frames allocate nothing. Not part of `activationBytes`.
     var upsampleScratch = TensorStorage(capacity: 0)
-    /// The graph's buffer plan per input size (height, width).
+    /// The graph's buffer plan per input size (height, width): one model per session, so one engine's sizes.
     private var plans: [[Int]: GraphPlan] = [:]
+    /// The plan's slots (`GraphPlan.slotElements`), grown to the largest size seen.
+    private(set) var slots: [TensorStorage] = []
     init(pool: WorkerPool) { context = ExecutionContext(pool: pool) }
 
-    func plan(_ graph: Graph, height: Int, width: Int) -> GraphPlan {
-        if let p = plans[[height, width]] { return p }
-        let p = GraphPlan(graph, height: height, width: width)
-        plans[[height, width]] = p
+    /// The plan for this input size (made on first use with `make`), with the slots it needs in place.
+    func plan(height: Int, width: Int, _ make: () -> GraphPlan) -> GraphPlan {
+        let p: GraphPlan
+        if let cached = plans[[height, width]] { p = cached } else { p = make(); plans[[height, width]] = p }
+        for (k, n) in p.slotElements.enumerated() {
+            if k == slots.count { slots.append(TensorStorage(capacity: n)) }
+            else if slots[k].capacity < n { slots[k] = TensorStorage(capacity: n) }
+        }
         return p
     }
+
+    /// Bytes of activation memory held: the slots and the arena (buffers outside the graph).
+    var activationBytes: Int { arena.bytes + slots.reduce(0) { $0 + $1.capacity * 4 } }
 }
 
 /// One stream's handle on a model: the model (shared, immutable) plus this stream's workspace.
@@ -122,7 +132,7 @@ public final class InferenceSession {
     }
 
     /// Bytes of activation memory held for reuse by this session.
-    public var activationBytes: Int { workspace.arena.bytes }
+    public var activationBytes: Int { workspace.activationBytes }
 
     /// Logits at the input's size, as the PyTorch reference returns them.
     public func forward(input: Tensor) -> Tensor {

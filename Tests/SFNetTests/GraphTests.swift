@@ -33,6 +33,13 @@ import Testing
                 #expect(value.channelOffset + value.channels <= bs.channels && s.height == bs.height && s.width == bs.width,
                         "\(node.name): value \(v) \(s) does not fit buffer \(bs)")
             }
+            // Live buffers and this node's scratch are in distinct slots, each big enough.
+            let slots = live.map { plan.slotOfBuffer[$0] } + plan.scratchSlots[i]
+            #expect(Set(slots).count == slots.count, "\(node.name): two live buffers share a slot")
+            for b in live {
+                let s = plan.bufferShapes[b]
+                #expect(plan.slotElements[plan.slotOfBuffer[b]] >= s.channels * s.height * s.width)
+            }
             for b in plan.giveBack[i] {
                 #expect(live.contains(b) && !givenBack.contains(b))
                 live.remove(b); givenBack.insert(b)
