@@ -179,6 +179,8 @@ struct GraphPlan: Sendable {
     let bufferShapes: [Shape]
     /// Per buffer: holds an fp32 value (the int8 engine keeps those in fp32 buffers).
     let bufferIsFloat: [Bool]
+    /// Per buffer: the first value written into it (a concat's first slice, or the buffer's own value).
+    let bufferFirstValue: [Int]
     /// Per node: buffers to take before it runs, and to give back after.
     let take: [[Int]]
     let giveBack: [[Int]]
@@ -242,7 +244,7 @@ struct GraphPlan: Sendable {
         // Buffers, numbered as first written; a concat's slices share one.
         var bufferOfValue = [Int](repeating: -1, count: graph.values.count)
         var bufferOfConcat = [Int](repeating: -1, count: graph.concats.count)
-        var bufferShapes: [Shape] = [], bufferIsFloat: [Bool] = []
+        var bufferShapes: [Shape] = [], bufferIsFloat: [Bool] = [], bufferFirstValue: [Int] = []
         var take = [[Int]](repeating: [], count: graph.nodes.count)
         var last: [Int] = []
         for (i, node) in graph.nodes.enumerated() {
@@ -255,6 +257,7 @@ struct GraphPlan: Sendable {
                     if let c = value.concat { bufferOfConcat[c] = bufferShapes.count }
                     bufferShapes.append(value.concat.map { concatShapes[$0]! } ?? shapes[y]!)
                     bufferIsFloat.append(value.isFloat)
+                    bufferFirstValue.append(y)
                     if let c = value.concat {
                         precondition(graph.concats[c].declaredAt <= i)
                         take[graph.concats[c].declaredAt].append(bufferShapes.count - 1)
@@ -280,6 +283,7 @@ struct GraphPlan: Sendable {
         self.bufferOfValue = bufferOfValue
         self.bufferShapes = bufferShapes
         self.bufferIsFloat = bufferIsFloat
+        self.bufferFirstValue = bufferFirstValue
         self.take = take
         self.giveBack = giveBack
         // Slots: (elements, first node, last node) items, largest first.

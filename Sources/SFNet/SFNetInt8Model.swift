@@ -169,15 +169,15 @@ public final class SFNetInt8Model: SegmentationModel, SessionRunner {
     }
 
     /// Runs an int8-output layer from u8 `x` into `y`.
-    private func run(_ ws: Workspace, _ layer: Layer, _ x: QTensor, into y: QTensor, residual: QTensor?, scratch: [TensorStorage]) {
+    private func run(_ ws: Workspace, _ layer: Layer, _ x: QTensor, into y: QTensor, residual: QTensor?, scratch: [Int]) {
         switch layer {
         case .int8(let conv):
             conv.run(x, into: y, residual: residual, context: ws.context, isa: ws.context.isa)
         case .fp32(let conv, _, _):
             precondition(residual == nil)
-            let xf = fp32View(scratch[0], x.channels, x.height, x.width)
+            let xf = fp32View(ws.slots[scratch[0]], x.channels, x.height, x.width)
             QOps.dequantize(x, into: xf, context: ws.context, name: "\(conv.name).dequantize")
-            let yf = fp32View(scratch[1], y.channels, y.height, y.width)
+            let yf = fp32View(ws.slots[scratch[1]], y.channels, y.height, y.width)
             conv.run(xf, into: yf, context: ws.context)
             QOps.quantize(yf, into: y, context: ws.context, name: "\(conv.name).quantize")
         }
@@ -185,15 +185,15 @@ public final class SFNetInt8Model: SegmentationModel, SessionRunner {
 
     /// Runs an fp32-output layer from u8 `x`: NHWC floats at `y` with `stride` floats per pixel.
     private func runFloatNHWC(_ ws: Workspace, _ layer: Layer, _ x: QTensor, into y: UnsafeMutablePointer<Float>, stride: Int,
-                              scratch: [TensorStorage]) {
+                              scratch: [Int]) {
         switch layer {
         case .int8(let conv):
             conv.runFloat(x, into: y, yStride: 4 * stride, context: ws.context, isa: ws.context.isa)
         case .fp32(let conv, _, _):
             let (h, w) = conv.outputSize(height: x.height, width: x.width)
-            let xf = fp32View(scratch[0], x.channels, x.height, x.width)
+            let xf = fp32View(ws.slots[scratch[0]], x.channels, x.height, x.width)
             QOps.dequantize(x, into: xf, context: ws.context, name: "\(conv.name).dequantize")
-            let yf = fp32View(scratch[1], conv.outChannels, h, w)
+            let yf = fp32View(ws.slots[scratch[1]], conv.outChannels, h, w)
             conv.run(xf, into: yf, context: ws.context)
             QOps.toNHWC(yf, into: y, stride: stride)
         }
@@ -229,7 +229,7 @@ public final class SFNetInt8Model: SegmentationModel, SessionRunner {
             if plan.bufferIsFloat[b] { f[b] = nil } else { q[b] = nil }
         }) { i, node in
             let x = node.inputs[0], y = node.output
-            let scratch = plan.scratchSlots[i].map { ws.slots[$0] }
+            let scratch = plan.scratchSlots[i]
             switch node.op {
             case .conv:
                 let layer = layers[i]!
@@ -258,20 +258,20 @@ public final class SFNetInt8Model: SegmentationModel, SessionRunner {
 
     /// The params of a u8 buffer: its concat's, or its value's.
     private func bufferParams(_ plan: GraphPlan, _ b: Int) -> QuantParams {
-        let v = plan.bufferOfValue.firstIndex(of: b)!
+        let v = plan.bufferFirstValue[b]
         return graph.values[v].concat.map { concatParams[$0]! } ?? valueParams[v]!
     }
 
     /// A conv on the fp32 network input into u8 `y`: int8 convs quantize the input first
     /// (`quantize_input`), fp32 ones quantize their output.
-    private func runOnInput(_ ws: Workspace, _ layer: Layer, _ input: Tensor, into y: QTensor, scratch: [TensorStorage]) {
+    private func runOnInput(_ ws: Workspace, _ layer: Layer, _ input: Tensor, into y: QTensor, scratch: [Int]) {
         switch layer {
         case .int8(let conv):
-            let xq = u8View(scratch[0], input.channels, input.height, input.width, inputParams!)
+            let xq = u8View(ws.slots[scratch[0]], input.channels, input.height, input.width, inputParams!)
             QOps.quantize(input, into: xq, context: ws.context, name: "quantize_input")
             conv.run(xq, into: y, context: ws.context, isa: ws.context.isa)
         case .fp32(let conv, _, _):
-            let yf = fp32View(scratch[0], y.channels, y.height, y.width)
+            let yf = fp32View(ws.slots[scratch[0]], y.channels, y.height, y.width)
             conv.run(input, into: yf, context: ws.context)
             QOps.quantize(yf, into: y, context: ws.context, name: "\(conv.name).quantize")
         }
