@@ -50,6 +50,9 @@ struct Graph: Sendable {
         let declaredAt: Int
     }
 
+    /// The convs' specs in state-dict order (module registration order, as PyTorch's): the model file's
+    /// tensors and the order they are read and written in.
+    private(set) var parameters: [ConvSpec] = []
     private(set) var values: [Value] = []
     private(set) var concats: [Concat] = []
     private(set) var nodes: [Node] = []
@@ -59,6 +62,8 @@ struct Graph: Sendable {
     var output = -1
 
     // MARK: - Building (blocks are functions that append nodes)
+
+    mutating func register(_ specs: [ConvSpec]) { parameters += specs }
 
     mutating func addInput(_ channels: Int) -> Int {
         input = addValue(group: "input", channels: channels, isFloat: true)

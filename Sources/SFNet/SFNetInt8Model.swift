@@ -49,8 +49,8 @@ public final class SFNetInt8Model: SegmentationModel, SessionRunner {
             }
             fp32 = Set(a)
         }
-        let t = SFNetTopology(config)
-        let plan = try SFNetInt8Plan(topology: t, fp32Layers: fp32)
+        let graph = Graph.sfnet(config)
+        let plan = try SFNetInt8Plan(graph: graph, fp32Layers: fp32)
         try plan.validate(file)
 
         // Values: everything is read and checked before anything is built.
@@ -92,8 +92,8 @@ public final class SFNetInt8Model: SegmentationModel, SessionRunner {
         self.config = config
         self.fp32Layers = fp32
         inputParams = act["input"]
-        graph = Graph.sfnet(t)
-        layers = try graph.convLayers(t, make)
+        self.graph = graph
+        layers = try graph.convLayers(make)
         let groups = graph.quantizationGroups()
         valueParams = groups.map { $0.flatMap { act[$0] } }
         concatParams = graph.concats.map { act[$0.name] }

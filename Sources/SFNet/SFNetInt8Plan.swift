@@ -10,7 +10,7 @@ import SegEngine
 /// (FAM down_h/down_l), `head.fuse.concat` (P5 and every fpn_out). The FAM sum `lat + warp(f)` is
 /// `head.fpn_out_align.<i>.sum`. `input` is the normalised image. Pools and resizes keep their input's group.
 struct SFNetInt8Plan {
-    let topology: SFNetTopology
+    let graph: Graph
     let fp32Layers: Set<String>
     /// Conv name → the group it reads (nil: the fp32 network input) and writes (nil: fp32 output).
     private(set) var io: [String: (input: String?, output: String?)] = [:]
@@ -27,31 +27,29 @@ struct SFNetInt8Plan {
 
     /// Convs that may stay fp32: those reading the fp32 input (the first conv, 3 channels) or writing an fp32
     /// value (the flow convs: pixel offsets; the classifier: logits). Everything else is int8.
-    static func fp32Candidates(_ t: SFNetTopology) -> [String] {
-        let graph = Graph.sfnet(t)
+    static func fp32Candidates(_ graph: Graph) -> [String] {
         let candidates = Set(graph.convs.compactMap { c -> String? in
             let node = graph.nodes[c.node]
             return node.inputs[0] == graph.input || graph.values[node.output].isFloat ? c.spec.name : nil
         })
-        return t.allConvs.map(\.name).filter(candidates.contains)   // state-dict order
+        return graph.parameters.map(\.name).filter(candidates.contains)   // state-dict order
     }
 
     /// The default: which convs stay fp32 (docs/int8.md has the measurements behind it).
-    static func defaultFP32Layers(_ t: SFNetTopology) -> Set<String> { [] }
+    static func defaultFP32Layers(_ graph: Graph) -> Set<String> { [] }
 
-    init(topology t: SFNetTopology, fp32Layers: Set<String>) throws {
-        topology = t
+    init(graph: Graph, fp32Layers: Set<String>) throws {
+        self.graph = graph
         self.fp32Layers = fp32Layers
-        let allowed = Set(Self.fp32Candidates(t))
+        let allowed = Set(Self.fp32Candidates(graph))
         if let bad = fp32Layers.sorted().first(where: { !allowed.contains($0) }) {
             throw ModelFileError.invalidMetadata(key: "int8_fp32_layers", value: bad,
-                                                 reason: "only \(Self.fp32Candidates(t).joined(separator: ", ")) can stay fp32")
+                                                 reason: "only \(Self.fp32Candidates(graph).joined(separator: ", ")) can stay fp32")
         }
         var seen = Set<String>()
         func group(_ g: String) { if seen.insert(g).inserted { groups.append(g) } }
         // The graph's nodes in execution order: every conv reads its input's group and writes its output's
         // (nil: fp32); a FAM warp-add starts its sum group.
-        let graph = Graph.sfnet(t)
         let groupOf = graph.quantizationGroups()
         for node in graph.nodes {
             switch node.op {
@@ -75,7 +73,7 @@ struct SFNetInt8Plan {
     /// Exactly the tensors an int8 file for this plan holds (docs/int8.md), in network order.
     var expectedTensors: [(name: String, dtype: String, shape: [Int])] {
         var out: [(String, String, [Int])] = []
-        for s in topology.allConvs {
+        for s in graph.parameters {
             let w = [s.outChannels, s.inChannels, s.kernel, s.kernel]
             if fp32Layers.contains(s.name) {
                 out.append(("\(s.name).weight", "F32", w))

@@ -27,19 +27,19 @@ public final class SFNetModel: SegmentationModel, SessionRunner {
             throw ModelFileError.invalidMetadata(key: "precision", value: config.precision.rawValue,
                                                  reason: "an int8 model needs the int8 engine (SFNetInt8Model)")
         }
-        let topology = SFNetTopology(config)
-        try file.validate(expected: topology.expectedTensors)
-        try self.init(config: config, topology: topology) { try file.floats($0) }
+        let graph = Graph.sfnet(config)
+        try file.validate(expected: graph.expectedTensors)
+        try self.init(config: config, graph: graph) { try file.floats($0) }
     }
 
     /// The tensor names and shapes a model file with `config` must contain, in network order.
     public static func expectedTensors(for config: SFNetConfig) -> [(name: String, shape: [Int])] {
-        SFNetTopology(config).expectedTensors
+        Graph.sfnet(config).expectedTensors
     }
 
     /// A model from named tensors (state-dict names, unfused); `weights(name)` returns the values.
     public convenience init(config: SFNetConfig, weights: (String) throws -> [Float]) throws {
-        try self.init(config: config, topology: SFNetTopology(config), weights: weights)
+        try self.init(config: config, graph: Graph.sfnet(config), weights: weights)
     }
 
     /// A model with deterministic pseudo-random weights (benchmarks; the outputs mean nothing).
@@ -50,7 +50,7 @@ public final class SFNetModel: SegmentationModel, SessionRunner {
             return Float(state >> 40) / Float(1 << 24)   // [0, 1)
         }
         var shapes: [String: [Int]] = [:]
-        for t in SFNetTopology(config).expectedTensors { shapes[t.name] = t.shape }
+        for t in Graph.sfnet(config).expectedTensors { shapes[t.name] = t.shape }
         return try! SFNetModel(config: config) { name in
             let shape = shapes[name]!
             let n = shape.reduce(1, *)
@@ -64,7 +64,7 @@ public final class SFNetModel: SegmentationModel, SessionRunner {
         }
     }
 
-    private init(config: SFNetConfig, topology t: SFNetTopology, weights: (String) throws -> [Float]) throws {
+    private init(config: SFNetConfig, graph: Graph, weights: (String) throws -> [Float]) throws {
         func make(_ s: ConvSpec) throws -> Conv2d {
             var bn: BatchNormParameters? = nil
             if let b = s.batchNorm {
@@ -76,8 +76,8 @@ public final class SFNetModel: SegmentationModel, SessionRunner {
                           bias: s.hasBias ? try weights("\(s.name).bias") : nil, batchNorm: bn, relu: s.relu)
         }
         self.config = config
-        graph = Graph.sfnet(t)
-        layers = try graph.convLayers(t, make)
+        self.graph = graph
+        layers = try graph.convLayers(make)
     }
 
     // MARK: - Inference (through an InferenceSession)

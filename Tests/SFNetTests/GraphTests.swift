@@ -15,7 +15,7 @@ import Testing
 
     @Test(arguments: configs, [(64, 96), (37, 59), (512, 1024)])
     func planKeepsEveryBufferAliveWhileUsed(_ config: SFNetConfig, _ size: (Int, Int)) {
-        let graph = Graph.sfnet(SFNetTopology(config))
+        let graph = Graph.sfnet(config)
         let plan = GraphPlan(graph, height: size.0, width: size.1)
         var live = Set<Int>(), taken = Set<Int>(), givenBack = Set<Int>()
         var lastUse = [Int: Int]()
@@ -55,16 +55,16 @@ import Testing
 
     @Test(arguments: configs)
     func concatProducersWriteIntoOneBuffer(_ config: SFNetConfig) throws {
-        let t = SFNetTopology(config)
-        let graph = Graph.sfnet(t)
+        let (backbone, head) = Graph.sfnetModules(config)
+        let graph = Graph.sfnet(config)
         let plan = GraphPlan(graph, height: 64, width: 96)
         func output(of name: String) throws -> Int { try #require(graph.nodes.first { $0.name == name }).output }
         func input(of name: String) throws -> Int { try #require(graph.nodes.first { $0.name == name }).inputs[0] }
-        let f = t.fpnDim, bins = t.ppmBins.count
+        let f = head.dim, bins = head.ppm.bins.count
         // PPM: the top backbone feature is written into the concat's last channels, the bins before it, and
         // the bottleneck reads the whole buffer.
-        let top = try output(of: t.stages.last!.blocks.last!.conv2.name)
-        let ppm = plan.bufferOfValue[try input(of: t.ppmBottleneck.name)]
+        let top = try output(of: backbone.stages.last!.blocks.last!.conv2.name)
+        let ppm = plan.bufferOfValue[try input(of: head.ppm.bottleneck.name)]
         #expect(plan.bufferOfValue[top] == ppm && graph.values[top].channelOffset == bins * f)
         for k in 0..<bins {
             let v = try output(of: "head.ppm.resize.\(k)")
@@ -72,17 +72,17 @@ import Testing
         }
         #expect(plan.bufferShapes[ppm].channels == bins * f + graph.values[top].channels)
         // FAM: up(down_h) and down_l fill the flow conv's input.
-        for i in t.fam.indices {
-            let cat = plan.bufferOfValue[try input(of: t.fam[i].flowMake.name)]
+        for i in head.fam.indices {
+            let cat = plan.bufferOfValue[try input(of: head.fam[i].flowMake.name)]
             #expect(plan.bufferOfValue[try output(of: "head.fpn_out_align.\(i).resize")] == cat)
-            let dl = try output(of: t.fam[i].downL.name)
+            let dl = try output(of: head.fam[i].downL.name)
             #expect(plan.bufferOfValue[dl] == cat && graph.values[dl].channelOffset == f / 2)
         }
         // Fuse: fpn_out.0 at channel 0, then the resized levels; conv_last reads it all.
-        let fused = plan.bufferOfValue[try input(of: t.convLast.name)]
-        let p2 = try output(of: t.fpnOut[0].name)
+        let fused = plan.bufferOfValue[try input(of: head.convLast.name)]
+        let p2 = try output(of: head.fpnOut[0].name)
         #expect(plan.bufferOfValue[p2] == fused && graph.values[p2].channelOffset == 0)
-        for j in 1..<(t.fpnIn.count + 1) {
+        for j in 1..<(head.fpnIn.count + 1) {
             let v = try output(of: "head.fuse.resize.\(j)")
             #expect(plan.bufferOfValue[v] == fused && graph.values[v].channelOffset == j * f)
         }
@@ -91,12 +91,12 @@ import Testing
     /// The int8 groups the graph gives are the documented ones (docs/int8.md): concat members share their
     /// concat's params, pools and resizes keep their input's, the FAM sum has its own.
     @Test func quantizationGroupsFollowTheConcats() throws {
-        let t = SFNetTopology(Self.configs[1])
-        let graph = Graph.sfnet(t)
+        let t = Graph.sfnetModules(Self.configs[1]).head
+        let graph = Graph.sfnet(Self.configs[1])
         let groups = graph.quantizationGroups()
         func group(ofOutput name: String) throws -> String? { groups[try #require(graph.nodes.first { $0.name == name }).output] }
-        #expect(try group(ofOutput: t.ppmStages[2].name) == "head.ppm.concat")
-        #expect(try group(ofOutput: t.ppmBottleneck.name) == "head.fuse.concat")
+        #expect(try group(ofOutput: t.ppm.stages[2].name) == "head.ppm.concat")
+        #expect(try group(ofOutput: t.ppm.bottleneck.name) == "head.fuse.concat")
         #expect(try group(ofOutput: t.fpnOut[1].name) == "head.fuse.concat")
         #expect(try group(ofOutput: t.fam[0].downH.name) == "head.fpn_out_align.0.concat")
         #expect(try group(ofOutput: "head.fpn_out_align.1.warp") == "head.fpn_out_align.1.sum")
