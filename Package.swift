@@ -31,7 +31,7 @@ let package = Package(
         .target(name: "CSegKernels", cSettings: kernelCFlags, linkerSettings: [.linkedLibrary("m")]),
         .target(name: "SegEngine", dependencies: ["CSegKernels", "CBLAS"]),
         .target(name: "SFNet", dependencies: ["SegEngine", "CSegKernels"]),
-        .target(name: "SegMedia", dependencies: ["CFFmpeg"]),
+        .target(name: "SegMedia", dependencies: ["CFFmpeg", "SegEngine"]),
         .target(
             name: "SegPipeline",
             dependencies: [
