@@ -40,7 +40,7 @@ struct Eval: ParsableCommand {
         try reportingErrors {
             let pairs = try Self.findPairs(root: data, split: split)
             let selected = maxFrames.map { Array(pairs.prefix($0)) } ?? pairs
-            let model = try modelOptions.loadModel()
+            let model = try modelOptions.loadSession()
             let names = model.config.classNames
             var matrix = ConfusionMatrix(classCount: model.config.numClasses)
             let builder = NetworkInputBuilder(rule: InputRule(config: model.config))

@@ -46,7 +46,7 @@ struct Infer: ParsableCommand {
     func run() throws {
         try reportingErrors {
             try OutputDirectory.prepare(out)
-            let model = try modelOptions.loadModel()
+            let model = try modelOptions.loadSession()
             let config = model.config
             let renderer = FrameRenderer(
                 palette: config.palette, classNames: config.classNames,
