@@ -63,7 +63,7 @@ final class Connection: Sendable {
 final class SourceRunner {
     let source: SourceConfig
     let directory: String
-    let model: SharedModel
+    let model: any SegmentationModel
     let pipeline: StreamPipeline
     let lines: SourceLines?
     /// Frames that reached the outputs, over every connection (the loop derives the rate).
@@ -73,7 +73,7 @@ final class SourceRunner {
     private var previous: DispatchGroup?
     private let logger: Logger
 
-    init(source: SourceConfig, directory: String, model: SharedModel, after predecessor: SourceRunner?, logger: Logger) throws {
+    init(source: SourceConfig, directory: String, model: any SegmentationModel, after predecessor: SourceRunner?, logger: Logger) throws {
         self.source = source
         self.directory = directory
         self.model = model

@@ -75,9 +75,9 @@ func runDaemon(_ command: Serve) throws {
     }
     LoggingSystem.bootstrap { JournalLogHandler.standardError(label: $0) }
     let logger = Logger(label: "segstream")
-    let threads = ProcessInfo.processInfo.activeProcessorCount
+    // Every source's session fans out to the one process-wide pool (every core), taking turns per forward pass.
     let models = ModelCache(defaultPath: Serve.defaultModelPath()) { path, precision in
-        try loadSegmentationModel(contentsOf: URL(fileURLWithPath: path), threads: threads, precision: precision)
+        try loadSegmentationModel(contentsOf: URL(fileURLWithPath: path), precision: precision)
     }
     let daemon: ServeDaemon
     do {
