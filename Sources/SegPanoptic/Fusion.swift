@@ -25,6 +25,7 @@ public enum PanopticFusion {
         var frontier = [Int32]()
         var frontierSource = [Int32]()
         var stack = [Int32]()
+        var kept = [Bool](repeating: false, count: instances.count + 1)
         let unassigned: Int32 = -1
         classes.category.withUnsafeBufferPointer { category in
             instances.ids.withUnsafeBufferPointer { ids in
@@ -34,16 +35,19 @@ public enum PanopticFusion {
                             let sem = semantic.baseAddress!, seg = segBuf.baseAddress!, lab = labBuf.baseAddress!
                             let idp = ids.baseAddress!, cat = category.baseAddress!
                             // 1. Matching.
-                            for i in 0..<n {
-                                let c = cat[Int(sem[i])]
-                                if c == 0 { continue }
-                                let k = Int(idp[i])
-                                if k > 0, cat[Int(instClass[k - 1])] == c {
-                                    seg[i] = Int32(k)
-                                    lab[i] = instClass[k - 1]
-                                } else {
-                                    seg[i] = unassigned
-                                    pending.append(Int32(i))
+                            kept.withUnsafeMutableBufferPointer { kept in
+                                for i in 0..<n {
+                                    let c = cat[Int(sem[i])]
+                                    if c == 0 { continue }
+                                    let k = Int(idp[i])
+                                    if k > 0, cat[Int(instClass[k - 1])] == c {
+                                        seg[i] = Int32(k)
+                                        lab[i] = instClass[k - 1]
+                                        kept[k] = true
+                                    } else {
+                                        seg[i] = unassigned
+                                        pending.append(Int32(i))
+                                    }
                                 }
                             }
                             guard !pending.isEmpty else { return }
@@ -103,20 +107,20 @@ public enum PanopticFusion {
                 }
             }
         }
-        // Drop input instances that kept no pixel, renumbering the rest.
-        var area = [Int](repeating: 0, count: segmentClasses.count + 1)
-        segments.withUnsafeBufferPointer { for s in $0 { area[Int(s)] += 1 } }
-        if area.dropFirst().contains(0) {
-            var remap = [Int32](repeating: 0, count: area.count)
-            var kept = [UInt8]()
-            for k in 1..<area.count where area[k] > 0 {
-                kept.append(segmentClasses[k - 1])
-                remap[k] = Int32(kept.count)
+        // Drop input instances that kept no pixel (growing only extends kept ones), renumbering the rest.
+        if kept.dropFirst().contains(false) {
+            var remap = [Int32](repeating: 0, count: segmentClasses.count + 1)
+            var classesKept = [UInt8]()
+            for k in 1...segmentClasses.count where k > instances.count || kept[k] {
+                classesKept.append(segmentClasses[k - 1])
+                remap[k] = Int32(classesKept.count)
             }
             segments.withUnsafeMutableBufferPointer { seg in
-                for i in 0..<n where seg[i] != 0 { seg[i] = remap[Int(seg[i])] }
+                remap.withUnsafeBufferPointer { remap in
+                    for i in 0..<n where seg[i] != 0 { seg[i] = remap[Int(seg[i])] }
+                }
             }
-            segmentClasses = kept
+            segmentClasses = classesKept
         }
         return PanopticMap(width: width, height: height, segments: segments, segmentClasses: segmentClasses, labels: labels)
     }

@@ -45,19 +45,33 @@ public enum PanopticEncoding {
         var area = [Int](repeating: 0, count: stuffBase + 256)
         map.segments.withUnsafeBufferPointer { seg in
             map.labels.withUnsafeBufferPointer { lab in
-                for y in 0..<map.height {
-                    for x in 0..<map.width {
-                        let i = y * map.width + x
-                        let s = Int(seg[i])
-                        let slot = s > 0 ? s : stuffBase + Int(lab[i])
-                        let id = slotID[slot]
-                        ids[i] = id
-                        if id == 0 { continue }
-                        area[slot] += 1
-                        if x < minX[slot] { minX[slot] = x }
-                        if x > maxX[slot] { maxX[slot] = x }
-                        if y < minY[slot] { minY[slot] = y }
-                        maxY[slot] = y
+                ids.withUnsafeMutableBufferPointer { ids in
+                    slotID.withUnsafeBufferPointer { slotID in
+                        area.withUnsafeMutableBufferPointer { area in
+                            minX.withUnsafeMutableBufferPointer { minX in
+                                maxX.withUnsafeMutableBufferPointer { maxX in
+                                    minY.withUnsafeMutableBufferPointer { minY in
+                                        maxY.withUnsafeMutableBufferPointer { maxY in
+                                            for y in 0..<map.height {
+                                                for x in 0..<map.width {
+                                                    let i = y * map.width + x
+                                                    let s = Int(seg[i])
+                                                    let slot = s > 0 ? s : stuffBase + Int(lab[i])
+                                                    let id = slotID[slot]
+                                                    ids[i] = id
+                                                    if id == 0 { continue }
+                                                    area[slot] += 1
+                                                    if x < minX[slot] { minX[slot] = x }
+                                                    if x > maxX[slot] { maxX[slot] = x }
+                                                    if y < minY[slot] { minY[slot] = y }
+                                                    maxY[slot] = y
+                                                }
+                                            }
+                                        }
+                                    }
+                                }
+                            }
+                        }
                     }
                 }
             }
