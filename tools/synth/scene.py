@@ -1732,14 +1732,14 @@ def finish_image(cv, look, rng_seed):
     return (np.clip(img, 0, 1) * 255 + 0.5).astype(np.uint8)
 
 
-def _finish_labels(cv):
+def _finish_labels(cv, renumber=True):
     lab = cv.lab
     inst = cv.inst.copy()
     stuff = inst == 0
     inst[stuff] = _TRAIN_TO_LABEL[lab[stuff]].astype(np.int32)
-    # renumber visible instances k = 0, 1, 2, ... per class (in drawing order)
+    # renumber visible instances k = 0, 1, 2, ... per class (in drawing order); clips keep their stable ids
     th = ~stuff
-    if th.any():
+    if renumber and th.any():
         u, inv = np.unique(inst[th], return_inverse=True)
         cls = u // 1000
         k = np.arange(len(u)) - np.searchsorted(cls, cls)
@@ -1782,5 +1782,5 @@ def render_clip(seed: int, n_frames: int, height: int = 512, width: int = 1024, 
         cam = Cam(height, width, cam0.f, cam0.cx, cam0.cy + bob * math.sin(2 * math.pi * 1.3 * t), cam0.h, cam0.x, speed * t)
         cv = render_frame(w, look, cam, t, stable)
         rgb = finish_image(cv, look, [seed, 4, i])
-        lab, inst = _finish_labels(cv)
+        lab, inst = _finish_labels(cv, renumber=False)
         yield rgb, lab, inst
