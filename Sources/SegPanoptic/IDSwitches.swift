@@ -4,14 +4,18 @@
 /// predicted segment of its class with IoU > 0.5, as panoptic quality matches (unique). A ground-truth
 /// instance whose matched instance id differs from the id it was matched to the last time it was matched
 /// (in any earlier frame, MOT's IDSW) counts one switch. Unmatched frames neither count nor reset.
+/// `consecutiveSwitches` counts only changes between consecutive frames that both matched it (an instance
+/// lost for a frame comes back with a new id by design, `InstanceTracker`; this leaves those out).
 public struct IDSwitchCounter: Sendable {
     public private(set) var frames = 0
     public private(set) var switches = 0
+    public private(set) var consecutiveSwitches = 0
     /// Ground-truth instances matched, summed over frames.
     public private(set) var matches = 0
     /// Ground-truth instances present, summed over frames.
     public private(set) var groundTruthInstances = 0
     private var lastID = [Int32: Int]()
+    private var lastFrame = [Int32: Int]()
 
     public init() {}
 
@@ -43,8 +47,12 @@ public struct IDSwitchCounter: Sendable {
             guard Double(inter) / Double(union) > 0.5 else { continue }
             matches += 1
             let id = prediction.instanceIDs[Int(p) - 1]
-            if let last = lastID[g], last != id { switches += 1 }
+            if let last = lastID[g], last != id {
+                switches += 1
+                if lastFrame[g] == frames - 1 { consecutiveSwitches += 1 }
+            }
             lastID[g] = id
+            lastFrame[g] = frames
         }
     }
 }

@@ -14,7 +14,7 @@ public final class InstanceTracker {
     private var previousAreas: [Int] = []
     private var nextID = 1
 
-    public init(minIoU: Double = 0.3) {
+    public init(minIoU: Double = 0.1) {
         precondition(minIoU > 0 && minIoU <= 1, "minIoU must be within (0, 1]")
         self.minIoU = minIoU
     }

@@ -10,7 +10,7 @@ public struct PanopticOptions: Sendable, Equatable {
     /// The training-free instance source's regions.
     public var grouping: ConnectedComponents.Grouping = .class
     /// IoU a segment needs with the previous frame's to keep its id.
-    public var trackIoU = 0.3
+    public var trackIoU = 0.1
 
     public init() {}
 }

@@ -129,9 +129,10 @@ func idswitch(_ args: [String]) throws {
             ids.withUnsafeBufferPointer { quality.add(groundTruth: gt, segments: gtSegments, prediction: $0, segments: table) }
         }
     }
-    print(String(format: "%d frames: %d id switches (%.2f per 100 frames), %d of %d ground-truth instance-frames matched; PQ things %.2f",
-                 counter.frames, counter.switches, counter.switchesPer100Frames, counter.matches, counter.groundTruthInstances,
-                 quality.average(things: true).pq * 100))
+    print(String(format: "%d frames: %d id switches (%.2f per 100 frames; %d between consecutive matched frames, %.2f per 100), %d of %d ground-truth instance-frames matched; PQ things %.2f",
+                 counter.frames, counter.switches, counter.switchesPer100Frames, counter.consecutiveSwitches,
+                 Double(counter.consecutiveSwitches) * 100 / Double(max(counter.frames, 1)), counter.matches,
+                 counter.groundTruthInstances, quality.average(things: true).pq * 100))
 }
 
 let args = Array(CommandLine.arguments.dropFirst())

@@ -21,8 +21,8 @@ struct PanopticCLIOptions: ParsableArguments {
     @Flag(name: .long, help: "Use the connected components as the panoptic segments without the fusion (a baseline).")
     var noFusion = false
 
-    @Option(name: .long, help: "Mask IoU with the previous frame an instance needs to keep its id (default 0.3; run only).")
-    var trackIou: Double = 0.3
+    @Option(name: .long, help: "Mask IoU with the previous frame an instance needs to keep its id (default 0.1; run only).")
+    var trackIou: Double = 0.1
 
     var enabled: Bool { panoptic || panopticOut != nil }
 

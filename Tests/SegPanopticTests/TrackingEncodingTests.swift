@@ -102,11 +102,13 @@ struct IDSwitchTests {
                                                      prediction: PanopticResult(map: frame(row, classes), instanceIDs: instanceIDs)) }
         }
         step("1100", [car], [5])
-        step("1100", [car], [6])   // switch
+        step("1100", [car], [6])   // switch (consecutive)
         step("0000", [], [])       // unmatched: no count, no reset
         step("1100", [car], [6])   // same as its last match
         step("1000", [car], [7])   // IoU 1/2: not matched
         step("1100", [truck], [8]) // another class: not matched
-        #expect(counter.frames == 6 && counter.switches == 1 && counter.matches == 3 && counter.groundTruthInstances == 6)
+        step("1100", [car], [9])   // switch after a gap: not consecutive
+        #expect(counter.frames == 7 && counter.switches == 2 && counter.consecutiveSwitches == 1)
+        #expect(counter.matches == 4 && counter.groundTruthInstances == 7)
     }
 }
