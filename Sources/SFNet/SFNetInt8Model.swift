@@ -8,66 +8,35 @@ import SegEngine
 /// run on u8 and keep their input's params (the warp fuses the `lat +` add). The flow convs and the
 /// classifier write fp32 (flow in pixels, logits); the fused upsample + argmax reads the NHWC logits directly.
 ///
-/// Same surface and ownership rules as `SFNetModel`: single owner, fans out to `threads` workers that
-/// split output rows; steady-state frames allocate nothing.
-public final class SFNetInt8Model: SegmentationModel {
+/// Same surface and ownership rules as `SFNetModel`: immutable, run through sessions (one per stream) whose
+/// layers fan out to the pool's workers, which split output rows; steady-state frames allocate nothing.
+public final class SFNetInt8Model: SegmentationModel, SessionRunner {
     public let config: SFNetConfig
-    public var threads: Int { context.threads }
     public var precision: ModelPrecision { .int8 }
     /// The convs that run in fp32 (the file's `int8_fp32_layers`).
     public let fp32Layers: Set<String>
-    /// The kernels' ISA: nil follows the dispatch table (best, or SEGSTREAM_ISA); tests pin each ISA.
-    public var isa: seg_isa?
 
     /// A conv of the int8 graph: int8 (u8 in, u8 or fp32 out), or fp32 (dequantized or fp32 input,
     /// fp32 CHW out, quantized to `output` when the consumer is int8).
-    enum Layer {
+    enum Layer: Sendable {
         case int8(QConv2d)
         case fp32(Conv2d, input: QuantParams?, output: QuantParams?)
-
-        var name: String {
-            switch self { case .int8(let c): return c.name; case .fp32(let c, _, _): return c.name }
-        }
-        var outChannels: Int {
-            switch self { case .int8(let c): return c.outChannels; case .fp32(let c, _, _): return c.outChannels }
-        }
-        var outputParams: QuantParams? {
-            switch self { case .int8(let c): return c.output; case .fp32(_, _, let o): return o }
-        }
-        func outputSize(height: Int, width: Int) -> (height: Int, width: Int) {
-            switch self {
-            case .int8(let c): return c.outputSize(height: height, width: width)
-            case .fp32(let c, _, _): return c.outputSize(height: height, width: width)
-            }
-        }
     }
 
-    private let context: ExecutionContext
-    private let arena = ActivationArena()
-    /// Per-worker tables and row buffers of the output stage (a few hundred KiB at 1024×2048); grows to
-    /// the largest size seen, so steady-state frames allocate nothing. Not part of `activationBytes`.
-    private var upsampleScratch = TensorStorage(capacity: 0)
-    private let fpnDim: Int
-    private let ppmBins: [Int]
     private let inputParams: QuantParams?
-    private let stem: [Layer]
-    private let stemMaxPool: Bool
-    private let stages: [(blocks: [(conv1: Layer, conv2: Layer, downsample: Layer?)], isFeature: Bool)]
-    private let ppmStages: [Layer]
-    private let ppmBottleneck: Layer
-    private let fpnIn: [Layer]
-    private let fpnOut: [Layer]
-    private let fam: [(downH: Layer, downL: Layer, flowMake: Layer)]
-    private let famSum: [QuantParams]
-    private let convLast: Layer
-    private let classifier: Layer
+    /// The network (`Graph.sfnet`), the layer of every conv node (by node index), the params of every u8
+    /// value and of every concat.
+    private let graph: Graph
+    private let layers: [Layer?]
+    private let valueParams: [QuantParams?]
+    private let concatParams: [QuantParams?]
 
     /// Loads an int8 model file (docs/int8.md). Throws `ModelFileError`; never loads partially.
-    public convenience init(contentsOf url: URL, threads: Int = ProcessInfo.processInfo.activeProcessorCount) throws {
-        try self.init(file: try SafetensorsFile(contentsOf: url), threads: threads)
+    public convenience init(contentsOf url: URL) throws {
+        try self.init(file: try SafetensorsFile(contentsOf: url))
     }
 
-    public init(file: SafetensorsFile, threads: Int = ProcessInfo.processInfo.activeProcessorCount) throws {
+    public init(file: SafetensorsFile) throws {
         let config = try SFNetConfig(metadata: file.metadata)
         guard config.precision == .int8 else {
             throw ModelFileError.invalidMetadata(key: "precision", value: config.precision.rawValue,
@@ -80,8 +49,8 @@ public final class SFNetInt8Model: SegmentationModel {
             }
             fp32 = Set(a)
         }
-        let t = SFNetTopology(config)
-        let plan = try SFNetInt8Plan(topology: t, fp32Layers: fp32)
+        let graph = Graph.sfnet(config)
+        let plan = try SFNetInt8Plan(graph: graph, fp32Layers: fp32)
         try plan.validate(file)
 
         // Values: everything is read and checked before anything is built.
@@ -96,7 +65,6 @@ public final class SFNetInt8Model: SegmentationModel {
             guard s > 0 else { throw ModelFileError.invalidValue(name: "act.\(g).scale", reason: "must be positive, got \(s)") }
             act[g] = QuantParams(scale: s, zeroPoint: file.rawBytes("act.\(g).zero_point")![0])
         }
-        let ctx = ExecutionContext(threads: threads)
         func make(_ s: ConvSpec) throws -> Layer {
             let (input, output) = plan.io[s.name]!
             let inParams = input.map { act[$0]! }, outParams = output.map { act[$0]! }
@@ -123,267 +91,189 @@ public final class SFNetInt8Model: SegmentationModel {
         }
         self.config = config
         self.fp32Layers = fp32
-        context = ctx
-        fpnDim = t.fpnDim
-        ppmBins = t.ppmBins
         inputParams = act["input"]
-        stem = try t.stem.map(make)
-        stemMaxPool = t.stemMaxPool
-        stages = try t.stages.map { st in
-            (try st.blocks.map { (try make($0.conv1), try make($0.conv2), try $0.downsample.map(make)) }, st.isFeature)
-        }
-        ppmStages = try t.ppmStages.map(make)
-        ppmBottleneck = try make(t.ppmBottleneck)
-        fpnIn = try t.fpnIn.map(make)
-        fpnOut = try t.fpnOut.map(make)
-        fam = try t.fam.map { (try make($0.downH), try make($0.downL), try make($0.flowMake)) }
-        famSum = (0..<t.fam.count).map { act[SFNetInt8Plan.famSum($0)]! }
-        convLast = try make(t.convLast)
-        classifier = try make(t.classifier)
+        self.graph = graph
+        layers = try graph.convLayers(make)
+        let groups = graph.quantizationGroups()
+        valueParams = groups.map { $0.flatMap { act[$0] } }
+        concatParams = graph.concats.map { act[$0.name] }
     }
 
-    // MARK: - Inference (same contract as SFNetModel)
+    // MARK: - Inference (same contract as SFNetModel, through an InferenceSession)
 
-    public func forward(input: Tensor, outputHeight: Int, outputWidth: Int) -> Tensor {
-        let logits = networkLogits(input)
+    public func makeSession(pool: WorkerPool) -> InferenceSession { InferenceSession(model: self, pool: pool) }
+
+    func forward(input: Tensor, outputHeight: Int, outputWidth: Int, _ ws: Workspace) -> Tensor {
+        let logits = networkLogits(input, ws)
         let out = Tensor(channels: config.numClasses, height: outputHeight, width: outputWidth)
-        Resize.bilinear(logits, into: out, alignCorners: true, context: context, name: "upsample_logits")
-        arena.release(logits)
+        Resize.bilinear(logits, into: out, alignCorners: true, context: ws.context, name: "upsample_logits")
+        ws.arena.release(logits)
         return out
     }
 
-    public func predictLabels(input: Tensor, outputHeight: Int, outputWidth: Int,
-                              into labels: UnsafeMutableBufferPointer<UInt8>) {
-        precondition(labels.count >= outputHeight * outputWidth, "labels buffer too small")
-        let nhwc = networkLogitsNHWC(input)
+    func predictLabels(input: Tensor, outputHeight: Int, outputWidth: Int, into labels: UnsafeMutableBufferPointer<UInt8>,
+                       _ ws: Workspace) {
+        let context = ws.context
+        let nhwc = networkLogitsNHWC(input, ws)
         // Reads the classifier's NHWC output directly; bit-identical to Resize.bilinearArgmax on the CHW
         // transpose (docs/int8.md, "Output stage").
         let nc = config.numClasses
         let workers = min(context.threads, outputHeight)
         let bytes = QOps.upsampleArgmaxScratchBytes(channels: nc, width: nhwc.width, outWidth: outputWidth)
-        if upsampleScratch.capacity * 4 < workers * bytes {
-            upsampleScratch = TensorStorage(capacity: (workers * bytes + 3) / 4)
+        if ws.upsampleScratch.capacity * 4 < workers * bytes {
+            ws.upsampleScratch = TensorStorage(capacity: (workers * bytes + 3) / 4)
         }
         QOps.upsampleArgmax(nhwc.data, channels: nc, stride: nc, height: nhwc.height, width: nhwc.width,
                             outHeight: outputHeight, outWidth: outputWidth, alignCorners: true,
-                            labels: labels.baseAddress!, scratch: UnsafeMutableRawPointer(upsampleScratch.pointer),
-                            context: context, isa: isa)
-        arena.release(nhwc)
+                            labels: labels.baseAddress!, scratch: UnsafeMutableRawPointer(ws.upsampleScratch.pointer),
+                            context: context, isa: context.isa)
     }
 
     /// fp32 logits at the network's fusion resolution, in a fresh tensor.
-    public func lowResolutionLogits(input: Tensor) -> Tensor {
-        let logits = networkLogits(input)
+    func lowResolutionLogits(input: Tensor, _ ws: Workspace) -> Tensor {
+        let logits = networkLogits(input, ws)
         let out = Tensor(channels: logits.channels, height: logits.height, width: logits.width)
         out.data.update(from: logits.data, count: logits.count)
-        arena.release(logits)
+        ws.arena.release(logits)
         return out
     }
 
-    public func profile(input: Tensor) -> [LayerTiming] {
-        context.profile = []
-        defer { context.profile = nil }
-        _ = predictLabels(input: input)
-        return context.profile ?? []
-    }
-
-    public var activationBytes: Int { arena.bytes }
-
     // MARK: - The network
 
-    private func acquire(_ c: Int, _ h: Int, _ w: Int) -> Tensor { arena.acquire(channels: c, height: h, width: w) }
+    /// 4-byte elements of a u8 NHWC tensor (pixels padded to `QTensor.standardStride`).
+    private static func u8Elements(_ c: Int, _ h: Int, _ w: Int) -> Int { max(1, (h * w * QTensor.standardStride(c) + 3) / 4) }
 
-    private func acquireQ(_ c: Int, _ h: Int, _ w: Int, _ params: QuantParams) -> QTensor {
-        let stride = QTensor.standardStride(c)
-        let t = arena.acquire(channels: 1, height: 1, width: max(1, (h * w * stride + 3) / 4))
-        return QTensor(storage: t.storage, channels: c, height: h, width: w, pixelStride: stride, params: params)
+    private func fp32View(_ storage: TensorStorage, _ c: Int, _ h: Int, _ w: Int) -> Tensor {
+        Tensor(storage: storage, offset: 0, channels: c, height: h, width: w)
     }
 
-    private func release(_ q: QTensor) { arena.release(storage: q.storage) }
+    private func u8View(_ storage: TensorStorage, _ c: Int, _ h: Int, _ w: Int, _ params: QuantParams) -> QTensor {
+        QTensor(storage: storage, channels: c, height: h, width: w, pixelStride: QTensor.standardStride(c), params: params)
+    }
+
+    /// The plan of this size: int8 buffers are padded u8; the first conv needs the quantized input
+    /// (int8) or its float output (fp32), other fp32 convs float copies of their input and output.
+    private func plan(_ ws: Workspace, height: Int, width: Int) -> GraphPlan {
+        ws.plan(height: height, width: width) {
+            GraphPlan(graph, height: height, width: width, elements: { s, isFloat in
+                isFloat ? s.channels * s.height * s.width : Self.u8Elements(s.channels, s.height, s.width)
+            }, scratch: { i, x, y in
+                guard let layer = layers[i] else { return [] }
+                let onInput = graph.nodes[i].inputs[0] == graph.input
+                switch layer {
+                case .int8: return onInput ? [Self.u8Elements(x.channels, x.height, x.width)] : []
+                case .fp32: return (onInput ? [] : [x.channels * x.height * x.width]) + [y.channels * y.height * y.width]
+                }
+            })
+        }
+    }
 
     /// Runs an int8-output layer from u8 `x` into `y`.
-    private func run(_ layer: Layer, _ x: QTensor, into y: QTensor, residual: QTensor? = nil) {
+    private func run(_ ws: Workspace, _ layer: Layer, _ x: QTensor, into y: QTensor, residual: QTensor?, scratch: [Int]) {
         switch layer {
         case .int8(let conv):
-            conv.run(x, into: y, residual: residual, context: context, isa: isa)
+            conv.run(x, into: y, residual: residual, context: ws.context, isa: ws.context.isa)
         case .fp32(let conv, _, _):
             precondition(residual == nil)
-            let xf = acquire(x.channels, x.height, x.width)
-            QOps.dequantize(x, into: xf, context: context, name: "\(conv.name).dequantize")
-            let yf = acquire(y.channels, y.height, y.width)
-            conv.run(xf, into: yf, context: context)
-            QOps.quantize(yf, into: y, context: context, name: "\(conv.name).quantize")
-            arena.release(xf); arena.release(yf)
+            let xf = fp32View(ws.slots[scratch[0]], x.channels, x.height, x.width)
+            QOps.dequantize(x, into: xf, context: ws.context, name: "\(conv.name).dequantize")
+            let yf = fp32View(ws.slots[scratch[1]], y.channels, y.height, y.width)
+            conv.run(xf, into: yf, context: ws.context)
+            QOps.quantize(yf, into: y, context: ws.context, name: "\(conv.name).quantize")
         }
     }
 
     /// Runs an fp32-output layer from u8 `x`: NHWC floats at `y` with `stride` floats per pixel.
-    private func runFloatNHWC(_ layer: Layer, _ x: QTensor, into y: UnsafeMutablePointer<Float>, stride: Int) {
+    private func runFloatNHWC(_ ws: Workspace, _ layer: Layer, _ x: QTensor, into y: UnsafeMutablePointer<Float>, stride: Int,
+                              scratch: [Int]) {
         switch layer {
         case .int8(let conv):
-            conv.runFloat(x, into: y, yStride: 4 * stride, context: context, isa: isa)
+            conv.runFloat(x, into: y, yStride: 4 * stride, context: ws.context, isa: ws.context.isa)
         case .fp32(let conv, _, _):
             let (h, w) = conv.outputSize(height: x.height, width: x.width)
-            let xf = acquire(x.channels, x.height, x.width)
-            QOps.dequantize(x, into: xf, context: context, name: "\(conv.name).dequantize")
-            let yf = acquire(conv.outChannels, h, w)
-            conv.run(xf, into: yf, context: context)
+            let xf = fp32View(ws.slots[scratch[0]], x.channels, x.height, x.width)
+            QOps.dequantize(x, into: xf, context: ws.context, name: "\(conv.name).dequantize")
+            let yf = fp32View(ws.slots[scratch[1]], conv.outChannels, h, w)
+            conv.run(xf, into: yf, context: ws.context)
             QOps.toNHWC(yf, into: y, stride: stride)
-            arena.release(xf); arena.release(yf)
         }
     }
 
-    /// fp32 CHW logits at the fusion resolution (an arena tensor).
-    private func networkLogits(_ input: Tensor) -> Tensor {
-        let nhwc = networkLogitsNHWC(input)
-        let logits = acquire(nhwc.channels, nhwc.height, nhwc.width)
-        context.measure("logits_to_chw") { QOps.toCHW(nhwc.data, stride: nhwc.channels, into: logits) }
-        arena.release(nhwc)
+    /// fp32 CHW logits at the fusion resolution (an arena tensor: outside the graph).
+    private func networkLogits(_ input: Tensor, _ ws: Workspace) -> Tensor {
+        let nhwc = networkLogitsNHWC(input, ws)
+        let logits = ws.arena.acquire(channels: nhwc.channels, height: nhwc.height, width: nhwc.width)
+        ws.context.measure("logits_to_chw") { QOps.toCHW(nhwc.data, stride: nhwc.channels, into: logits) }
         return logits
     }
 
-    /// fp32 logits at the fusion resolution in NHWC order (an arena tensor whose C×H×W floats hold
-    /// [H][W][C]), as the classifier writes them.
-    private func networkLogitsNHWC(_ input: Tensor) -> Tensor {
+    /// fp32 logits at the fusion resolution in NHWC order (C×H×W floats holding [H][W][C], in the session's
+    /// slots until the next pass), as the classifier writes them. Runs the graph: every buffer lives in the
+    /// slot the plan gave it (`GraphPlan`); a concat is one u8 buffer whose slices its producers write, with
+    /// the concat's params.
+    private func networkLogitsNHWC(_ input: Tensor, _ ws: Workspace) -> Tensor {
         precondition(input.channels == 3 && input.height > 0 && input.width > 0, "input must be 3×H×W, got \(input.shape)")
-        arena.beginPass(key: [input.height, input.width])
-        let features = backbone(input)
-        return head(features)
-    }
-
-    private func backbone(_ input: Tensor) -> [QTensor] {
-        let first = stem[0]
-        let (h0, w0) = first.outputSize(height: input.height, width: input.width)
-        var x = acquireQ(first.outChannels, h0, w0, first.outputParams!)
-        switch first {
-        case .int8(let conv):
-            let xq = acquireQ(3, input.height, input.width, inputParams!)
-            QOps.quantize(input, into: xq, context: context, name: "quantize_input")
-            conv.run(xq, into: x, context: context, isa: isa)
-            release(xq)
-        case .fp32(let conv, _, _):
-            let yf = acquire(conv.outChannels, h0, w0)
-            conv.run(input, into: yf, context: context)
-            QOps.quantize(yf, into: x, context: context, name: "\(conv.name).quantize")
-            arena.release(yf)
-        }
-        for layer in stem.dropFirst() {
-            let (h, w) = layer.outputSize(height: x.height, width: x.width)
-            let y = acquireQ(layer.outChannels, h, w, layer.outputParams!)
-            run(layer, x, into: y)
-            release(x)
-            x = y
-        }
-        if stemMaxPool {
-            let y = acquireQ(x.channels, (x.height - 1) / 2 + 1, (x.width - 1) / 2 + 1, x.params)
-            QOps.maxPool(x, into: y, context: context, name: "layer0.3")
-            release(x)
-            x = y
-        }
-        var features: [QTensor] = []
-        for (s, stage) in stages.enumerated() {
-            for (b, block) in stage.blocks.enumerated() {
-                let isLast = s == stages.count - 1 && b == stage.blocks.count - 1
-                var dest: QTensor? = nil
-                if isLast {
-                    // The top feature goes straight into the PPM concat: [bin1, bin2, bin3, bin6, C_top].
-                    let (h, w) = block.conv1.outputSize(height: x.height, width: x.width)
-                    let c = block.conv2.outChannels, off = ppmBins.count * fpnDim
-                    let cat = acquireQ(off + c, h, w, block.conv2.outputParams!)
-                    dest = cat.channelSlice(off..<(off + c))
+        let context = ws.context, isa = context.isa
+        ws.arena.beginPass(key: [input.height, input.width])
+        let plan = plan(ws, height: input.height, width: input.width)
+        var q = [QTensor?](repeating: nil, count: plan.bufferShapes.count)
+        var f = [Tensor?](repeating: nil, count: plan.bufferShapes.count)   // fp32 values, NHWC
+        func qt(_ v: Int) -> QTensor { q[plan.bufferOfValue[v]]!.channelSlice(graph.channels(v)) }
+        func ft(_ v: Int) -> Tensor { f[plan.bufferOfValue[v]]! }
+        graph.execute(plan, take: { b in
+            let s = plan.bufferShapes[b]
+            let storage = ws.slots[plan.slotOfBuffer[b]]
+            if plan.bufferIsFloat[b] { f[b] = fp32View(storage, s.channels, s.height, s.width) }
+            else { q[b] = u8View(storage, s.channels, s.height, s.width, bufferParams(plan, b)) }
+        }, giveBack: { b in
+            if plan.bufferIsFloat[b] { f[b] = nil } else { q[b] = nil }
+        }) { i, node in
+            let x = node.inputs[0], y = node.output
+            let scratch = plan.scratchSlots[i]
+            switch node.op {
+            case .conv:
+                let layer = layers[i]!
+                if x == graph.input {
+                    runOnInput(ws, layer, input, into: qt(y), scratch: scratch)
+                } else if graph.values[y].isFloat {
+                    runFloatNHWC(ws, layer, qt(x), into: ft(y).data, stride: graph.values[y].channels, scratch: scratch)
+                } else {
+                    run(ws, layer, qt(x), into: qt(y), residual: node.residual.map(qt), scratch: scratch)
                 }
-                let y = basicBlock(block, x, into: dest)
-                if !features.contains(where: { $0.storage === x.storage }) { release(x) }
-                x = y
+            case .maxPool:
+                QOps.maxPool(qt(x), into: qt(y), context: context, name: node.name)
+            case .adaptiveAveragePool:
+                QOps.adaptiveAveragePool(qt(x), into: qt(y), context: context, name: node.name)
+            case .resize:
+                QOps.resize(qt(x), into: qt(y), alignCorners: true, context: context, isa: isa, name: node.name)
+            case .warpAdd:
+                let flow = node.inputs[1]
+                QOps.warpAdd(high: qt(x), flow: ft(flow).data, flowStride: 4 * graph.values[flow].channels,
+                             lat: qt(node.inputs[2]), into: qt(y), alignCorners: config.warpAlignCorners, context: context,
+                             isa: isa, name: node.name)
             }
-            if stage.isFeature { features.append(x) }
         }
-        return features
+        return ft(graph.output)
     }
 
-    private func basicBlock(_ block: (conv1: Layer, conv2: Layer, downsample: Layer?), _ x: QTensor, into dest: QTensor?) -> QTensor {
-        let (h, w) = block.conv1.outputSize(height: x.height, width: x.width)
-        let c = block.conv1.outChannels
-        let t = acquireQ(c, h, w, block.conv1.outputParams!)
-        run(block.conv1, x, into: t)
-        var shortcut = x
-        if let down = block.downsample {
-            shortcut = acquireQ(c, h, w, down.outputParams!)
-            run(down, x, into: shortcut)
-        }
-        let y = dest ?? acquireQ(c, h, w, block.conv2.outputParams!)
-        run(block.conv2, t, into: y, residual: shortcut)
-        release(t)
-        if block.downsample != nil { release(shortcut) }
-        return y
+    /// The params of a u8 buffer: its concat's, or its value's.
+    private func bufferParams(_ plan: GraphPlan, _ b: Int) -> QuantParams {
+        let v = plan.bufferFirstValue[b]
+        return graph.values[v].concat.map { concatParams[$0]! } ?? valueParams[v]!
     }
 
-    private func head(_ features: [QTensor]) -> Tensor {
-        let f = fpnDim
-        let top = features.last!
-        let ppmCat = QTensor(storage: top.storage, byteOffset: 0, channels: ppmBins.count * f + top.channels,
-                             height: top.height, width: top.width, pixelStride: top.pixelStride, params: top.params)
-        for (k, bins) in ppmBins.enumerated() {
-            let pooled = acquireQ(top.channels, bins, bins, top.params)
-            QOps.adaptiveAveragePool(top, into: pooled, context: context, name: "head.ppm.stages.\(k).0")
-            let y = acquireQ(f, bins, bins, ppmStages[k].outputParams!)
-            run(ppmStages[k], pooled, into: y)
-            QOps.resize(y, into: ppmCat.channelSlice(k * f..<(k + 1) * f), alignCorners: true, context: context, isa: isa,
-                        name: "head.ppm.resize.\(k)")
-            release(pooled)
-            release(y)
+    /// A conv on the fp32 network input into u8 `y`: int8 convs quantize the input first
+    /// (`quantize_input`), fp32 ones quantize their output.
+    private func runOnInput(_ ws: Workspace, _ layer: Layer, _ input: Tensor, into y: QTensor, scratch: [Int]) {
+        switch layer {
+        case .int8(let conv):
+            let xq = u8View(ws.slots[scratch[0]], input.channels, input.height, input.width, inputParams!)
+            QOps.quantize(input, into: xq, context: ws.context, name: "quantize_input")
+            conv.run(xq, into: y, context: ws.context, isa: ws.context.isa)
+        case .fp32(let conv, _, _):
+            let yf = fp32View(ws.slots[scratch[0]], y.channels, y.height, y.width)
+            conv.run(input, into: yf, context: ws.context)
+            QOps.quantize(yf, into: y, context: ws.context, name: "\(conv.name).quantize")
         }
-        let p5 = acquireQ(f, top.height, top.width, ppmBottleneck.outputParams!)
-        run(ppmBottleneck, ppmCat, into: p5)
-        release(ppmCat)
-
-        let levels = features.count
-        let base = features[0]
-        let fused = acquireQ(levels * f, base.height, base.width, p5.params)   // [P2, up(P3), up(P4), up(P5)]
-        var pyramid = [QTensor?](repeating: nil, count: levels)
-        var current = p5
-        for i in (0..<(levels - 1)).reversed() {
-            let (h, w) = (features[i].height, features[i].width)
-            let lat = acquireQ(f, h, w, fpnIn[i].outputParams!)
-            run(fpnIn[i], features[i], into: lat)
-            release(features[i])
-            let module = fam[i]
-            let cat = acquireQ(f, h, w, module.downL.outputParams!)
-            let dh = acquireQ(f / 2, current.height, current.width, module.downH.outputParams!)
-            run(module.downH, current, into: dh)
-            QOps.resize(dh, into: cat.channelSlice(0..<f / 2), alignCorners: true, context: context, isa: isa,
-                        name: "head.fpn_out_align.\(i).resize")
-            release(dh)
-            run(module.downL, lat, into: cat.channelSlice(f / 2..<f))
-            let flow = acquire(2, h, w)   // fp32 NHWC [h][w][2]
-            runFloatNHWC(module.flowMake, cat, into: flow.data, stride: 2)
-            release(cat)
-            let sum = acquireQ(f, h, w, famSum[i])
-            QOps.warpAdd(high: current, flow: flow.data, flowStride: 8, lat: lat, into: sum,
-                         alignCorners: config.warpAlignCorners, context: context, isa: isa,
-                         name: "head.fpn_out_align.\(i).warp")
-            arena.release(flow)
-            release(lat)
-            if current.storage !== p5.storage { release(current) }
-            let out = i == 0 ? fused.channelSlice(0..<f) : acquireQ(f, h, w, fpnOut[i].outputParams!)
-            run(fpnOut[i], sum, into: out)
-            if i > 0 { pyramid[i] = out }
-            current = sum
-        }
-        release(current)
-        pyramid[levels - 1] = p5
-        for j in 1..<levels {
-            QOps.resize(pyramid[j]!, into: fused.channelSlice(j * f..<(j + 1) * f), alignCorners: true, context: context,
-                        isa: isa, name: "head.fuse.resize.\(j)")
-            release(pyramid[j]!)
-        }
-        let hidden = acquireQ(f, base.height, base.width, convLast.outputParams!)
-        run(convLast, fused, into: hidden)
-        release(fused)
-        let nc = config.numClasses
-        let nhwc = acquire(nc, base.height, base.width)
-        runFloatNHWC(classifier, hidden, into: nhwc.data, stride: nc)
-        release(hidden)
-        return nhwc
     }
 }

@@ -10,7 +10,7 @@ import SegEngine
 /// (FAM down_h/down_l), `head.fuse.concat` (P5 and every fpn_out). The FAM sum `lat + warp(f)` is
 /// `head.fpn_out_align.<i>.sum`. `input` is the normalised image. Pools and resizes keep their input's group.
 struct SFNetInt8Plan {
-    let topology: SFNetTopology
+    let graph: Graph
     let fp32Layers: Set<String>
     /// Conv name → the group it reads (nil: the fp32 network input) and writes (nil: fp32 output).
     private(set) var io: [String: (input: String?, output: String?)] = [:]
@@ -25,72 +25,55 @@ struct SFNetInt8Plan {
     /// The fp32 model's name for the FAM warp-add output of level i.
     static func warpLayer(_ i: Int) -> String { "head.fpn_out_align.\(i).warp" }
 
-    /// Convs that may stay fp32: the first conv (3 input channels), the flow convs (pixel offsets) and
-    /// the classifier (logits). Everything else is int8.
-    static func fp32Candidates(_ t: SFNetTopology) -> [String] {
-        [t.stem[0].name] + t.fam.map(\.flowMake.name) + [t.classifier.name]
+    /// Convs that may stay fp32: those reading the fp32 input (the first conv, 3 channels) or writing an fp32
+    /// value (the flow convs: pixel offsets; the classifier: logits). Everything else is int8.
+    static func fp32Candidates(_ graph: Graph) -> [String] {
+        let candidates = Set(graph.convs.compactMap { c -> String? in
+            let node = graph.nodes[c.node]
+            return node.inputs[0] == graph.input || graph.values[node.output].isFloat ? c.spec.name : nil
+        })
+        return graph.parameters.map(\.name).filter(candidates.contains)   // state-dict order
     }
 
     /// The default: which convs stay fp32 (docs/int8.md has the measurements behind it).
-    static func defaultFP32Layers(_ t: SFNetTopology) -> Set<String> { [] }
+    static func defaultFP32Layers(_ graph: Graph) -> Set<String> { [] }
 
-    init(topology t: SFNetTopology, fp32Layers: Set<String>) throws {
-        topology = t
+    init(graph: Graph, fp32Layers: Set<String>) throws {
+        self.graph = graph
         self.fp32Layers = fp32Layers
-        let allowed = Set(Self.fp32Candidates(t))
+        let allowed = Set(Self.fp32Candidates(graph))
         if let bad = fp32Layers.sorted().first(where: { !allowed.contains($0) }) {
             throw ModelFileError.invalidMetadata(key: "int8_fp32_layers", value: bad,
-                                                 reason: "only \(Self.fp32Candidates(t).joined(separator: ", ")) can stay fp32")
+                                                 reason: "only \(Self.fp32Candidates(graph).joined(separator: ", ")) can stay fp32")
         }
         var seen = Set<String>()
         func group(_ g: String) { if seen.insert(g).inserted { groups.append(g) } }
-        func conv(_ s: ConvSpec, _ input: String?, _ output: String?) {
-            if let input { group(input) }
-            if let output { group(output); observed[s.name] = output }
-            io[s.name] = (input, output)
-        }
-        // Backbone.
-        var current: String? = nil
-        for s in t.stem {
-            conv(s, current ?? (fp32Layers.contains(s.name) ? nil : "input"), s.name)
-            current = s.name
-        }
-        var features: [String] = []
-        for (si, stage) in t.stages.enumerated() {
-            for (bi, block) in stage.blocks.enumerated() {
-                let isLast = si == t.stages.count - 1 && bi == stage.blocks.count - 1
-                let out = isLast ? Self.ppmConcat : block.conv2.name
-                conv(block.conv1, current, block.conv1.name)
-                if let d = block.downsample { conv(d, current, d.name) }
-                conv(block.conv2, block.conv1.name, out)
-                current = out
+        // The graph's nodes in execution order: every conv reads its input's group and writes its output's
+        // (nil: fp32); a FAM warp-add starts its sum group.
+        let groupOf = graph.quantizationGroups()
+        for node in graph.nodes {
+            switch node.op {
+            case .conv(let s):
+                let x = node.inputs[0]
+                let input = x == graph.input && fp32Layers.contains(s.name) ? nil : groupOf[x]
+                let output = groupOf[node.output]
+                if let input { group(input) }
+                if let output { group(output); observed[s.name] = output }
+                io[s.name] = (input, output)
+            case .warpAdd:
+                let sum = groupOf[node.output]!
+                group(sum)
+                observed[node.name] = sum
+            case .maxPool, .adaptiveAveragePool, .resize:
+                break
             }
-            if stage.isFeature { features.append(current!) }
         }
-        // Head.
-        for s in t.ppmStages { conv(s, Self.ppmConcat, Self.ppmConcat) }
-        conv(t.ppmBottleneck, Self.ppmConcat, Self.fuseConcat)
-        let levels = t.fpnIn.count
-        var coarse = Self.fuseConcat
-        for i in (0..<levels).reversed() {
-            let fam = t.fam[i]
-            conv(t.fpnIn[i], features[i], t.fpnIn[i].name)
-            conv(fam.downH, coarse, Self.famConcat(i))
-            conv(fam.downL, t.fpnIn[i].name, Self.famConcat(i))
-            conv(fam.flowMake, Self.famConcat(i), nil)
-            group(Self.famSum(i))
-            observed[Self.warpLayer(i)] = Self.famSum(i)
-            conv(t.fpnOut[i], Self.famSum(i), Self.fuseConcat)
-            coarse = Self.famSum(i)
-        }
-        conv(t.convLast, Self.fuseConcat, t.convLast.name)
-        conv(t.classifier, t.convLast.name, nil)
     }
 
     /// Exactly the tensors an int8 file for this plan holds (docs/int8.md), in network order.
     var expectedTensors: [(name: String, dtype: String, shape: [Int])] {
         var out: [(String, String, [Int])] = []
-        for s in topology.allConvs {
+        for s in graph.parameters {
             let w = [s.outChannels, s.inChannels, s.kernel, s.kernel]
             if fp32Layers.contains(s.name) {
                 out.append(("\(s.name).weight", "F32", w))

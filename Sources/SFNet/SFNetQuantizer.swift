@@ -20,24 +20,26 @@ public final class SFNetQuantizer {
     public private(set) var frames = 0
     private let file: SafetensorsFile
     private let model: SFNetModel
-    private let topology: SFNetTopology
+    private let session: InferenceSession
+    private let graph: Graph
     private let observedGroups: [String: String]
 
-    public init(file: SafetensorsFile, threads: Int = ProcessInfo.processInfo.activeProcessorCount) throws {
-        model = try SFNetModel(file: file, threads: threads)   // validates the fp32 file
+    public init(file: SafetensorsFile, pool: WorkerPool = .shared) throws {
+        model = try SFNetModel(file: file)   // validates the fp32 file
+        session = model.makeSession(pool: pool)
         self.file = file
         config = model.config
-        topology = SFNetTopology(config)
-        observedGroups = try SFNetInt8Plan(topology: topology, fp32Layers: []).observed
+        graph = Graph.sfnet(config)
+        observedGroups = try SFNetInt8Plan(graph: graph, fp32Layers: []).observed
     }
 
     /// The convs that may be kept fp32 in an int8 file (`fp32Layers:`), and the default choice.
-    public var fp32LayerCandidates: [String] { SFNetInt8Plan.fp32Candidates(topology) }
-    public var defaultFP32Layers: Set<String> { SFNetInt8Plan.defaultFP32Layers(topology) }
+    public var fp32LayerCandidates: [String] { SFNetInt8Plan.fp32Candidates(graph) }
+    public var defaultFP32Layers: Set<String> { SFNetInt8Plan.defaultFP32Layers(graph) }
 
     /// Runs the fp32 network on one normalised frame (3×H×W) and records its activations.
     public func observe(_ input: Tensor) {
-        model.observeActivations(input: input) { name, t in
+        session.observeActivations(input: input) { name, t in
             if let g = observedGroups[name] { calibrator.observe(g, t) }
         }
         frames += 1
@@ -54,7 +56,7 @@ public final class SFNetQuantizer {
     public func int8File(method: CalibrationMethod, percentile: Double = 99.99, fp32Layers: Set<String>? = nil,
                          note: String = "") throws -> SafetensorsWriter {
         let fp32 = fp32Layers ?? defaultFP32Layers
-        let plan = try SFNetInt8Plan(topology: topology, fp32Layers: fp32)
+        let plan = try SFNetInt8Plan(graph: graph, fp32Layers: fp32)
         var config = self.config
         config.precision = .int8
         var meta = config.metadata
@@ -64,7 +66,7 @@ public final class SFNetQuantizer {
         if !note.isEmpty { calibration["note"] = note }
         meta["int8_calibration"] = Self.json(calibration)
         var w = SafetensorsWriter(metadata: meta)
-        for s in topology.allConvs {
+        for s in graph.parameters {
             let (weight, bias) = try SFNetInt8Plan.fold(s) { try self.file.floats($0) }
             let shape = [s.outChannels, s.inChannels, s.kernel, s.kernel]
             if fp32.contains(s.name) {

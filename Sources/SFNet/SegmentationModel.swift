@@ -1,27 +1,139 @@
+import CSegKernels
 import Foundation
 import SegEngine
 
-/// What the CLI and the pipeline need of a segmentation network, whatever its arithmetic: fp32
-/// (`SFNetModel`) or int8 (`SFNetInt8Model`). Single owner: one thread at a time (each model fans out
-/// internally to its `threads` workers).
-public protocol SegmentationModel: AnyObject {
+/// A prepared segmentation network, whatever its arithmetic: fp32 (`SFNetModel`) or int8
+/// (`SFNetInt8Model`). Immutable once loaded (weights folded, packed and Winograd-transformed at load), so
+/// one model serves any number of streams at once: each stream makes its own `InferenceSession`, which
+/// holds everything a forward pass writes (docs/engine.md).
+public protocol SegmentationModel: AnyObject, Sendable {
     var config: SFNetConfig { get }
-    var threads: Int { get }
     /// The arithmetic this model runs in.
     var precision: ModelPrecision { get }
-    /// fp32 logits, numClasses×height×width: the network's low-resolution logits resized (bilinear,
-    /// align_corners=True, as the reference) straight to that size, usually the input's.
-    func forward(input: Tensor, outputHeight: Int, outputWidth: Int) -> Tensor
-    /// Train ids (argmax of the logits resized to outputHeight×outputWidth, fused: the full-size logits
-    /// are never stored), row-major, into `labels` (at least outputHeight·outputWidth bytes).
-    func predictLabels(input: Tensor, outputHeight: Int, outputWidth: Int, into labels: UnsafeMutableBufferPointer<UInt8>)
-    /// One labels pass, with each layer's time and MACs in order.
-    func profile(input: Tensor) -> [LayerTiming]
-    /// Bytes of activation memory held for reuse.
-    var activationBytes: Int { get }
+    /// A session (one per stream) whose layers fan out to `pool`.
+    func makeSession(pool: WorkerPool) -> InferenceSession
 }
 
 extension SegmentationModel {
+    /// A session on the process-wide worker pool (`WorkerPool.shared`).
+    public func makeSession() -> InferenceSession { makeSession(pool: .shared) }
+}
+
+/// What a session needs of a model: its passes, run with the session's workspace. Every state a pass
+/// writes is in the workspace; the model itself is only read.
+protocol SessionRunner: AnyObject, Sendable {
+    func forward(input: Tensor, outputHeight: Int, outputWidth: Int, _ ws: Workspace) -> Tensor
+    func predictLabels(input: Tensor, outputHeight: Int, outputWidth: Int, into labels: UnsafeMutableBufferPointer<UInt8>,
+                       _ ws: Workspace)
+    func lowResolutionLogits(input: Tensor, _ ws: Workspace) -> Tensor
+}
+
+/// The per-stream state of forward passes: the execution context (scratch, indirection tables, profiling,
+/// observer), the graph's buffer slots (per input size plan), an arena for buffers outside the graph, and
+/// the output stage's scratch.
+final class Workspace {
+    let context: ExecutionContext
+    let arena = ActivationArena()
+    /// Per-worker tables and row buffers of the int8 output stage (a few hundred KiB at 1024×2048); grows to
+    /// the largest size seen, so steady-state frames allocate nothing. Not part of `activationBytes`.
+    var upsampleScratch = TensorStorage(capacity: 0)
+    /// The graph's buffer plan per input size (height, width): one model per session, so one engine's sizes.
+    private var plans: [[Int]: GraphPlan] = [:]
+    /// The plan's slots (`GraphPlan.slotElements`), grown to the largest size seen.
+    private(set) var slots: [TensorStorage] = []
+    init(pool: WorkerPool) { context = ExecutionContext(pool: pool) }
+
+    /// The plan for this input size (made on first use with `make`), with the slots it needs in place.
+    func plan(height: Int, width: Int, _ make: () -> GraphPlan) -> GraphPlan {
+        let p: GraphPlan
+        if let cached = plans[[height, width]] { p = cached } else { p = make(); plans[[height, width]] = p }
+        for (k, n) in p.slotElements.enumerated() {
+            if k == slots.count { slots.append(TensorStorage(capacity: n)) }
+            else if slots[k].capacity < n { slots[k] = TensorStorage(capacity: n) }
+        }
+        return p
+    }
+
+    /// Bytes of activation memory held: the slots and the arena (buffers outside the graph).
+    var activationBytes: Int { arena.bytes + slots.reduce(0) { $0 + $1.capacity * 4 } }
+}
+
+/// One stream's handle on a model: the model (shared, immutable) plus this stream's workspace.
+///
+/// Single owner: not `Sendable`; use a session from one thread at a time (make one per stream; sessions
+/// of one model run concurrently). Each pass takes a turn on the worker pool (`WorkerPool.withTurn`, FIFO),
+/// so concurrent streams alternate whole forward passes.
+public final class InferenceSession {
+    public let model: any SegmentationModel
+    private let runner: any SessionRunner
+    private let workspace: Workspace
+    /// The model's configuration and arithmetic (conveniences for `model.config`, `model.precision`).
+    public var config: SFNetConfig { model.config }
+    public var precision: ModelPrecision { model.precision }
+    /// The pool this session's passes fan out to.
+    public var pool: WorkerPool { workspace.context.pool }
+    public var threads: Int { workspace.context.threads }
+
+    init(model: any SegmentationModel & SessionRunner, pool: WorkerPool) {
+        self.model = model
+        runner = model
+        workspace = Workspace(pool: pool)
+    }
+
+    /// The int8 kernels' ISA for this session: nil follows the dispatch table (best, or SEGSTREAM_ISA);
+    /// tests pin each ISA. Unused by fp32 models.
+    public var isa: seg_isa? {
+        get { workspace.context.isa }
+        set { workspace.context.isa = newValue }
+    }
+
+    /// fp32 logits, numClasses×height×width: the network's low-resolution logits resized (bilinear,
+    /// align_corners=True, as the reference) straight to that size, usually the input's. Allocates only
+    /// the returned tensor.
+    public func forward(input: Tensor, outputHeight: Int, outputWidth: Int) -> Tensor {
+        pool.withTurn { runner.forward(input: input, outputHeight: outputHeight, outputWidth: outputWidth, workspace) }
+    }
+
+    /// Train ids (argmax of the logits resized to outputHeight×outputWidth, fused: the full-size logits
+    /// are never stored), row-major, into `labels` (at least outputHeight·outputWidth bytes).
+    public func predictLabels(input: Tensor, outputHeight: Int, outputWidth: Int, into labels: UnsafeMutableBufferPointer<UInt8>) {
+        precondition(labels.count >= outputHeight * outputWidth, "labels buffer too small")
+        pool.withTurn {
+            runner.predictLabels(input: input, outputHeight: outputHeight, outputWidth: outputWidth, into: labels, workspace)
+        }
+    }
+
+    /// Logits at the network's fusion resolution (/4 of the input for R18, /16 for DF1, /8 for DF2),
+    /// numClasses×h×w, in a fresh tensor.
+    public func lowResolutionLogits(input: Tensor) -> Tensor {
+        pool.withTurn { runner.lowResolutionLogits(input: input, workspace) }
+    }
+
+    /// Runs one forward pass (labels path) and returns each layer's time and MAC count, in order.
+    public func profile(input: Tensor) -> [LayerTiming] {
+        let context = workspace.context
+        context.profile = []
+        defer { context.profile = nil }
+        var labels = [UInt8](repeating: 0, count: input.height * input.width)
+        labels.withUnsafeMutableBufferPointer { predictLabels(input: input, into: $0) }
+        return context.profile ?? []
+    }
+
+    /// Runs the network (up to the low-resolution logits) and hands every fp32 convolution's output (by
+    /// conv name, after BN/residual/ReLU) and every fp32 FAM warp-add output (`head.fpn_out_align.<i>.warp`)
+    /// to `observer` as it is produced: calibration of the int8 engine. The tensors are only valid inside the call.
+    public func observeActivations(input: Tensor, _ observer: (String, Tensor) -> Void) {
+        let context = workspace.context
+        withoutActuallyEscaping(observer) { o in
+            context.activationObserver = o
+            defer { context.activationObserver = nil }
+            _ = lowResolutionLogits(input: input)
+        }
+    }
+
+    /// Bytes of activation memory held for reuse by this session.
+    public var activationBytes: Int { workspace.activationBytes }
+
     /// Logits at the input's size, as the PyTorch reference returns them.
     public func forward(input: Tensor) -> Tensor {
         forward(input: input, outputHeight: input.height, outputWidth: input.width)
@@ -65,14 +177,14 @@ public struct PrecisionMismatch: Error, CustomStringConvertible, Equatable {
 /// Loads a model file (docs/model-format.md, docs/int8.md) as the engine its `precision` metadata names,
 /// or as `precision` when given (an fp32 file cannot run as int8 without `segstream quantize`; int8 files
 /// keep no fp32 weights, so they run only as int8). Throws `ModelFileError` or `PrecisionMismatch`.
-public func loadSegmentationModel(contentsOf url: URL, threads: Int = ProcessInfo.processInfo.activeProcessorCount,
-                                  precision: ModelPrecision? = nil) throws -> any SegmentationModel {
+/// The model holds no threads: its sessions run on `WorkerPool.shared` (or a pool given to `makeSession`).
+public func loadSegmentationModel(contentsOf url: URL, precision: ModelPrecision? = nil) throws -> any SegmentationModel {
     let file = try SafetensorsFile(contentsOf: url)
     let config = try SFNetConfig(metadata: file.metadata)
     let wanted = precision ?? config.precision
     guard wanted == config.precision else { throw PrecisionMismatch(file: config.precision, requested: wanted) }
     switch config.precision {
-    case .fp32: return try SFNetModel(file: file, threads: threads)
-    case .int8: return try SFNetInt8Model(file: file, threads: threads)
+    case .fp32: return try SFNetModel(file: file)
+    case .int8: return try SFNetInt8Model(file: file)
     }
 }

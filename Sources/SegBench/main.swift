@@ -48,16 +48,18 @@ guard mode == "labels" || mode == "logits" else { usageError("unknown --mode \(m
 
 Conv2d.panelBudgetBytes = intOption("panel-bytes", Conv2d.panelBudgetBytes)
 Conv2d.winogradBudgetBytes = intOption("winograd-bytes", Conv2d.winogradBudgetBytes)
-let model: any SegmentationModel
+WorkerPool.configureShared(threads: threads)
+let loaded: any SegmentationModel
 if let path = options["model"] {
-    do { model = try loadSegmentationModel(contentsOf: URL(fileURLWithPath: path), threads: threads) } catch {
+    do { loaded = try loadSegmentationModel(contentsOf: URL(fileURLWithPath: path)) } catch {
         FileHandle.standardError.write(Data("SegBench: \(path): \(error)\n".utf8))
         exit(FileManager.default.fileExists(atPath: path) ? 65 : 66)   // EX_DATAERR : EX_NOINPUT
     }
-    arch = model.config.arch
+    arch = loaded.config.arch
 } else {
-    model = SFNetModel.random(config: SFNetConfig(arch: arch), threads: threads)
+    loaded = SFNetModel.random(config: SFNetConfig(arch: arch))
 }
+let model = loaded.makeSession()
 let input = Tensor(channels: 3, height: height, width: width)
 for i in 0..<input.count { input.data[i] = Float((i * 7919) % 1000) / 500 - 1 }
 var labels = [UInt8](repeating: 0, count: height * width)

@@ -1,5 +1,6 @@
 import CBLAS
 import CSegKernels
+import Foundation
 
 /// Batch-norm statistics to fold into the preceding convolution (eval mode).
 public struct BatchNormParameters: Sendable {
@@ -17,7 +18,11 @@ public struct BatchNormParameters: Sendable {
 /// Computed as one sgemm per column panel: W (C_out×K) · im2col panel (K×n); 1×1 stride-1 convs
 /// use the input directly as the panel; 3×3 stride-1 convs use Winograd F(4×4,3×3) or F(2×2,3×3) when
 /// `algorithm(outputHeight:outputWidth:threads:)` says so (docs/fp32.md has the rule and its measurements).
-public final class Conv2d {
+///
+/// Immutable once made (BN folded and F(4,3) weights transformed in `init`; F(2,3) weights made once on
+/// first use, under a lock), so one conv serves many streams at once; every scratch buffer comes from the
+/// caller's `ExecutionContext`.
+public final class Conv2d: Sendable {
     /// How a convolution is computed. Winograd applies to 3×3 stride-1 convs, undilated or with padding =
     /// dilation, with at least 8 input and output channels.
     public enum Algorithm: String, Sendable, CaseIterable {
@@ -37,9 +42,15 @@ public final class Conv2d {
     let bias: TensorStorage?
     /// Whether the Winograd variants apply (see `Algorithm`; fewer channels don't pay for the transforms).
     let allowsWinograd: Bool
-    /// Winograd weights, made on first use: F(2×2,3×3) 16×C_out×C_in, F(4×4,3×3) 36×C_out×C_in (4× the
-    /// conv's own weights, so only the variant the rule picks for the maps it sees should cost memory).
-    private var winograd2x2Weights: TensorStorage?, winograd4x4Weights: TensorStorage?
+    /// F(4×4,3×3) weights, 36×C_out×C_in (4× the conv's own), made in `init` when Winograd applies: the
+    /// variant the rule picks on every map but small ones.
+    private let winograd4x4Weights: TensorStorage?
+    /// F(2×2,3×3) weights, 16×C_out×C_in (16/9×), made the first time the rule picks F(2,3) (maps with
+    /// fewer than 16·threads 4×4 tiles): the one thing a conv writes after `init`, once, under a lock, and
+    /// the same bytes whichever stream makes them. Making them at load for every conv would put R18 fp32
+    /// at 1024×2048 from 951 to 1029 MiB peak RSS, over the 1 GB bar, for a variant that size never uses
+    /// (docs/engine.md).
+    private let winograd2x2Weights = OnceCell<TensorStorage>()
 
     /// - Parameters:
     ///   - weight: C_out·C_in·kh·kw values in PyTorch order.
@@ -83,6 +94,8 @@ public final class Conv2d {
         } else {
             self.bias = nil
         }
+        winograd4x4Weights = allowsWinograd
+            ? Conv2d.transformedWeights(w, outChannels, inChannels, elements: 36, seg_f32_winograd43_weights) : nil
     }
 
     public var reductionSize: Int { inChannels * kernelHeight * kernelWidth }
@@ -162,7 +175,6 @@ public final class Conv2d {
     private func compute(_ x: Tensor, _ y: Tensor, _ residual: Tensor?, _ algorithm: Algorithm, _ context: ExecutionContext) {
         switch algorithm {
         case .winograd4x4:
-            if winograd4x4Weights == nil { winograd4x4Weights = transformedWeights(elements: 36, seg_f32_winograd43_weights) }
             let u = winograd4x4Weights!, kernels = seg_f32_ukernels_get(seg_isa_active())!.pointee
             winogradOnPhases(x, y, residual, context) { x, y, residual, padding, relu in
                 self.winograd(x, y, residual, u, tile: 4, padding: padding, relu: relu,
@@ -170,8 +182,9 @@ public final class Conv2d {
             }
             return
         case .winograd2x2:
-            if winograd2x2Weights == nil { winograd2x2Weights = transformedWeights(elements: 16, seg_f32_winograd23_weights) }
-            let u = winograd2x2Weights!
+            let u = winograd2x2Weights.get {
+                Conv2d.transformedWeights(weight, outChannels, inChannels, elements: 16, seg_f32_winograd23_weights)
+            }
             winogradOnPhases(x, y, residual, context) { x, y, residual, padding, relu in
                 self.winograd(x, y, residual, u, tile: 2, padding: padding, relu: relu,
                               input: seg_f32_winograd23_input, output: seg_f32_winograd23_output, context)
@@ -222,8 +235,8 @@ public final class Conv2d {
     }
 
     /// The conv's weights through a Winograd weight transform: `elements`×C_out×C_in floats.
-    private func transformedWeights(elements: Int,
-                                    _ transform: (UnsafePointer<Float>?, Int, Int, UnsafeMutablePointer<Float>?) -> Void)
+    private static func transformedWeights(_ weight: TensorStorage, _ outChannels: Int, _ inChannels: Int, elements: Int,
+                                           _ transform: (UnsafePointer<Float>?, Int, Int, UnsafeMutablePointer<Float>?) -> Void)
         -> TensorStorage {
         let u = TensorStorage(capacity: elements * outChannels * inChannels)
         transform(weight.pointer, outChannels, inChannels, u.pointer)
@@ -378,5 +391,22 @@ public final class Conv2d {
         if biasPtr != nil || resPtr != nil || relu {
             seg_f32_bias_residual_relu(c, n, rows.count, ncols, biasPtr, resPtr, n, relu ? 1 : 0)
         }
+    }
+}
+
+/// A value made at most once, on first use, under a lock; then only read.
+///
+/// `@unchecked Sendable`: `value` is read and written only while holding `lock`.
+final class OnceCell<Value: Sendable>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value: Value?
+
+    /// The value, made by `make` if this is the first call.
+    func get(_ make: () -> Value) -> Value {
+        lock.lock(); defer { lock.unlock() }
+        if let value { return value }
+        let v = make()
+        value = v
+        return v
     }
 }

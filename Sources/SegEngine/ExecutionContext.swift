@@ -11,12 +11,16 @@ public struct LayerTiming: Sendable {
     public let seconds: Double
 }
 
-/// Threads, scratch memory and profiling for running layers. The engine owns threading: OpenBLAS is
-/// pinned to one thread and work is split across `threads` of our own (each runs its own im2col + sgemm).
+/// Everything one stream varies while running layers (a per-session workspace, docs/engine.md): per-worker
+/// scratch (im2col panels, Winograd tiles), the shared scratch of dilated convs, int8 indirection tables
+/// per conv and input geometry, profiling records and the activation observer. The threads come from a
+/// `WorkerPool` (by default the process-wide one), which many contexts share.
 ///
 /// Single owner: use one context from one thread at a time (the layers it runs fan out internally).
 public final class ExecutionContext {
-    public let threads: Int
+    /// The pool the layers fan out to.
+    public let pool: WorkerPool
+    public var threads: Int { pool.threads }
     /// Per-thread scratch (im2col panels), grown on demand and then reused.
     private var scratch: [TensorStorage?]
     /// When non-nil, every layer appends its timing here.
@@ -24,21 +28,22 @@ public final class ExecutionContext {
     /// When non-nil, layers that produce a named activation (convolutions, the FAM warp) hand it here after
     /// computing it (calibration of the int8 engine; off in normal runs).
     public var activationObserver: ((String, Tensor) -> Void)?
+    /// The int8 kernels' ISA: nil follows the dispatch table (best, or SEGSTREAM_ISA); tests pin each ISA.
+    public var isa: seg_isa?
+    /// Int8 conv indirection tables, per conv and input geometry (built on first use, then reused: they
+    /// depend on the geometry only, the kernel rebases them to whatever buffer is passed).
+    var indirectionTables: [IndirectionKey: IndirectionTable] = [:]
 
-    /// Helper threads for `parallel` (seg_pool: they spin ~0.1 ms between runs, so the layers of a frame skip
-    /// the thread wake-up; DF1 int8 512×1024 on 2 threads: ~7 % faster than GCD, docs/int8.md). nil with
-    /// one thread, with SEGSTREAM_POOL=gcd, or if no helper could be started: GCD's concurrentPerform.
-    private let pool: OpaquePointer?
-
-    public init(threads: Int = ProcessInfo.processInfo.activeProcessorCount) {
-        precondition(threads >= 1)
-        self.threads = threads
-        scratch = Array(repeating: nil, count: threads)
-        pool = threads > 1 && ProcessInfo.processInfo.environment["SEGSTREAM_POOL"] != "gcd" ? seg_pool_create(threads - 1) : nil
-        openblas_set_num_threads(1)
+    /// A workspace on `pool` (default: the process-wide pool).
+    public init(pool: WorkerPool = .shared) {
+        self.pool = pool
+        scratch = Array(repeating: nil, count: pool.threads)
     }
 
-    deinit { seg_pool_destroy(pool) }
+    /// A workspace on a private pool of `threads` workers (tests, op-level tools).
+    public convenience init(threads: Int) {
+        self.init(pool: WorkerPool(threads: threads))
+    }
 
     /// Makes sure every thread's scratch holds at least `count` floats. Call before `parallel`.
     func reserveScratch(_ count: Int) {
@@ -62,26 +67,8 @@ public final class ExecutionContext {
     func scratch(thread: Int) -> UnsafeMutablePointer<Float> { scratch[thread]!.pointer }
 
     /// Runs `body(worker)` for worker in 0..<n (n ≤ threads), concurrently when n > 1.
-    public func parallel(_ n: Int, _ body: (Int) -> Void) {
-        if n <= 1 { body(0); return }
-        if let pool {
-            // The pool's helpers spin between the layers of a frame instead of being woken for each one.
-            // Busy (a nested call): fall through to GCD.
-            let ran = withoutActuallyEscaping(body) { escapable -> Bool in
-                var fn = escapable
-                return withUnsafeMutablePointer(to: &fn) { ptr in
-                    seg_pool_run(pool, n, { ctx, i in
-                        ctx!.assumingMemoryBound(to: ((Int) -> Void).self).pointee(Int(i))
-                    }, ptr) != 0
-                }
-            }
-            if ran { return }
-        }
-        withoutActuallyEscaping(body) { escapable in
-            let box = UncheckedSendable(escapable)
-            DispatchQueue.concurrentPerform(iterations: n) { box.value($0) }
-        }
-    }
+    @inline(__always)
+    public func parallel(_ n: Int, _ body: (Int) -> Void) { pool.parallel(n, body) }
 
     /// Splits 0..<total into `parts` near-equal ranges; returns part `index`.
     public static func split(_ total: Int, parts: Int, index: Int) -> Range<Int> {
@@ -112,4 +99,19 @@ public final class ExecutionContext {
 struct UncheckedSendable<T>: @unchecked Sendable {
     let value: T
     init(_ value: T) { self.value = value }
+}
+
+/// Which int8 indirection table: the conv (alive as long as the model a session holds) and the input geometry.
+struct IndirectionKey: Hashable {
+    let conv: ObjectIdentifier
+    let height: Int, width: Int, pixelStride: Int
+}
+
+/// An indirection table (seg_qu8_conv_indirection), freed with its owner. It keeps its conv alive, so the
+/// conv's `ObjectIdentifier` in the key cannot be reused by another conv while the entry exists.
+final class IndirectionTable {
+    let pointer: OpaquePointer
+    let conv: QConv2d
+    init(_ pointer: OpaquePointer, conv: QConv2d) { self.pointer = pointer; self.conv = conv }
+    deinit { seg_qu8_indirection_free(pointer) }
 }

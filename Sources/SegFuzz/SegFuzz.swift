@@ -31,8 +31,8 @@ enum Harness: String {
             let file = try SafetensorsFile(bytes: Array(bytes))
             let config = try SFNetConfig(metadata: file.metadata)
             switch config.precision {
-            case .fp32: _ = try SFNetModel(file: file, threads: 1)
-            case .int8: _ = try SFNetInt8Model(file: file, threads: 1)
+            case .fp32: _ = try SFNetModel(file: file)
+            case .int8: _ = try SFNetInt8Model(file: file)
             }
         } catch {
             _ = "\(error)"   // descriptions must not crash either (MessageText on hostile names)

@@ -20,8 +20,8 @@ import SFNet
 /// - **Stop and restart**: `run` blocks until the source ends, `maxFrames`, a failure, or its `RunStop`
 ///   is requested (from any thread); then it can be called again with a new source and new sinks. Runs of
 ///   one pipeline never overlap.
-/// - **Inference**: the model is shared (it may serve many pipelines once the engine's sessions land); the
-///   pipeline owns its per-stream inference state (`InferenceSession`), the one place that calls the model.
+/// - **Inference**: the model is shared (one loaded model serves many pipelines); the pipeline owns its
+///   `InferenceSession` (`model.makeSession()`, on the process-wide worker pool), the one place that runs it.
 public final class StreamPipeline: Sendable {
     /// How a run treats its frames; everything about outputs lives in the sinks.
     public struct Configuration: Sendable {
@@ -40,6 +40,9 @@ public final class StreamPipeline: Sendable {
         /// Panoptic segmentation in the render stage (components, fusion, stable ids; drawn as instances, and
         /// given to the sinks as `ProcessedFrame.panoptic`); nil = semantic only.
         public var panoptic: PanopticOptions?
+        /// Sees every network input (frame index, tensor) on the inference thread just before the forward
+        /// pass; the tensor is only valid inside the call. Tests use it to compare inputs across commands.
+        var networkInputObserver: (@Sendable (Int, Tensor) -> Void)?
         public init() {}
     }
 
@@ -47,7 +50,8 @@ public final class StreamPipeline: Sendable {
     /// The model's configuration (classes, palette, input rule).
     public let modelConfig: SFNetConfig
     private let metrics: any MetricsFactory
-    /// Used only by the inference thread of the current run, and runs never overlap (`running`).
+    /// This stream's session on the shared model (its buffers, scratch and pool turns). Not Sendable: used
+    /// only by the inference thread of the current run, and runs never overlap (`running`).
     private nonisolated(unsafe) let inference: InferenceSession
     private let running = Locked<RunStop?>(nil)
 
@@ -56,7 +60,7 @@ public final class StreamPipeline: Sendable {
         self.configuration = configuration
         modelConfig = model.config
         self.metrics = metrics
-        inference = InferenceSession(model: model)
+        inference = model.makeSession()
     }
 
     /// The input rule of this pipeline's runs.
@@ -204,19 +208,6 @@ public struct RunSummary: Sendable {
     public var producedNothing: Bool
 
     public var corruptPackets: Int { damage.corruptPackets }
-}
-
-/// The pipeline's per-stream inference state: the one place that runs the model. With the engine's session
-/// API this holds `model.makeSession()` and calls `session.predictLabels(input:outputHeight:outputWidth:into:)`.
-final class InferenceSession {
-    private let model: any SegmentationModel
-
-    init(model: any SegmentationModel) { self.model = model }
-
-    /// Train ids at the input's size into `labels`.
-    func predictLabels(input: Tensor, into labels: UnsafeMutableBufferPointer<UInt8>) {
-        model.predictLabels(input: input, outputHeight: input.height, outputWidth: input.width, into: labels)
-    }
 }
 
 /// Moves a non-Sendable value to the one thread that uses it during a run (the source to the decode thread,
@@ -392,6 +383,7 @@ final class RunContext: Sendable {
             let started = Telemetry.now()
             let input = slot.input!
             let labels = slot.networkLabels.reserve(input.width * input.height)
+            configuration.networkInputObserver?(slot.index, input)
             session.predictLabels(input: input, into: UnsafeMutableBufferPointer(start: labels, count: input.width * input.height))
             slot.stageSeconds[Stage.inference.index] = Telemetry.now() - started
             metrics.record(.inference, seconds: slot.stageSeconds[Stage.inference.index])

@@ -47,7 +47,7 @@ struct Eval: ParsableCommand {
             let pairs = try Self.findPairs(root: data, split: split)
             let selected = maxFrames.map { Array(pairs.prefix($0)) } ?? pairs
             if let dir = panoptic.panopticOut { try OutputDirectory.prepare(dir) }
-            let model = try modelOptions.loadModel()
+            let model = try modelOptions.loadSession()
             let names = model.config.classNames
             var matrix = ConfusionMatrix(classCount: model.config.numClasses)
             let segmenter = try panoptic.options(for: model.config).map { PanopticSegmenter(options: $0, track: false) }

@@ -52,7 +52,7 @@ struct Infer: ParsableCommand {
         try reportingErrors {
             try OutputDirectory.prepare(out)
             if let dir = panoptic.panopticOut { try OutputDirectory.prepare(dir) }
-            let model = try modelOptions.loadModel()
+            let model = try modelOptions.loadSession()
             let config = model.config
             let segmenter = try panoptic.options(for: config).map { PanopticSegmenter(options: $0, track: false) }
             let renderer = FrameRenderer(

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import SegEngine
 import SFNet
 
 extension ModelPrecision: ExpressibleByArgument {}
@@ -37,11 +38,16 @@ struct ModelOptions: ParsableArguments {
     static let bundledInt8 = "sfnet-df1-synth-int8.safetensors"
     static let bundledFP32 = "sfnet-df1-synth.safetensors"
 
+    /// A session (on the process-wide pool) of the loaded model: what a single-stream command runs.
+    func loadSession() throws -> InferenceSession { try loadModel().makeSession() }
+
+    /// Loads the model, after sizing the process-wide worker pool to `--threads`.
     func loadModel() throws -> any SegmentationModel {
+        WorkerPool.configureShared(threads: threadCount)
         let path = try resolvedModelPath()
         guard FileManager.default.fileExists(atPath: path) else { throw CLIError("model file not found: \(path)", .noInput) }
         do {
-            return try loadSegmentationModel(contentsOf: URL(fileURLWithPath: path), threads: threadCount, precision: precision)
+            return try loadSegmentationModel(contentsOf: URL(fileURLWithPath: path), precision: precision)
         } catch let error as PrecisionMismatch {
             throw CLIError("model \(path): \(error.description)", .usage)
         } catch let error as CustomStringConvertible {

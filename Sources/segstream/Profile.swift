@@ -7,7 +7,7 @@ import SegPipeline
 import SFNet
 
 /// The network `profile` times: fp32 or int8, as `ModelOptions.loadModel()` returns it.
-typealias ProfiledModel = any SegmentationModel
+typealias ProfiledModel = InferenceSession
 
 /// `segstream profile`: how fast the network runs on this CPU, and where the time goes.
 struct Profile: ParsableCommand {
@@ -56,7 +56,7 @@ struct Profile: ParsableCommand {
             guard layerRuns >= 0 else { throw CLIError("--layer-runs must not be negative", .usage) }
             if let peak, !(peak > 0) { throw CLIError("--peak must be positive", .usage) }
             let inputPath = try resolvedInputPath()
-            let model: ProfiledModel = try modelOptions.loadModel()
+            let model: ProfiledModel = try modelOptions.loadSession()
             let tensor = try Self.inputTensor(path: inputPath, height: height, width: width, config: model.config)
             let report = measure(model, input: tensor, inputPath: inputPath)
             if json {

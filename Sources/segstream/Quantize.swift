@@ -59,11 +59,11 @@ struct Quantize: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            let threadCount = threads ?? ProcessInfo.processInfo.activeProcessorCount
+            WorkerPool.configureShared(threads: threads ?? ProcessInfo.processInfo.activeProcessorCount)
             guard FileManager.default.fileExists(atPath: model) else { throw CLIError("model file not found: \(model)", .noInput) }
             let quantizer: SFNetQuantizer
             do {
-                quantizer = try SFNetQuantizer(file: try SafetensorsFile(contentsOf: URL(fileURLWithPath: model)), threads: threadCount)
+                quantizer = try SFNetQuantizer(file: try SafetensorsFile(contentsOf: URL(fileURLWithPath: model)))
             } catch let error as CustomStringConvertible {
                 throw CLIError("model \(model): \(error.description)", .dataError)
             }
@@ -92,7 +92,7 @@ struct Quantize: ParsableCommand {
 
             guard !validationInputs.isEmpty else { return }
             let checks = try CalibrationFrames.load(validationInputs, count: Int.max, rule: rule)
-            let reference = try SFNetModel(file: try SafetensorsFile(contentsOf: URL(fileURLWithPath: model)), threads: threadCount)
+            let reference = try SFNetModel(file: try SafetensorsFile(contentsOf: URL(fileURLWithPath: model))).makeSession()
             var fp32Times: [Double] = [], int8Times: [Double] = []
             let expected = checks.map { x in
                 let t0 = DispatchTime.now().uptimeNanoseconds
@@ -100,7 +100,7 @@ struct Quantize: ParsableCommand {
                 return reference.predictLabels(input: x)
             }
             func agreement(_ bytes: Data, times: inout [Double]) throws -> Double {
-                let m = try SFNetInt8Model(file: try SafetensorsFile(bytes: Array(bytes)), threads: threadCount)
+                let m = try SFNetInt8Model(file: try SafetensorsFile(bytes: Array(bytes))).makeSession()
                 var same = 0, total = 0
                 for (x, e) in zip(checks, expected) {
                     let t0 = DispatchTime.now().uptimeNanoseconds

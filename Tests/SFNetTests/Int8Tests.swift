@@ -36,7 +36,7 @@ func balancedFixture(_ name: String) throws -> SafetensorsFile {
     balancedLock.lock(); defer { balancedLock.unlock() }
     if let bytes = balancedCache[name] { return try SafetensorsFile(bytes: bytes) }
     let src = try SafetensorsFile(contentsOf: try fixtureURL(name))
-    let model = try SFNetModel(file: src, threads: 2)
+    let model = try SFNetModel(file: src).session(threads: 2)
     let nc = model.config.numClasses
     var mean = [Float](repeating: 0, count: nc)
     for seed in 0..<3 {
@@ -56,16 +56,16 @@ func balancedFixture(_ name: String) throws -> SafetensorsFile {
 
 /// Quantizes a (balanced) fixture model on `frames` synthetic frames.
 func quantizedFixture(_ name: String, method: CalibrationMethod = .percentile, fp32Layers: Set<String>? = nil,
-                      frames: Int = 3, size: (Int, Int) = (64, 96)) throws -> (fp32: SFNetModel, int8: SFNetInt8Model, bytes: Data) {
+                      frames: Int = 3, size: (Int, Int) = (64, 96)) throws -> (fp32: InferenceSession, int8: InferenceSession, bytes: Data) {
     let file = try balancedFixture(name)
-    let q = try SFNetQuantizer(file: file, threads: 2)
+    let q = try SFNetQuantizer(file: file, pool: testPool(2))
     let inputs = (0..<frames).map { syntheticFrame(height: size.0, width: size.1, seed: 100 + $0) }
     for x in inputs { q.observe(x) }
     q.beginHistograms()
     for x in inputs { q.observe(x) }
     let bytes = try q.int8File(method: method, fp32Layers: fp32Layers).serialized()
-    let int8 = try SFNetInt8Model(file: try SafetensorsFile(bytes: Array(bytes)), threads: 2)
-    return (try SFNetModel(file: file, threads: 2), int8, bytes)
+    let int8 = try SFNetInt8Model(file: try SafetensorsFile(bytes: Array(bytes))).session(threads: 2)
+    return (try SFNetModel(file: file).session(threads: 2), int8, bytes)
 }
 
 @Suite struct Int8LayerTests {
@@ -173,7 +173,7 @@ func quantizedFixture(_ name: String, method: CalibrationMethod = .percentile, f
             let e = src.entries[name]!
             for (n, dtype, shape, bytes) in edit(name, e.dtype, e.shape, Array(src.rawBytes(name)!)) { w.add(n, dtype: dtype, shape: shape, bytes: bytes) }
         }
-        do { _ = try SFNetInt8Model(file: try SafetensorsFile(bytes: Array(try w.serialized())), threads: 1); return nil }
+        do { _ = try SFNetInt8Model(file: try SafetensorsFile(bytes: Array(try w.serialized()))).session(threads: 1); return nil }
         catch { return "\(error)" }
     }
 
@@ -222,12 +222,12 @@ func quantizedFixture(_ name: String, method: CalibrationMethod = .percentile, f
         defer { try? FileManager.default.removeItem(at: dir) }
         let url = dir.appendingPathComponent("df1-int8.safetensors")
         try Self.df1.write(to: url)
-        let int8 = try loadSegmentationModel(contentsOf: url, threads: 1)
+        let int8 = try loadSegmentationModel(contentsOf: url)
         #expect(int8 is SFNetInt8Model && int8.precision == .int8 && int8.config.precision == .int8)
         #expect(int8.config.arch == .df1 && int8.config.numClasses == 7 && !int8.config.warpAlignCorners)
         #expect(throws: PrecisionMismatch(file: .int8, requested: .fp32)) { try loadSegmentationModel(contentsOf: url, precision: .fp32) }
         let fp32URL = try fixtureURL("df1_w16_ac0")
-        #expect(try loadSegmentationModel(contentsOf: fp32URL, threads: 1) is SFNetModel)
+        #expect(try loadSegmentationModel(contentsOf: fp32URL) is SFNetModel)
         #expect(throws: PrecisionMismatch(file: .fp32, requested: .int8)) { try loadSegmentationModel(contentsOf: fp32URL, precision: .int8) }
         #expect("\(PrecisionMismatch(file: .fp32, requested: .int8))".contains("segstream quantize"))
         // The fp32 engine refuses an int8 file by name.
@@ -237,7 +237,7 @@ func quantizedFixture(_ name: String, method: CalibrationMethod = .percentile, f
     @Test func quantizeRoundTrip() throws {
         // Writing and re-reading gives the same model; metadata is carried over.
         let (_, int8, bytes) = try quantizedFixture("r18_w16", method: .mse, frames: 2)
-        let reread = try SFNetInt8Model(file: try SafetensorsFile(bytes: Array(bytes)), threads: 1)
+        let reread = try SFNetInt8Model(file: try SafetensorsFile(bytes: Array(bytes))).session(threads: 1)
         let x = syntheticFrame(height: 48, width: 80, seed: 7)
         #expect(reread.forward(input: x).toArray() == int8.forward(input: x).toArray())
         let meta = try SafetensorsFile(bytes: Array(bytes)).metadata
@@ -293,7 +293,7 @@ func quantizedFixture(_ name: String, method: CalibrationMethod = .percentile, f
         // Every fp32 candidate kept in fp32: the mixed path runs and agrees with fp32 at least as well.
         let names = ["backbone.stage1.0", "head.fpn_out_align.0.flow_make", "head.fpn_out_align.1.flow_make", "head.conv_last.1"]
         let (fp32, mixed, _) = try quantizedFixture("df1_w16_ac0", fp32Layers: Set(names), frames: 2)
-        #expect(mixed.fp32Layers == Set(names))
+        #expect((mixed.model as? SFNetInt8Model)?.fp32Layers == Set(names))
         let x = syntheticFrame(height: 64, width: 96, seed: 201)
         #expect(argmaxAgreement(mixed.predictLabels(input: x), fp32.predictLabels(input: x)) >= 0.95)
     }
@@ -307,7 +307,7 @@ func quantizedFixture(_ name: String, method: CalibrationMethod = .percentile, f
         #expect(int8.forward(input: a).toArray() == first)
         _ = int8.predictLabels(input: b)
         #expect(int8.activationBytes == bytesHeld)
-        let single = try SFNetInt8Model(file: try SafetensorsFile(bytes: Array(bytes)), threads: 1)
+        let single = try SFNetInt8Model(file: try SafetensorsFile(bytes: Array(bytes))).session(threads: 1)
         #expect(single.forward(input: a).toArray() == first)
         // Profiles name the same convs with the same MAC counts as the fp32 model's.
         let timings = int8.profile(input: a)

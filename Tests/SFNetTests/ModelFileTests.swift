@@ -17,7 +17,7 @@ import Testing
                 w.add(n, dtype: dtype, shape: shape, bytes: bytes)
             }
         }
-        do { _ = try SFNetModel(file: try SafetensorsFile(bytes: Array(try w.serialized())), threads: 1); return nil }
+        do { _ = try SFNetModel(file: try SafetensorsFile(bytes: Array(try w.serialized()))).session(threads: 1); return nil }
         catch { return "\(error)" }
     }
 
@@ -68,8 +68,8 @@ import Testing
             let halves: [UInt16] = v.map { UInt16(truncatingIfNeeded: $0.bitPattern >> 16) }
             w.add(name, dtype: "BF16", shape: src.entries[name]!.shape, bytes: halves.withUnsafeBytes { Array($0) })
         }
-        let model = try SFNetModel(file: try SafetensorsFile(bytes: Array(try w.serialized())), threads: 2)
-        let reference = try SFNetModel(file: src, threads: 2)
+        let model = try SFNetModel(file: try SafetensorsFile(bytes: Array(try w.serialized()))).session(threads: 2)
+        let reference = try SFNetModel(file: src).session(threads: 2)
         let x = Tensor(channels: 3, height: 32, width: 64, values: (0..<(3 * 32 * 64)).map { Float(($0 * 37) % 101) / 50 - 1 })
         let a = model.forward(input: x).toArray(), b = reference.forward(input: x).toArray()
         #expect(maxAbsDiff(a, b) <= 0.05 * maxAbs(b))

@@ -22,7 +22,7 @@ func fixtureURL(_ name: String) throws -> URL {
 
     @Test(arguments: cases)
     func logitsMatchPyTorch(_ c: Case) throws {
-        let model = try SFNetModel(contentsOf: try fixtureURL(c.model), threads: c.threads)
+        let model = try SFNetModel(contentsOf: try fixtureURL(c.model)).session(threads: c.threads)
         let io = try SafetensorsFile(contentsOf: try fixtureURL("\(c.model)_io"))
         let xs = io.entries["input\(c.input)"]!.shape, ys = io.entries["logits\(c.input)"]!.shape
         let input = Tensor(channels: xs[0], height: xs[1], width: xs[2], values: try io.floats("input\(c.input)"))
@@ -51,7 +51,7 @@ func fixtureURL(_ name: String) throws -> URL {
 
     @Test func steadyStateReusesActivations() throws {
         // Alternating input sizes give the same numbers, and repeated sizes allocate nothing new.
-        let model = try SFNetModel(contentsOf: try fixtureURL("df2_w16"), threads: 2)
+        let model = try SFNetModel(contentsOf: try fixtureURL("df2_w16")).session(threads: 2)
         let a = Tensor(channels: 3, height: 40, width: 56, values: (0..<(3 * 40 * 56)).map { Float($0 % 17) / 8 - 1 })
         let b = Tensor(channels: 3, height: 33, width: 47, values: (0..<(3 * 33 * 47)).map { Float($0 % 13) / 6 - 1 })
         let first = model.forward(input: a).toArray()
@@ -66,7 +66,7 @@ func fixtureURL(_ name: String) throws -> URL {
     @Test func outputsAtAnotherSizeComeStraightFromTheLowResolutionLogits() throws {
         // infer/eval run the network at network_scale × the image and want labels and logits at the image's
         // size: one bilinear resize (align_corners=True) of the network's logits, then the argmax.
-        let model = try SFNetModel(contentsOf: try fixtureURL("df1_w16_ac0"), threads: 2)
+        let model = try SFNetModel(contentsOf: try fixtureURL("df1_w16_ac0")).session(threads: 2)
         let x = Tensor(channels: 3, height: 64, width: 96, values: (0..<(3 * 64 * 96)).map { Float($0 % 23) / 11 - 1 })
         let low = model.lowResolutionLogits(input: x)
         let context = ExecutionContext(threads: 1)
@@ -97,18 +97,18 @@ func fixtureURL(_ name: String) throws -> URL {
     }
 
     @Test func configComesFromMetadata() throws {
-        let r18 = try SFNetModel(contentsOf: try fixtureURL("r18_w16"), threads: 1)
+        let r18 = try SFNetModel(contentsOf: try fixtureURL("r18_w16")).session(threads: 1)
         #expect(r18.config.arch == .r18 && r18.config.numClasses == 19 && r18.config.widthDivisor == 16)
         #expect(r18.config.classNames == SFNetConfig.cityscapesClassNames && r18.config.palette == SFNetConfig.cityscapesPalette)
         #expect(r18.config.warpAlignCorners)
-        let df1 = try SFNetModel(contentsOf: try fixtureURL("df1_w16_ac0"), threads: 1)
+        let df1 = try SFNetModel(contentsOf: try fixtureURL("df1_w16_ac0")).session(threads: 1)
         #expect(df1.config.arch == .df1 && df1.config.numClasses == 7 && !df1.config.warpAlignCorners)
         #expect(df1.config.classNames.first == "class0" && df1.config.palette[1] == [20, 50, 90])
         #expect(abs(df1.config.mean[0] - 0.485) < 1e-6 && abs(df1.config.std[2] - 0.225) < 1e-6)
     }
 
     @Test func profileListsLayersWithMacs() throws {
-        let model = try SFNetModel(contentsOf: try fixtureURL("df1_w16_ac0"), threads: 1)
+        let model = try SFNetModel(contentsOf: try fixtureURL("df1_w16_ac0")).session(threads: 1)
         let timings = model.profile(input: Tensor(channels: 3, height: 64, width: 128))
         #expect(timings.first?.name == "backbone.stage1.0")
         #expect(timings.contains { $0.name == "head.conv_last.1" && $0.macs == 7 * 4 * 4 * 8 })

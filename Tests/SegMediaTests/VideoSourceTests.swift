@@ -274,20 +274,7 @@ import Testing
 
     /// An HTTP source (with our default reconnect/timeout options) from a one-shot hand-written server.
     @Test func readsOverHTTP() throws {
-        let server = try SilentTCPServer()
-        let body = try Data(contentsOf: URL(fileURLWithPath: Clips.resolutionChange))
-        let listenFD = server.fd
-        let httpd = Thread {
-            let c = accept(listenFD, nil, nil)
-            guard c >= 0 else { return }
-            var req = [UInt8](repeating: 0, count: 4096)
-            _ = read(c, &req, req.count)
-            let head = "HTTP/1.1 200 OK\r\nContent-Type: video/mp2t\r\nContent-Length: \(body.count)\r\nConnection: close\r\n\r\n"
-            _ = Array(head.utf8).withUnsafeBytes { write(c, $0.baseAddress!, $0.count) }
-            _ = body.withUnsafeBytes { write(c, $0.baseAddress!, $0.count) }
-            close(c)
-        }
-        httpd.start()
+        let server = try LiveSourceTests.serveOnce(try Data(contentsOf: URL(fileURLWithPath: Clips.resolutionChange)))
         var options = SourceOptions()
         options.endOfStreamIsDone = true   // a finite clip over HTTP: its end is the end
         let source = try VideoSource("http://127.0.0.1:\(server.port)/clip.ts", options: options)

@@ -4,9 +4,8 @@ import MetricsTestKit
 import SegEngine
 import SegMedia
 import SFNet
-import Synchronization
 import Testing
-import SegPipeline
+@testable import SegPipeline
 
 /// The stream pipeline with injected sources and sinks, against the model run directly on the same inputs.
 @Suite("Stream pipeline", .serialized)
@@ -14,7 +13,7 @@ struct StreamPipelineTests {
     static let modelURL = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .appendingPathComponent("SFNetTests/Fixtures/df1_w16_ac0.safetensors")
 
-    static func loadModel() throws -> any SegmentationModel { try loadSegmentationModel(contentsOf: modelURL, threads: 2) }
+    static func loadModel() throws -> any SegmentationModel { try loadSegmentationModel(contentsOf: modelURL) }
 
     @Test("synthetic frames in: each sink sees every frame, labels equal the model's on the same inputs")
     func labelsMatchTheModel() throws {
@@ -32,7 +31,7 @@ struct StreamPipelineTests {
         #expect(collector.finished == 1 && reporter.finished == 1)
 
         // The reference: an independent model instance, fed by the input rule directly, labels resized here.
-        let reference = try Self.loadModel()
+        let reference = try Self.loadModel().makeSession()
         let builder = NetworkInputBuilder(rule: pipeline.inputRule)
         for (i, got) in collector.frames.enumerated() {
             let frame = source.makeFrame(i)
@@ -53,15 +52,19 @@ struct StreamPipelineTests {
     @Test("quantize's calibration inputs equal what run feeds the network for the same frames, bit for bit")
     func calibrationEqualsRunInput() throws {
         let clip = try TestClips.testsrc(width: 200, height: 120, frames: 10)
-        let model = RecordingModel(try Self.loadModel())
-        let pipeline = StreamPipeline(model: model, metrics: TestMetrics())
+        let model = try Self.loadModel()
+        let recorder = InputRecorder()
+        var configuration = StreamPipeline.Configuration()
+        configuration.networkInputObserver = { index, input in recorder.record(index, input) }
+        let pipeline = StreamPipeline(model: model, configuration: configuration, metrics: TestMetrics())
         _ = try pipeline.run(source: try VideoSource(clip), sinks: [])
-        #expect(model.inputs.count == 10)
+        let inputs = recorder.inputs
+        #expect(inputs.count == 10 && inputs.map(\.index) == Array(0..<10))
         let picks = CalibrationFrames.selection(total: 10, count: 4).sorted()
         let calibration = try CalibrationFrames.load([clip], count: 4, rule: InputRule(config: model.config))
         #expect(calibration.count == picks.count)
         for (input, frame) in zip(calibration, picks) {
-            let fed = model.inputs[frame]
+            let fed = inputs[frame]
             #expect(input.width == fed.width && input.height == fed.height, "frame \(frame)")
             let bytes = 3 * input.width * input.height
             let same = (0..<bytes).allSatisfy { input.data[$0].bitPattern == fed.data[$0] }
@@ -301,27 +304,15 @@ final class CollectingSink: FrameSink {
     }
 }
 
-/// A model that records a copy of every input it is given, and delegates.
-final class RecordingModel: SegmentationModel {
-    private let inner: any SegmentationModel
-    private(set) var inputs: [(width: Int, height: Int, data: [UInt32])] = []
+/// A copy of every network input a pipeline fed its session (`networkInputObserver`), in order.
+final class InputRecorder: Sendable {
+    private let recorded = Locked<[(index: Int, width: Int, height: Int, data: [UInt32])]>([])
 
-    init(_ inner: any SegmentationModel) { self.inner = inner }
-
-    var config: SFNetConfig { inner.config }
-    var threads: Int { inner.threads }
-    var precision: ModelPrecision { inner.precision }
-    var activationBytes: Int { inner.activationBytes }
-
-    func forward(input: Tensor, outputHeight: Int, outputWidth: Int) -> Tensor {
-        inner.forward(input: input, outputHeight: outputHeight, outputWidth: outputWidth)
-    }
-
-    func predictLabels(input: Tensor, outputHeight: Int, outputWidth: Int, into labels: UnsafeMutableBufferPointer<UInt8>) {
+    func record(_ index: Int, _ input: Tensor) {
         let n = input.channels * input.width * input.height
-        inputs.append((input.width, input.height, (0..<n).map { input.data[$0].bitPattern }))
-        inner.predictLabels(input: input, outputHeight: outputHeight, outputWidth: outputWidth, into: labels)
+        let copy = (index, input.width, input.height, (0..<n).map { input.data[$0].bitPattern })
+        recorded.withLock { $0.append(copy) }
     }
 
-    func profile(input: Tensor) -> [LayerTiming] { inner.profile(input: input) }
+    var inputs: [(index: Int, width: Int, height: Int, data: [UInt32])] { recorded.withLock { $0 } }
 }

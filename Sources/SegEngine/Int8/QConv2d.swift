@@ -5,10 +5,13 @@ import Foundation
 /// per-output-channel scales, int32 accumulation, float requantization with bias, residual and ReLU fused.
 /// The output is u8 (`output` params given) or fp32 NHWC (`output == nil`: flow and logits).
 ///
-/// Indirection tables are built once per input geometry (height, width, pixel stride) and reused (the
-/// kernel rebases them to whatever buffer is passed), so steady-state frames allocate nothing.
-/// Single owner, like the model that holds it.
-public final class QConv2d {
+/// Immutable once made (packed weights only), so one conv serves many streams at once. Indirection tables
+/// are built once per input geometry (height, width, pixel stride) in the caller's `ExecutionContext` and
+/// reused there (the kernel rebases them to whatever buffer is passed), so steady-state frames allocate nothing.
+///
+/// `@unchecked Sendable`: `packed` is an opaque pointer to weights written once in `init` and only read
+/// afterwards (freed in `deinit`); every other stored property is an immutable value.
+public final class QConv2d: @unchecked Sendable {
     public let name: String
     public let inChannels: Int, outChannels: Int
     public let kernelSize: Int, stride: Int, padding: Int, dilation: Int
@@ -17,7 +20,6 @@ public final class QConv2d {
     /// nil: fp32 output.
     public let output: QuantParams?
     private let packed: OpaquePointer
-    private var tables: [[Int]: OpaquePointer] = [:]
 
     /// - Parameters:
     ///   - weight: s8 values in [−127, 127], PyTorch order [outChannels][inChannels][k][k] (BN already folded).
@@ -53,7 +55,6 @@ public final class QConv2d {
 
     deinit {
         seg_qu8_conv_weights_free(packed)
-        for t in tables.values { seg_qu8_indirection_free(t) }
     }
 
     public func outputSize(height: Int, width: Int) -> (height: Int, width: Int) {
@@ -66,9 +67,9 @@ public final class QConv2d {
         return outChannels * inChannels * kernelSize * kernelSize * ho * wo
     }
 
-    private func table(for x: QTensor) -> OpaquePointer {
-        let key = [x.height, x.width, x.pixelStride]
-        if let t = tables[key] { return t }
+    private func table(for x: QTensor, context: ExecutionContext) -> OpaquePointer {
+        let key = IndirectionKey(conv: ObjectIdentifier(self), height: x.height, width: x.width, pixelStride: x.pixelStride)
+        if let t = context.indirectionTables[key] { return t.pointer }
         let (ho, wo) = outputSize(height: x.height, width: x.width)
         var g = seg_qu8_conv_geometry(
             in_h: UInt32(x.height), in_w: UInt32(x.width), out_h: UInt32(ho), out_w: UInt32(wo),
@@ -77,7 +78,7 @@ public final class QConv2d {
         guard let t = seg_qu8_conv_indirection(&g, inChannels, x.data, x.pixelStride, input.zeroPoint) else {
             fatalError("\(name): out of memory building the indirection table")
         }
-        tables[key] = t
+        context.indirectionTables[key] = IndirectionTable(t, conv: self)
         return t
     }
 
@@ -92,7 +93,7 @@ public final class QConv2d {
                      "\(name): output is \(y.shape), expected [\(ho), \(wo), \(outChannels)]")
         precondition(x.params == input && y.params == out, "\(name): tensor params differ from the packed ones")
         if let r = residual { precondition(r.shape == y.shape, "\(name): residual shape \(r.shape) != \(y.shape)") }
-        let ind = table(for: x)
+        let ind = table(for: x, context: context)
         var args = seg_qu8_conv_args()
         args.w = packed
         args.ind = ind
@@ -120,7 +121,7 @@ public final class QConv2d {
         precondition(x.channels == inChannels && x.params == input, "\(name): input \(x.shape) \(x.params)")
         precondition(yStride >= 4 * outChannels)
         let (ho, wo) = outputSize(height: x.height, width: x.width)
-        let ind = table(for: x)
+        let ind = table(for: x, context: context)
         var args = seg_qu8_conv_args()
         args.w = packed
         args.ind = ind

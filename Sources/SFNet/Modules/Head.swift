@@ -1,0 +1,57 @@
+/// The SFNet head (head.*): PPM on the top feature, then top-down per level fpn_in (1×1), FAM and fpn_out
+/// (3×3), the fuse concat [P2, up(P3), …, up(P5)], conv_last (3×3) and the classifier (1×1, fp32 logits).
+/// Parameters in the state dict's order: ppm, fpn_in, fpn_out, fpn_out_align, conv_last.
+struct Head {
+    let ppm: PPM
+    let fpnIn: [ConvSpec]
+    let fpnOut: [ConvSpec]
+    let fam: [FAM]
+    let convLast: ConvSpec
+    let classifier: ConvSpec
+    let dim: Int
+
+    init(featureChannels c: [Int], dim f: Int, classes: Int) {
+        dim = f
+        ppm = PPM(inChannels: c.last!, dim: f)
+        let levels = c.count - 1
+        fpnIn = (0..<levels).map {
+            ConvSpec(name: "head.fpn_in.\($0).0", inChannels: c[$0], outChannels: f, kernel: 1, hasBias: true,
+                     batchNorm: "head.fpn_in.\($0).1", relu: true)
+        }
+        fpnOut = (0..<levels).map {
+            ConvSpec(name: "head.fpn_out.\($0).0.0", inChannels: f, outChannels: f, kernel: 3, padding: 1,
+                     batchNorm: "head.fpn_out.\($0).0.1", relu: true)
+        }
+        fam = (0..<levels).map { FAM(level: $0, dim: f) }
+        convLast = ConvSpec(name: "head.conv_last.0.0", inChannels: c.count * f, outChannels: f, kernel: 3, padding: 1,
+                            batchNorm: "head.conv_last.0.1", relu: true)
+        classifier = ConvSpec(name: "head.conv_last.1", inChannels: f, outChannels: classes, kernel: 1, hasBias: true)
+    }
+
+    var parameters: [ConvSpec] { ppm.parameters + fpnIn + fpnOut + fam.flatMap(\.parameters) + [convLast, classifier] }
+}
+
+extension Graph {
+    /// From the backbone's features (the last one the PPM's top, inside concat `ppmCat`) to the logits at
+    /// the fusion resolution.
+    mutating func head(_ h: Head, features: [Int], ppmCat: Int) -> Int {
+        let f = h.dim, levels = features.count
+        let p5 = ppm(h.ppm, ppmCat, top: features.last!)
+        let fused = addConcat(SFNetInt8Plan.fuseConcat, channels: levels * f, like: features[0])
+        var pyramid = [Int?](repeating: nil, count: levels)
+        var current = p5
+        for i in (0..<(levels - 1)).reversed() {
+            let lat = conv(h.fpnIn[i], features[i])
+            let sum = fam(h.fam[i], coarse: current, lat: lat)
+            let out = conv(h.fpnOut[i], sum, into: i == 0 ? slice(fused, 0..<f) : nil)
+            if i > 0 { pyramid[i] = out }
+            current = sum
+        }
+        pyramid[levels - 1] = p5
+        for j in 1..<levels {
+            _ = resize("head.fuse.resize.\(j)", pyramid[j]!, into: slice(fused, (j * f)..<((j + 1) * f)))
+        }
+        let hidden = conv(h.convLast, whole(fused))
+        return conv(h.classifier, hidden, float: true)
+    }
+}
