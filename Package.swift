@@ -32,10 +32,13 @@ let package = Package(
         .target(name: "SegEngine", dependencies: ["CSegKernels", "CBLAS"]),
         .target(name: "SFNet", dependencies: ["SegEngine", "CSegKernels"]),
         .target(name: "SegMedia", dependencies: ["CFFmpeg", "SegEngine"]),
+        // Panoptic segmentation from label maps: connected components, the semantic/instance fusion, stable
+        // instance ids, the COCO/Cityscapes panoptic format and PQ (issue #14). Pure Swift, no dependencies.
+        .target(name: "SegPanoptic"),
         .target(
             name: "SegPipeline",
             dependencies: [
-                "SFNet", "SegMedia", "SegEngine", "CSegKernels",
+                "SFNet", "SegMedia", "SegEngine", "CSegKernels", "SegPanoptic",
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
             ]),
@@ -49,7 +52,7 @@ let package = Package(
         .executableTarget(
             name: "segstream",
             dependencies: [
-                "SegPipeline", "SFNet", "SegMedia", "SegEngine", "SegServe",
+                "SegPipeline", "SFNet", "SegMedia", "SegEngine", "SegServe", "SegPanoptic",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
@@ -57,14 +60,17 @@ let package = Package(
         .executableTarget(name: "SegBench", dependencies: ["SFNet", "SegEngine"]),
         // libFuzzer targets for the model loader and the video source (bench/fuzz.sh); a replay tool otherwise.
         .executableTarget(name: "SegFuzz", dependencies: ["SFNet", "SegEngine", "SegMedia"]),
+        // Release-only panoptic timing (fusion, components, tracking) on real label maps: bench/panoptic.sh.
+        .executableTarget(name: "SegPanopticBench", dependencies: ["SegPanoptic", "SegMedia"]),
         .testTarget(name: "SegKernelsTests", dependencies: ["CSegKernels"]),
+        .testTarget(name: "SegPanopticTests", dependencies: ["SegPanoptic"]),
         .testTarget(name: "SegEngineTests", dependencies: ["SegEngine"], resources: [.copy("Fixtures")]),
         .testTarget(name: "SFNetTests", dependencies: ["SFNet", "SegEngine", "CSegKernels"], resources: [.copy("Fixtures")]),
         .testTarget(name: "SegMediaTests", dependencies: ["SegMedia"]),
         .testTarget(
             name: "SegPipelineTests",
             dependencies: [
-                "SegPipeline", "SFNet", "SegMedia", "SegEngine", "CSegKernels",
+                "SegPipeline", "SFNet", "SegMedia", "SegEngine", "CSegKernels", "SegPanoptic",
                 .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
             ]),

@@ -3,7 +3,8 @@
 # bit for bit, with the street-scene generator: seed 2000000, 200 frames at 20 fps, 512x1024.
 # The ground truth is stored as lossless FFV1 video, one frame per video frame:
 #   drive_gtFine_labelTrainIds.mkv (gray, train ids, 255 = ignore)
-#   drive_gtFine_instanceIds.mkv   (gray16le, labelId*1000+k for things, labelId for stuff)
+#   drive_gtFine_instanceIds.mkv   (gray16le, labelId*1000+k for things, labelId for stuff; k follows an object
+#                                   through the whole clip, so identity switches can be counted)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tmp=$(mktemp -d)

@@ -114,7 +114,7 @@ public enum ImageIO {
         return Array(UnsafeBufferPointer(start: packet.raw.pointee.data, count: Int(packet.raw.pointee.size)))
     }
 
-    private static func firstFrame(_ path: String) throws -> (VideoSource, VideoFrame) {
+    fileprivate static func firstFrame(_ path: String) throws -> (VideoSource, VideoFrame) {
         var options = SourceOptions()
         options.decoderThreads = 1
         let source = try VideoSource(path, options: options)
@@ -122,5 +122,59 @@ public enum ImageIO {
             throw MediaError(.invalidInput, "no image in", path: path)
         }
         return (source, frame)
+    }
+}
+
+extension VideoFrame {
+    /// The values of a 16-bit gray frame (gray16le/be: a 16-bit PNG, an FFV1 `gray16le` video such as
+    /// Cityscapes-style instance ids), row-major, copied exactly; other formats are rejected.
+    public func gray16Values() throws -> [UInt16] {
+        let fmt = pixelFormat
+        guard fmt == AV_PIX_FMT_GRAY16LE || fmt == AV_PIX_FMT_GRAY16BE else {
+            throw MediaError(.invalidInput, "not a 16-bit gray frame", path: "", detail: "pixel format \(fmt.name)")
+        }
+        let w = width, h = height
+        let src = raw.pointee.data.0!
+        let stride = Int(raw.pointee.linesize.0)
+        let bigEndian = fmt == AV_PIX_FMT_GRAY16BE
+        var values = [UInt16](repeating: 0, count: w * h)
+        values.withUnsafeMutableBufferPointer { dst in
+            for y in 0..<h {
+                let row = src + y * stride
+                for x in 0..<w {
+                    let a = UInt16(row[2 * x]), b = UInt16(row[2 * x + 1])
+                    dst[y * w + x] = bigEndian ? a << 8 | b : b << 8 | a
+                }
+            }
+        }
+        return values
+    }
+
+    /// The values of an 8-bit gray or palette frame (a label map), row-major, copied exactly; other formats
+    /// are rejected.
+    public func gray8Values() throws -> [UInt8] {
+        let fmt = pixelFormat
+        guard fmt == AV_PIX_FMT_GRAY8 || fmt == AV_PIX_FMT_PAL8 else {
+            throw MediaError(.invalidInput, "not an 8-bit label frame", path: "", detail: "pixel format \(fmt.name)")
+        }
+        let w = width, h = height
+        let src = raw.pointee.data.0!
+        let stride = Int(raw.pointee.linesize.0)
+        var values = [UInt8](repeating: 0, count: w * h)
+        values.withUnsafeMutableBufferPointer { dst in
+            for y in 0..<h { (dst.baseAddress! + y * w).update(from: src + y * stride, count: w) }
+        }
+        return values
+    }
+}
+
+extension ImageIO {
+    /// A 16-bit gray image (a Cityscapes `gtFine_instanceIds.png`): its size and values, copied exactly.
+    public static func readGray16(_ path: String) throws -> (width: Int, height: Int, values: [UInt16]) {
+        let (source, frame) = try firstFrame(path)
+        _ = source
+        do { return (frame.width, frame.height, try frame.gray16Values()) } catch let error as MediaError {
+            throw MediaError(.invalidInput, "not a 16-bit gray image", path: path, detail: error.detail)
+        }
     }
 }

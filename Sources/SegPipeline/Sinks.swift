@@ -1,6 +1,7 @@
 import CoreMetrics
 import Foundation
 import SegMedia
+import SegPanoptic
 import SFNet
 
 /// Where a sink runs in the encode stage.
@@ -54,6 +55,8 @@ public struct ProcessedFrame {
     public let stageSeconds: [Double]
     /// Demux to now: to the start of the encode stage for output sinks, to its end for report sinks.
     public let latencySeconds: Double
+    /// The panoptic result at the frame's size (`StreamPipeline.Configuration.panoptic`), nil when off.
+    public var panoptic: PanopticResult? = nil
 
     public func seconds(_ stage: Stage) -> Double { stageSeconds[stage.index] }
 }
@@ -117,6 +120,11 @@ public final class MasksDirectorySink: FrameSink {
     /// Throws `MediaError.ioError` when the directory cannot be created or written.
     public init(directory: String) throws {
         self.directory = directory
+        try Self.prepare(directory)
+    }
+
+    /// Creates `directory` if missing; `MediaError.ioError` when it cannot be created or written.
+    static func prepare(_ directory: String) throws {
         var isDirectory: ObjCBool = false
         if !FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory) {
             do { try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true) } catch {
@@ -166,12 +174,61 @@ public final class JSONLinesSink: FrameSink {
         try out.writeLine(jsonLine([
             "type": "frame", "index": frame.index, "pts": (frame.pts.seconds * 1e6).rounded() / 1e6,
             "classes": classes, "stages_ms": stages, "latency_ms": round2(frame.latencySeconds * 1000),
-        ]))
+        ].merging(instanceField(frame)) { a, _ in a }))
     }
 
     public func finish(_ summary: RunSummary) throws {
         out.write(jsonLine(telemetry.summaryRecord(summary, extra: extra)))
         try out.close()
+    }
+
+    /// `instances`: thing segments per class name, when the run is panoptic.
+    private func instanceField(_ frame: ProcessedFrame) -> [String: Any] {
+        guard let panoptic = frame.panoptic else { return [:] }
+        var counts = [String: Int]()
+        for c in panoptic.map.segmentClasses {
+            counts[Int(c) < classNames.count ? classNames[Int(c)] : "class \(c)", default: 0] += 1
+        }
+        return ["instances": counts]
+    }
+}
+
+/// Per frame, the COCO/Cityscapes panoptic PNG (`000000_panoptic.png`, id = R + 256·G + 256²·B) and its
+/// `segments_info` (`000000_panoptic.json`), at the frame's size (`PanopticEncoding`: Cityscapes ids,
+/// the stable instance id as `instance_id`). Frames of a run without panoptic results are skipped.
+public final class PanopticDirectorySink: FrameSink {
+    public let directory: String
+    private let classes: PanopticClasses
+
+    public init(directory: String, classes: PanopticClasses = .cityscapes) throws {
+        self.directory = directory
+        self.classes = classes
+        try MasksDirectorySink.prepare(directory)
+    }
+
+    public func consume(_ frame: ProcessedFrame) throws {
+        guard let panoptic = frame.panoptic else { return }
+        let stem = String(format: "%06d_panoptic", frame.index)
+        try Self.write(panoptic, classes: classes, imageID: String(format: "%06d", frame.index),
+                       to: (directory as NSString).appendingPathComponent(stem))
+    }
+
+    /// Writes `BASE.png` and `BASE.json` (`{"image_id", "file_name", "segments_info"}`).
+    public static func write(_ result: PanopticResult, classes: PanopticClasses, imageID: String, to base: String) throws {
+        let (segments, ids) = PanopticEncoding.encode(result.map, classes: classes, instanceIDs: result.instanceIDs)
+        let rgb = PanopticEncoding.rgb(ids)
+        try rgb.withUnsafeBufferPointer {
+            try ImageIO.writePNG(pixels: $0.baseAddress!, width: result.map.width, height: result.map.height,
+                                 rowStride: result.map.width * 3, layout: .rgb24, to: base + ".png")
+        }
+        let object: [String: Any] = [
+            "image_id": imageID, "file_name": (base as NSString).lastPathComponent + ".png",
+            "segments_info": PanopticEncoding.segmentsInfo(segments),
+        ]
+        let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
+        guard FileManager.default.createFile(atPath: base + ".json", contents: data + Data("\n".utf8)) else {
+            throw MediaError(.ioError, "cannot write", path: base + ".json")
+        }
     }
 }
 

@@ -3,6 +3,7 @@ import CSegKernels
 import Foundation
 import SegEngine
 import SegMedia
+import SegPanoptic
 import SFNet
 
 /// One video stream through the network: decode → preprocess → inference → render → encode, each stage on
@@ -36,6 +37,9 @@ public final class StreamPipeline: Sendable {
         public var dropPolicy: QueueOverflowPolicy?
         /// The annotated frame, drawn when a sink wants it.
         public var style = RenderStyle()
+        /// Panoptic segmentation in the render stage (components, fusion, stable ids; drawn as instances, and
+        /// given to the sinks as `ProcessedFrame.panoptic`); nil = semantic only.
+        public var panoptic: PanopticOptions?
         /// Sees every network input (frame index, tensor) on the inference thread just before the forward
         /// pass; the tensor is only valid inside the call. Tests use it to compare inputs across commands.
         var networkInputObserver: (@Sendable (Int, Tensor) -> Void)?
@@ -238,6 +242,7 @@ final class FrameSlot: @unchecked Sendable {
     var outputWidth = 0
     var outputHeight = 0
     var classCounts = [UInt32](repeating: 0, count: 256)
+    var panoptic: PanopticResult?
 
     func releaseBuffers() {
         frameRGB.release()
@@ -390,6 +395,7 @@ final class RunContext: Sendable {
         defer { next.close() }
         let style = configuration.style
         let renderer = draw ? FrameRenderer(palette: modelConfig.palette, classNames: modelConfig.classNames, style: style) : nil
+        let panoptic = configuration.panoptic.map { PanopticSegmenter(options: $0, track: true) }
         var recentFPS = RecentRate()
         while let slot = queue.pop() {
             let started = Telemetry.now()
@@ -402,6 +408,9 @@ final class RunContext: Sendable {
             seg_u8_resize_nearest(netLabels, input.width, input.width, input.height, frameLabels, w, w, h)
             for i in 0..<256 { slot.classCounts[i] = 0 }
             seg_u8_histogram(netLabels, input.width * input.height, &slot.classCounts)
+            if let panoptic {
+                slot.panoptic = panoptic.segment(labels: UnsafeBufferPointer(start: frameLabels, count: w * h), width: w, height: h)
+            }
             if let renderer {
                 let size = renderer.outputSize(frameWidth: w, frameHeight: h)
                 slot.outputWidth = size.width
@@ -410,8 +419,18 @@ final class RunContext: Sendable {
                 let hud = HUDText(fps: recentFPS.tick(Telemetry.now()),
                                   inferenceMilliseconds: slot.stageSeconds[Stage.inference.index] * 1000,
                                   latencyMilliseconds: (Telemetry.now() - slot.demuxedAt) * 1000, frameIndex: slot.index)
-                renderer.render(frame: slot.frameRGB.pointer!, width: w, height: h, rowStride: w * 3, labels: frameLabels,
-                                labelRowStride: w, hud: style.showHUD ? hud : nil, into: out, outRowStride: size.width * 3)
+                if let result = slot.panoptic {
+                    result.map.segments.withUnsafeBufferPointer { segments in
+                        let instances = InstanceOverlay(segments: segments.baseAddress!, segmentClasses: result.map.segmentClasses,
+                                                        instanceIDs: result.instanceIDs)
+                        renderer.render(frame: slot.frameRGB.pointer!, width: w, height: h, rowStride: w * 3, labels: frameLabels,
+                                        labelRowStride: w, hud: style.showHUD ? hud : nil, into: out, outRowStride: size.width * 3,
+                                        instances: instances)
+                    }
+                } else {
+                    renderer.render(frame: slot.frameRGB.pointer!, width: w, height: h, rowStride: w * 3, labels: frameLabels,
+                                    labelRowStride: w, hud: style.showHUD ? hud : nil, into: out, outRowStride: size.width * 3)
+                }
             }
             slot.stageSeconds[Stage.render.index] = Telemetry.now() - started
             metrics.record(.render, seconds: slot.stageSeconds[Stage.render.index])
@@ -462,7 +481,8 @@ extension ProcessedFrame {
                   networkSize: NetworkSize(width: input.width, height: input.height),
                   networkLabels: UnsafePointer(slot.networkLabels.pointer!), classCounts: slot.classCounts,
                   rendered: slot.output.pointer.map { UnsafePointer($0) }, renderedWidth: slot.outputWidth,
-                  renderedHeight: slot.outputHeight, stageSeconds: slot.stageSeconds, latencySeconds: latencySeconds)
+                  renderedHeight: slot.outputHeight, stageSeconds: slot.stageSeconds, latencySeconds: latencySeconds,
+                  panoptic: slot.panoptic)
     }
 }
 

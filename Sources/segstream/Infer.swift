@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import SegEngine
 import SegMedia
+import SegPanoptic
 import SegPipeline
 import SFNet
 
@@ -12,7 +13,9 @@ struct Infer: ParsableCommand {
         discussion: """
             Writes, per image, NAME_labels.png (8-bit train ids), NAME_color.png (palette colours) and \
             NAME_overlay.png (50/50 blend of image and colours); with --logits also NAME_logits.npy \
-            (float32, classes × height × width at the image's resolution). The network's input is made as \
+            (float32, classes × height × width at the image's resolution); with --panoptic also \
+            NAME_panoptic.png and NAME_panoptic.json (COCO/Cityscapes panoptic format, docs/panoptic.md; in \
+            --panoptic-out if given) and instances drawn on the overlay. The network's input is made as \
             `segstream run` makes it: the image's size times the model's network_scale (the bundled model: \
             1.75), each side rounded to a multiple of 32, the long side at most 1024 × network_scale; outputs \
             are at the image's own size.
@@ -25,6 +28,8 @@ struct Infer: ParsableCommand {
 
     @Flag(name: .long, help: "Also write the logits as NAME_logits.npy.")
     var logits = false
+
+    @OptionGroup(title: "Panoptic") var panoptic: PanopticCLIOptions
 
     @Argument(help: "Input images.")
     var images: [String]
@@ -46,8 +51,10 @@ struct Infer: ParsableCommand {
     func run() throws {
         try reportingErrors {
             try OutputDirectory.prepare(out)
+            if let dir = panoptic.panopticOut { try OutputDirectory.prepare(dir) }
             let model = try modelOptions.loadSession()
             let config = model.config
+            let segmenter = try panoptic.options(for: config).map { PanopticSegmenter(options: $0, track: false) }
             let renderer = FrameRenderer(
                 palette: config.palette, classNames: config.classNames,
                 style: RenderStyle(mode: .overlay, alpha: 0.5, showLegend: false, showHUD: false))
@@ -71,20 +78,36 @@ struct Infer: ParsableCommand {
                 try ImageIO.writePNGAtomically(Image8(width: image.width, height: image.height, layout: .gray8, pixels: labels),
                                                to: base + "_labels.png")
                 let color = LabelMaps.colorize(labels, width: image.width, height: image.height, palette: config.palette)
+                let result = segmenter.map { s in
+                    labels.withUnsafeBufferPointer { s.segment(labels: $0, width: image.width, height: image.height) }
+                }
                 var overlay = Image8(width: image.width, height: image.height, layout: .rgb24)
+                let segments = result?.map.segments ?? []
                 labels.withUnsafeBufferPointer { l in
                     image.pixels.withUnsafeBufferPointer { src in
                         overlay.pixels.withUnsafeMutableBufferPointer { dst in
-                            renderer.render(frame: src.baseAddress!, width: image.width, height: image.height,
-                                            rowStride: image.rowStride, labels: l.baseAddress!, labelRowStride: image.width,
-                                            hud: nil, into: dst.baseAddress!, outRowStride: image.rowStride)
+                            segments.withUnsafeBufferPointer { seg in
+                                let instances = result.map {
+                                    InstanceOverlay(segments: seg.baseAddress!, segmentClasses: $0.map.segmentClasses,
+                                                    instanceIDs: $0.instanceIDs)
+                                }
+                                renderer.render(frame: src.baseAddress!, width: image.width, height: image.height,
+                                                rowStride: image.rowStride, labels: l.baseAddress!, labelRowStride: image.width,
+                                                hud: nil, into: dst.baseAddress!, outRowStride: image.rowStride, instances: instances)
+                            }
                         }
                     }
+                }
+                if let result {
+                    let dir = panoptic.panopticOut ?? out
+                    try PanopticDirectorySink.write(result, classes: .cityscapes, imageID: Self.stem(path),
+                                                    to: URL(fileURLWithPath: dir).appendingPathComponent(Self.stem(path) + "_panoptic").path)
                 }
                 try ImageIO.writePNGAtomically(color, to: base + "_color.png")
                 try ImageIO.writePNGAtomically(overlay, to: base + "_overlay.png")
                 if let logitsData { try writeAtomically(logitsData, to: base + "_logits.npy") }
-                print("\(path): \(image.width)x\(image.height) → \(base)_{labels,color,overlay}.png\(logits ? ", _logits.npy" : "")")
+                print("\(path): \(image.width)x\(image.height) → \(base)_{labels,color,overlay}.png\(logits ? ", _logits.npy" : "")"
+                      + (result.map { ", \($0.map.segmentCount) instances, _panoptic.{png,json}" } ?? ""))
             }
         }
     }

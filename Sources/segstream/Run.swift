@@ -61,6 +61,8 @@ struct Run: ParsableCommand {
     @Option(name: .long, help: "Write one JSON line per frame and a final summary to this file.")
     var json: String?
 
+    @OptionGroup(title: "Panoptic") var panoptic: PanopticCLIOptions
+
     @Option(name: .long, help: "Write telemetry JSON lines here instead of stderr.")
     var telemetry: String?
 
@@ -134,9 +136,10 @@ struct Run: ParsableCommand {
             configuration.start = start
             configuration.dropPolicy = drop.map { $0 == "wait" ? .wait : .dropOldest }
             configuration.style = style
+            configuration.panoptic = try panoptic.options(for: model.config)
 
             // Refuse an output that is the input (opening an output truncates it), before anything is opened.
-            try OutputSafety.refuseSameFile(input: input, outputs: [output, json, telemetry, masks])
+            try OutputSafety.refuseSameFile(input: input, outputs: [output, json, telemetry, masks, panoptic.panopticOut])
             // Open everything before any work, in this order: input, masks directory, output, JSON, telemetry.
             var sourceOptions = SourceOptions()
             sourceOptions.keepAudio = output != nil
@@ -151,6 +154,7 @@ struct Run: ParsableCommand {
             let pipeline = StreamPipeline(model: model, configuration: configuration, metrics: metrics)
             var sinks: [any FrameSink] = []
             if let masks { sinks.append(try MasksDirectorySink(directory: masks)) }
+            if let out = panoptic.panopticOut { sinks.append(try PanopticDirectorySink(directory: out)) }
             if let output {
                 var encoder = EncoderSettings()
                 encoder.crf = crf

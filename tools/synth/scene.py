@@ -98,6 +98,8 @@ class Canvas:
         self.lab = np.full((H, W), IGNORE, np.uint8)
         self.inst = np.zeros((H, W), np.int32)
         self.cnt = [0] * 19
+        self.stable = None  # render_clip: {(object, class): k} kept across frames
+        self.obj = None  # the object being drawn (its identity while stable ids are on)
         self.haze = np.asarray(haze, np.float32)
         self.fogd = fogd
         self.shade = shade
@@ -133,6 +135,14 @@ class Canvas:
                 self.occ[rr, cc] = True
 
     def new_inst(self, tid):
+        if self.stable is not None and self.obj is not None:
+            # Clips: one id per (object, class) for the whole clip, numbered per class in order of first
+            # appearance, so an instance keeps its ground-truth id from frame to frame.
+            key = (self.obj, tid)
+            if key not in self.stable:
+                self.stable[key] = self.stable.get(("next", tid), 0)
+                self.stable[("next", tid)] = self.stable[key] + 1
+            return int(LABEL_IDS[tid]) * 1000 + min(self.stable[key], 999)
         k = self.cnt[tid]
         self.cnt[tid] += 1
         return int(LABEL_IDS[tid]) * 1000 + min(k, 999)
@@ -1588,6 +1598,14 @@ def draw_ground(cv, look, w):
 
 
 def _draw_obj(cv, o, t):
+    cv.obj = id(o)
+    try:
+        _draw_obj_body(cv, o, t)
+    finally:
+        cv.obj = None
+
+
+def _draw_obj_body(cv, o, t):
     k = o["kind"]
     z = o["z"] + o.get("vz", 0.0) * t
     x = o.get("x", 0.0) if "vx" not in o else _tri(o["x"], o["vx"], t, *o["xr"])
@@ -1649,8 +1667,9 @@ def _shadows(cv, look, objs, t):
 _CULL_R = {"wall": 0.3, "fence": 0.3, "tl": 11.0, "tree": 4.5, "slight": 3.0, "veh": 1.5, "person": 0.6, "tw": 1.0, "sign": 0.8, "pole": 0.3}
 
 
-def render_frame(w, look, cam, t):
+def render_frame(w, look, cam, t, stable=None):
     cv = Canvas(cam, look["haze"], look["fogd"], look["shade"])
+    cv.stable = stable
     draw_sky(cv, look, w)
     draw_ground(cv, look, w)
     far = 260.0
@@ -1713,14 +1732,14 @@ def finish_image(cv, look, rng_seed):
     return (np.clip(img, 0, 1) * 255 + 0.5).astype(np.uint8)
 
 
-def _finish_labels(cv):
+def _finish_labels(cv, renumber=True):
     lab = cv.lab
     inst = cv.inst.copy()
     stuff = inst == 0
     inst[stuff] = _TRAIN_TO_LABEL[lab[stuff]].astype(np.int32)
-    # renumber visible instances k = 0, 1, 2, ... per class (in drawing order)
+    # renumber visible instances k = 0, 1, 2, ... per class (in drawing order); clips keep their stable ids
     th = ~stuff
-    if th.any():
+    if renumber and th.any():
         u, inv = np.unique(inst[th], return_inverse=True)
         cls = u // 1000
         k = np.arange(len(u)) - np.searchsorted(cls, cls)
@@ -1757,10 +1776,11 @@ def render_clip(seed: int, n_frames: int, height: int = 512, width: int = 1024, 
     look = make_look(rng)
     look["mblur"] = 0
     bob = rng.uniform(0.0, 0.004) * height
+    stable = {}  # instance ids stable across the clip's frames (one per object and class)
     for i in range(n_frames):
         t = i / fps
         cam = Cam(height, width, cam0.f, cam0.cx, cam0.cy + bob * math.sin(2 * math.pi * 1.3 * t), cam0.h, cam0.x, speed * t)
-        cv = render_frame(w, look, cam, t)
+        cv = render_frame(w, look, cam, t, stable)
         rgb = finish_image(cv, look, [seed, 4, i])
-        lab, inst = _finish_labels(cv)
+        lab, inst = _finish_labels(cv, renumber=False)
         yield rgb, lab, inst

@@ -109,10 +109,13 @@ public final class FrameRenderer {
     ///   - hud: the HUD numbers, or nil for no HUD this frame (also none when `style.showHUD` is false).
     ///   - out: packed RGB24 of `outputSize`, rows `outRowStride` bytes apart. In overlay and mask modes it
     ///     may be `frame` itself (same stride); otherwise it must not overlap `frame` or `labels`.
+    ///   - instances: panoptic segments to draw over the coloured panel (a shade per instance, outlines), or
+    ///     nil for the semantic picture alone.
     public func render(
         frame: UnsafePointer<UInt8>, width: Int, height: Int, rowStride: Int,
         labels: UnsafePointer<UInt8>, labelRowStride: Int,
-        hud: HUDText?, into out: UnsafeMutablePointer<UInt8>, outRowStride: Int
+        hud: HUDText?, into out: UnsafeMutablePointer<UInt8>, outRowStride: Int,
+        instances: InstanceOverlay? = nil
     ) {
         let (outWidth, _) = outputSize(frameWidth: width, frameHeight: height)
         precondition(width > 0 && height > 0 && outWidth < Int(Int32.max) && height < Int(Int32.max), "bad frame size")
@@ -136,6 +139,10 @@ public final class FrameRenderer {
                 dst.update(from: src, count: 3 * width)
                 seg_u8_overlay_blend(src, lab, width, blendLUT, dst + 3 * width)
             }
+        }
+        if let instances {
+            instances.draw(on: out + 3 * panelX, rowStride: outRowStride, width: width, height: height,
+                           colors: maskColors, weight: style.mode == .mask ? 256 : style.blendWeight)
         }
 
         let canvas = Canvas(base: out, stride: outRowStride, width: outWidth, height: height)

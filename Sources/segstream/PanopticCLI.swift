@@ -1,0 +1,49 @@
+import ArgumentParser
+import Foundation
+import SegPanoptic
+import SegPipeline
+import SFNet
+
+/// `--panoptic` and its options, shared by run, infer and eval (issue #14; docs/panoptic.md).
+struct PanopticCLIOptions: ParsableArguments {
+    @Flag(name: .long, help: "Panoptic segmentation: instances from connected components of the thing classes, fused with the semantic labels (docs/panoptic.md).")
+    var panoptic = false
+
+    @Option(name: .long, help: "Write the COCO/Cityscapes panoptic PNG and JSON per frame or image into this directory (implies --panoptic).")
+    var panopticOut: String?
+
+    @Option(name: .long, help: "Smallest instance, in pixels at the output's size; smaller isolated thing regions are noise (default 64).")
+    var minInstanceArea: Int = 64
+
+    @Option(name: .long, help: "Instance regions: class (one per thing class) or category (one per human/vehicle region, its majority class) (default class).")
+    var instanceGrouping: ConnectedComponents.Grouping = .class
+
+    @Flag(name: .long, help: "Use the connected components as the panoptic segments without the fusion (a baseline).")
+    var noFusion = false
+
+    @Option(name: .long, help: "Mask IoU with the previous frame an instance needs to keep its id (default 0.1; run only).")
+    var trackIou: Double = 0.1
+
+    var enabled: Bool { panoptic || panopticOut != nil }
+
+    func validate() throws {
+        if minInstanceArea < 1 { throw ValidationError("--min-instance-area must be at least 1") }
+        if !(trackIou > 0 && trackIou <= 1) { throw ValidationError("--track-iou must be in (0, 1]") }
+    }
+
+    /// The settings, or nil when panoptic output is off; the model must predict Cityscapes' 19 classes.
+    func options(for config: SFNetConfig) throws -> PanopticOptions? {
+        guard enabled else { return nil }
+        guard config.numClasses == 19 else {
+            throw CLIError("--panoptic needs a model of Cityscapes' 19 classes (this one has \(config.numClasses))", .usage)
+        }
+        var options = PanopticOptions()
+        options.minSegmentArea = minInstanceArea
+        options.grouping = instanceGrouping
+        options.fuse = !noFusion
+        options.trackIoU = trackIou
+        return options
+    }
+}
+
+extension ConnectedComponents.Grouping: ExpressibleByArgument {}
