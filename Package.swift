@@ -70,11 +70,13 @@ let package = Package(
         .testTarget(
             name: "SegPipelineTests",
             dependencies: [
-                "SegPipeline", "SFNet", "SegMedia", "SegEngine", "CSegKernels", "SegPanoptic",
+                "SegPipeline", "SFNet", "SegMedia", "SegEngine", "CSegKernels",
                 .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
             ]),
-        .testTarget(name: "SegServeTests", dependencies: ["SegServe"], resources: [.copy("Fixtures")]),
+        .testTarget(
+            name: "SegServeTests", dependencies: ["SegServe", .product(name: "Logging", package: "swift-log")],
+            resources: [.copy("Fixtures")]),
         .testTarget(name: "segstreamTests", dependencies: ["SegMedia"]),
     ]
 )
