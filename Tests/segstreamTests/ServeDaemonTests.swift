@@ -324,6 +324,56 @@ struct ServeDaemonTests {
         #expect(sizes.contains("64x48") && sizes.contains("96x64"), "segment sizes: \(sizes)")
     }
 
+    /// The recording segments of `source`, oldest first (their names are their wall-clock start).
+    static func segments(_ state: URL, _ source: String) -> [String] {
+        let dir = state.appendingPathComponent(source).appendingPathComponent("recordings")
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: dir.path)) ?? []
+        return names.filter { $0.hasSuffix(".mp4") }.sorted().map { dir.appendingPathComponent($0).path }
+    }
+
+    /// Whether a fragmented MP4 has at least one fragment (`moof`) on disk.
+    static func hasFragment(_ path: String) -> Bool {
+        (FileManager.default.contents(atPath: path)?.range(of: Data("moof".utf8))) != nil
+    }
+
+    @Test("SIGKILL while recording: every closed segment decodes without an error, the open one up to its last fragment")
+    func killed() throws {
+        let dir = try CLI.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let state = dir.appendingPathComponent("state")
+        let disk = try Self.clip(dir, "disk.mp4", seconds: 10)
+        let file = dir.appendingPathComponent("serve.yaml").path
+        // 2 s segments: the open one gets its first fragment (frag_duration 1 s) a second before it closes.
+        try config(state: state, sources: """
+              disk: {url: \(disk), loop: true, outputs: {recording: {segment: 2s}}}
+            """).write(toFile: file, atomically: true, encoding: .utf8)
+        let daemon = try LiveProcess(["serve", "--config", file])
+        var seen: [String] = []
+        let ready = Self.waitFor(40) {
+            seen = Self.segments(state, "disk")
+            return seen.count >= 3 && Self.hasFragment(seen.last!)
+        }
+        #expect(ready, "two closed segments and an open one with a fragment: \(seen)")
+        kill(daemon.process.processIdentifier, SIGKILL)
+        let end = daemon.finish(timeout: 10)
+        #expect(daemon.process.terminationReason == .uncaughtSignal && daemon.process.terminationStatus == SIGKILL,
+                "\(end.stderr.suffix(2000))")
+        let after = Self.segments(state, "disk")
+        #expect(after == seen, "no segment was started between the check and the kill: \(seen) → \(after)")
+        guard let open = after.last, after.count >= 3 else { return }
+        for closed in after.dropLast() {
+            let result = try CLI.run("/usr/bin/ffmpeg", ["-v", "error", "-nostdin", "-i", closed, "-f", "null", "-"])
+            #expect(result.status == 0 && result.stderr.isEmpty, "\(closed): \(result.stderr)")
+        }
+        // The open segment: FFmpeg reads it up to its last complete fragment (a cut-off tail may be reported).
+        let decode = try CLI.run("/usr/bin/ffmpeg", ["-v", "error", "-nostdin", "-i", open, "-f", "null", "-"])
+        let count = try CLI.run("/usr/bin/ffprobe", ["-v", "error", "-count_frames", "-select_streams", "v:0",
+                                                     "-show_entries", "stream=nb_read_frames", "-of", "csv=p=0", open])
+        let frames = Int(count.stdout.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
+        print("serve SIGKILL: open segment \(frames) frames decodable; ffmpeg said: \(decode.stderr.isEmpty ? "nothing" : decode.stderr)")
+        #expect(frames > 0, "open segment \(open): \(count.stdout) \(count.stderr) \(decode.stderr)")
+    }
+
     @Test("a configuration error at start: exit 78, every problem on stderr")
     func badConfigAtStart() throws {
         let dir = try CLI.temporaryDirectory()
