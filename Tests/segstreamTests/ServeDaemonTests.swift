@@ -374,6 +374,91 @@ struct ServeDaemonTests {
         #expect(frames > 0, "open segment \(open): \(count.stdout) \(count.stderr) \(decode.stderr)")
     }
 
+    /// A TCP port on 127.0.0.1 that was free a moment ago (bound to port 0, read back, closed).
+    static func freePort() throws -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = 0
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let ok = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0
+            }
+        }
+        guard fd >= 0, ok else { throw POSIXError(.EADDRNOTAVAIL) }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+
+    /// Real FFmpeg as an HTTP server on loopback: `clip` looped in real time as MPEG-TS to the first client
+    /// (`-listen 1` serves one client, then exits: restart it for the next connection).
+    final class HTTPServer {
+        let process = Process()
+        let url: String
+
+        init(serving clip: String, port: Int) throws {
+            url = "http://127.0.0.1:\(port)/"
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/ffmpeg")
+            process.arguments = ["-nostdin", "-v", "error", "-re", "-stream_loop", "-1", "-i", clip, "-c", "copy",
+                                 "-flush_packets", "1", "-f", "mpegts", "-listen", "1", url]
+            process.standardOutput = FileHandle.nullDevice
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+        }
+
+        func signal(_ sig: Int32) { kill(process.processIdentifier, sig) }
+
+        deinit {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+        }
+    }
+
+    @Test("an HTTP MPEG-TS stream (ffmpeg -listen) killed and restarted: a disconnected line, the daemon keeps running, the source recovers within the backoff cap + 5 s")
+    func httpPeer() throws {
+        let dir = try CLI.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let state = dir.appendingPathComponent("state")
+        let camClip = try RTSPCommandTests.clip(dir)
+        let port = try Self.freePort()
+        var server = try HTTPServer(serving: camClip, port: port)
+        let file = dir.appendingPathComponent("serve.yaml").path
+        try config(state: state, sources: """
+              cam: {url: "\(server.url)", stall_timeout: 3s}
+            """).write(toFile: file, atomically: true, encoding: .utf8)
+        let daemon = try LiveProcess(["serve", "--config", file])
+        #expect(Self.waitFor(30) { Self.frameTimes(state, "cam").count >= 5 }, "frames from the HTTP server")
+        let limit = 1.0 + 5  // backoff cap + 5 s
+        for cycle in 1...2 {
+            server.signal(SIGKILL)
+            let killed = Date().timeIntervalSince1970
+            let backingOff = Self.waitFor(10) {
+                Self.events(state, "cam").contains { $0["event"] as? String == "disconnected" && ($0["t"] as? Double ?? 0) > killed }
+            }
+            #expect(backingOff, "cycle \(cycle): no disconnected line: \(Self.events(state, "cam").suffix(3))")
+            #expect(daemon.process.isRunning, "cycle \(cycle): the daemon exited")
+            var restarted: HTTPServer?
+            for _ in 0..<20 where restarted == nil {  // the port may take a moment to be free again
+                let candidate = try HTTPServer(serving: camClip, port: port)
+                usleep(300_000)
+                if candidate.process.isRunning { restarted = candidate }
+            }
+            server = try #require(restarted, "cycle \(cycle): the HTTP server did not restart on port \(port)")
+            let up = Date().timeIntervalSince1970 - 0.3
+            let recovered = Self.waitFor(limit + 2) { Self.frameTimes(state, "cam").contains { $0 > up } }
+            let took: Double = (Self.frameTimes(state, "cam").first { $0 > up } ?? .infinity) - up
+            print("serve HTTP peer: cycle \(cycle) recovered \(took) s after the restart")
+            #expect(recovered && took <= limit, "cycle \(cycle): cam's first frame came \(took) s after the restart")
+            if !recovered { break }
+        }
+        daemon.process.terminate()
+        let end = daemon.finish(timeout: 30)
+        #expect(!end.timedOut && daemon.process.terminationStatus == 0, "\(end.stderr.suffix(2000))")
+        _ = try Self.checkSegments(state)
+    }
+
     @Test("a configuration error at start: exit 78, every problem on stderr")
     func badConfigAtStart() throws {
         let dir = try CLI.temporaryDirectory()
