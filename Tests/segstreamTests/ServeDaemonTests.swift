@@ -145,7 +145,7 @@ struct ServeDaemonTests {
         let statusSeen = notify.wait(timeout: 10) { $0.contains { $0.hasPrefix("STATUS=2/2 sources up, ") } }
         #expect(statusSeen, "\(notify.assignments)")
 
-        let cycles = Int(ProcessInfo.processInfo.environment["SEGSTREAM_SERVE_CYCLES"] ?? "") ?? 10
+        let cycles = Int(ProcessInfo.processInfo.environment["SEGSTREAM_SERVE_CYCLES"] ?? "") ?? 20
         let limit = 1.0 + 5  // backoff cap + 5 s
         var recoveries: [Double] = []
         defer {
