@@ -438,6 +438,8 @@ struct ServeDaemonTests {
                 Self.events(state, "cam").contains { $0["event"] as? String == "disconnected" && ($0["t"] as? Double ?? 0) > killed }
             }
             #expect(backingOff, "cycle \(cycle): no disconnected line: \(Self.events(state, "cam").suffix(3))")
+            let lost = Self.events(state, "cam").first { $0["event"] as? String == "disconnected" && ($0["t"] as? Double ?? 0) > killed }
+            print("serve HTTP peer: cycle \(cycle) disconnected \((lost?["t"] as? Double ?? .infinity) - killed) s after the kill: \(lost?["reason"] ?? "-")")
             #expect(daemon.process.isRunning, "cycle \(cycle): the daemon exited")
             var restarted: HTTPServer?
             for _ in 0..<20 where restarted == nil {  // the port may take a moment to be free again
