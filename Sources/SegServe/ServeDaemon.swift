@@ -38,8 +38,8 @@ public final class ServeDaemon: @unchecked Sendable {
     private var lastStatus = ""
 
     private let wake = DispatchSemaphore(value: 0)
-    private let inbox = ServeLocked(Inbox())
-    private let snapshot: ServeLocked<ServeSupervisor>
+    private let inbox = Locked(Inbox())
+    private let snapshot: Locked<ServeSupervisor>
     private var signalSources: [any DispatchSourceSignal] = []
 
     private struct Inbox {
@@ -65,7 +65,7 @@ public final class ServeDaemon: @unchecked Sendable {
         try models.loadAll(config)
         let now = MonotonicClock.now()
         supervisor = ServeSupervisor(config: config, now: now)
-        snapshot = ServeLocked(supervisor)
+        snapshot = Locked(supervisor)
         for source in config.sources {
             runners[source.name] = try makeRunner(source, in: config, after: nil)
         }
@@ -344,7 +344,7 @@ public final class ServeDaemon: @unchecked Sendable {
 /// `WATCHDOG=1` on a thread of its own, at half of `WATCHDOG_USEC`, only while `progressing()` holds (the loop's
 /// snapshot: a loop that stops ticking stops the pings, and systemd restarts the service).
 final class WatchdogThread: @unchecked Sendable {
-    private let cancelled = ServeLocked(false)
+    private let cancelled = Locked(false)
     private let wake = DispatchSemaphore(value: 0)
 
     init(schedule: WatchdogSchedule, ping: @escaping @Sendable () -> Void, progressing: @escaping @Sendable () -> Bool) {

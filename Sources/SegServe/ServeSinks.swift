@@ -7,12 +7,12 @@ import SFNet
 /// event of the source (connected, disconnected, …; written by the daemon's loop). Both go through this lock, so
 /// lines never interleave. Every line has `t`, the wall-clock time in seconds since 1970.
 public final class SourceLines: @unchecked Sendable {
-    private let writer: ServeLocked<RotatingLineWriter?>
+    private let writer: Locked<RotatingLineWriter?>
     public let path: String
 
     public init(path: String, output: JSONLinesOutput) throws {
         self.path = path
-        writer = ServeLocked(try RotatingLineWriter(path: path, rotateSize: output.rotateSize, keep: output.keep))
+        writer = Locked(try RotatingLineWriter(path: path, rotateSize: output.rotateSize, keep: output.keep))
     }
 
     public func write(_ object: [String: Any]) throws {
@@ -36,10 +36,10 @@ public final class SourceLines: @unchecked Sendable {
 final class FrameLinesSink: FrameSink {
     private let lines: SourceLines
     private let classNames: [String]
-    private let processed: ServeLocked<Int>
+    private let processed: Locked<Int>
 
     /// `processed` counts the frames written (the loop turns it into the source's rate).
-    init(lines: SourceLines, classNames: [String], processed: ServeLocked<Int>) {
+    init(lines: SourceLines, classNames: [String], processed: Locked<Int>) {
         self.lines = lines
         self.classNames = classNames
         self.processed = processed
@@ -68,8 +68,8 @@ final class FrameLinesSink: FrameSink {
 
 /// Counts processed frames when the JSON lines are off (the rate in `STATUS=` still needs them).
 final class CountingSink: FrameSink {
-    private let processed: ServeLocked<Int>
-    init(processed: ServeLocked<Int>) { self.processed = processed }
+    private let processed: Locked<Int>
+    init(processed: Locked<Int>) { self.processed = processed }
     var role: SinkRole { .report }
     func consume(_ frame: ProcessedFrame) throws { processed.withLock { $0 += 1 } }
 }
@@ -227,7 +227,7 @@ final class PacedSource: FrameSource {
     private let input: VideoSource
     private var pacer: FramePacer
     private let name: String
-    private let progress: ServeLocked<SourceProgress>
+    private let progress: Locked<SourceProgress>
 
     /// Files (`realTime`) are read at their own pace, like a camera (`ffmpeg -re`): a served file is a stand-in
     /// for a live source, and a looping file read flat out would take every core from the cameras.
@@ -236,7 +236,7 @@ final class PacedSource: FrameSource {
     /// The wall-clock instant of the stream's time 0, set by the first frame (and again when time goes backwards).
     private var origin: (wall: Double, pts: Double)?
 
-    init(input: VideoSource, fps: Double?, name: String, progress: ServeLocked<SourceProgress>, realTime: Bool,
+    init(input: VideoSource, fps: Double?, name: String, progress: Locked<SourceProgress>, realTime: Bool,
          isStopped: @escaping () -> Bool) {
         self.input = input
         pacer = FramePacer(fps: fps)

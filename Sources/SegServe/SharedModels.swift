@@ -1,21 +1,6 @@
 import Foundation
 import SFNet
 
-/// A value behind a pthread mutex (`NSLock`, which ThreadSanitizer understands), for state the daemon's threads
-/// share. `@unchecked Sendable`: `value` is only touched inside ``withLock(_:)``.
-final class ServeLocked<Value>: @unchecked Sendable {
-    private let lock = NSLock()
-    private var value: Value
-
-    init(_ value: Value) { self.value = value }
-
-    func withLock<Result>(_ body: (inout Value) throws -> Result) rethrows -> Result {
-        lock.lock()
-        defer { lock.unlock() }
-        return try body(&value)
-    }
-}
-
 /// Every distinct model file loaded once: the cache key is the path and the precision asked for (nil: the
 /// file's own). A loaded model is immutable and serves every source that names it: each source's pipeline makes
 /// its own `InferenceSession` on the process-wide `WorkerPool`, whose FIFO turns share inference fairly between

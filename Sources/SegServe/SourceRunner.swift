@@ -31,10 +31,10 @@ final class Connection: Sendable {
     let stop = RunStop()
     /// Left when the connection's thread has closed everything.
     let done = DispatchGroup()
-    let progress = ServeLocked(SourceProgress())
+    let progress = Locked(SourceProgress())
     /// Set when this connection gave up waiting for its predecessor: the predecessor's group, which the next
     /// connection must wait for instead (so one wedged connection never has more than one thread waiting on it).
-    let blockedBy = ServeLocked<DispatchGroup?>(nil)
+    let blockedBy = Locked<DispatchGroup?>(nil)
 
     /// What a later connection (or the shutdown) must wait for: the wedged predecessor, or this connection.
     var closing: DispatchGroup { blockedBy.withLock { $0 } ?? done }
@@ -67,7 +67,7 @@ final class SourceRunner {
     let pipeline: StreamPipeline
     let lines: SourceLines?
     /// Frames that reached the outputs, over every connection (the loop derives the rate).
-    let processed = ServeLocked(0)
+    let processed = Locked(0)
     private(set) var current: Connection?
     /// The connection to wait for before opening a new one (this runner's or, after a reload, its predecessor's).
     private var previous: DispatchGroup?
@@ -149,7 +149,7 @@ struct ConnectionJob: @unchecked Sendable {
     let pipeline: StreamPipeline
     let lines: SourceLines?
     let classNames: [String]
-    let processed: ServeLocked<Int>
+    let processed: Locked<Int>
     let connection: Connection
     let post: @Sendable (SourceEvent) -> Void
 
