@@ -17,6 +17,9 @@ import SegPipeline
 ///
 /// Shaped like a swift-service-lifecycle `Service`: ``run()`` blocks until a graceful shutdown (SIGTERM/SIGINT, or
 /// ``requestShutdown()``), which stops intake, lets the frames in flight finish, closes every segment and returns.
+///
+/// `@unchecked Sendable`: its `var`s belong to the loop thread alone; other threads (connections, signal handlers,
+/// ``requestShutdown()``) reach it only through `inbox` (locked), `snapshot` (locked) and the `wake` semaphore.
 public final class ServeDaemon: @unchecked Sendable {
     public typealias ConfigLoader = () throws(ConfigError) -> ServeConfig
 

@@ -6,7 +6,7 @@ import SFNet
 /// `STATE/NAME/frames.jsonl`: one JSON line per processed frame (written by the run's encode thread) and one per
 /// event of the source (connected, disconnected, …; written by the daemon's loop). Both go through this lock, so
 /// lines never interleave. Every line has `t`, the wall-clock time in seconds since 1970.
-public final class SourceLines: @unchecked Sendable {
+public final class SourceLines: Sendable {
     private let writer: Locked<RotatingLineWriter?>
     public let path: String
 

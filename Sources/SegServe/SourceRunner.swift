@@ -143,7 +143,7 @@ final class SourceRunner {
 }
 
 /// One connection's work, on its own thread: open, run, close, report.
-struct ConnectionJob: @unchecked Sendable {
+struct ConnectionJob: Sendable {
     let source: SourceConfig
     let directory: String
     let pipeline: StreamPipeline
