@@ -75,6 +75,8 @@ func runDaemon(_ command: Serve) throws {
     }
     LoggingSystem.bootstrap { JournalLogHandler.standardError(label: $0) }
     let logger = Logger(label: "segstream")
+    let tuning = AllocatorTuning.applyForLongRunningDaemon(environment: ProcessInfo.processInfo.environment)
+    if !tuning.isEmpty { logger.debug("malloc: \(tuning.joined(separator: ", "))") }
     // Every source's session fans out to the one process-wide pool (every core), taking turns per forward pass.
     let models = ModelCache(defaultPath: Serve.defaultModelPath()) { path, precision in
         try loadSegmentationModel(contentsOf: URL(fileURLWithPath: path), precision: precision)
