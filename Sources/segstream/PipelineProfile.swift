@@ -106,7 +106,9 @@ struct PipelineProfiler {
         try VideoWriter.checkFrameSize(width: rendered.width, height: rendered.height, input: clip)
         let video = try AnnotatedVideoSink(path: videoPath, stream: stream, size: rendered, settings: encoder, metrics: samples)
         let exits = FrameExitTimes()
+        let cpuBefore = Self.processCPUSeconds()
         let summary = try pipeline.run(source: source, sinks: [video, exits])
+        let cpuSeconds = Self.processCPUSeconds() - cpuBefore
         if let error = summary.inputError { throw error }
         guard let size = summary.networkSize else { throw CLIError("no frame reached the network", .dataError) }
 
@@ -136,7 +138,21 @@ struct PipelineProfiler {
             precision: model.precision.rawValue, isa: KernelISA.active.name, networkSize: size,
             threads: modelOptions.threadCount, cores: cores, encoder: encoder, frames: summary.frames,
             seconds: summary.seconds, exitTimes: exits.times, stages: stages, inferenceOnlySeconds: inferenceTimes,
-            warmup: warmup, output: output)
+            warmup: warmup, output: output, cpuSeconds: cpuSeconds, loadAverage: Self.loadAverage())
+    }
+
+    /// User + system CPU time of this process so far (every thread: the stages, the engine's workers, x264's).
+    static func processCPUSeconds() -> Double {
+        var usage = rusage()
+        getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &usage)
+        func seconds(_ t: timeval) -> Double { Double(t.tv_sec) + Double(t.tv_usec) / 1e6 }
+        return seconds(usage.ru_utime) + seconds(usage.ru_stime)
+    }
+
+    /// The 1-minute load average: how busy the machine was (other processes compete for the same cores).
+    static func loadAverage() -> Double? {
+        var loads = [Double](repeating: 0, count: 3)
+        return getloadavg(&loads, 3) >= 1 ? loads[0] : nil
     }
 }
 
@@ -175,6 +191,9 @@ struct PipelineProfileReport {
     let inferenceOnlySeconds: [Double]
     let warmup: Int
     let output: String?
+    /// CPU time the process used during the run (all its threads).
+    let cpuSeconds: Double
+    let loadAverage: Double?
 
     var fps: Double { Double(frames) / max(seconds, 1e-9) }
     /// Frames per second between the first and the last frame out: the rate once the pipeline is full.
@@ -202,6 +221,10 @@ struct PipelineProfileReport {
         out.append(String(format: "inference only: %.2f fps (median %.2f ms of %d passes, same size and threads, after %d warm-up)",
                           inferenceOnlyFPS, inferenceOnlyMs, inferenceOnlySeconds.count, warmup))
         out.append(String(format: "ratio: end to end / inference only = %.1f%%", 100 * ratio))
+        var cpu = String(format: "cpu: %.2f s over %.2f s of the run = %.2f of %d cores busy (all threads: stages, engine workers, x264)",
+                         cpuSeconds, seconds, cpuSeconds / max(seconds, 1e-9), cores)
+        if let loadAverage { cpu += String(format: "; load average %.2f", loadAverage) }
+        out.append(cpu)
         out.append("stage         median ms    p95 ms    busy   in-wait ms  out-wait ms  (waits: mean per frame)")
         for row in stages {
             let name = row.stage.rawValue.padding(toLength: 12, withPad: " ", startingAt: 0)
@@ -233,7 +256,8 @@ struct PipelineProfileReport {
             "inference_only_fps": inferenceOnlyFPS, "inference_only_ms": inferenceOnlyMs,
             "inference_only_times_ms": inferenceOnlySeconds.map { $0 * 1000 }, "ratio": ratio,
             "limiting_stage": limitingStage.stage.rawValue, "stages": stageObjects,
-            "output": output.map { $0 as Any } ?? NSNull(),
+            "output": output.map { $0 as Any } ?? NSNull(), "cpu_seconds": cpuSeconds,
+            "cores_busy": cpuSeconds / max(seconds, 1e-9), "load_average": loadAverage.map { $0 as Any } ?? NSNull(),
         ]
     }
 }
