@@ -67,7 +67,6 @@ struct ProfileSweep {
     /// Runs the sweep and writes `sweep.json`, `fps.svg` and `roofline.svg` into the output directory; returns
     /// the lines to print.
     func run() throws -> String {
-        try createOutputDirectory()
         var loaded: [(path: String, model: any SegmentationModel)] = []
         for path in models {
             let model = try ModelOptions.loadModel(path: path, precision: nil)
@@ -81,6 +80,7 @@ struct ProfileSweep {
             throw CLIError("--models must be one network in its precisions (got \(Set(loaded.map { $0.model.config.arch.rawValue }).sorted()))",
                            .usage)
         }
+        try createOutputDirectory()
         let isa = KernelISA.active
         let cores = ProcessInfo.processInfo.activeProcessorCount
         let pools = Dictionary(uniqueKeysWithValues: threadCounts.map { ($0, WorkerPool(threads: $0)) })
