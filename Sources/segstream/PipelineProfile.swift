@@ -1,3 +1,4 @@
+import ArgumentParser
 import CoreMetrics
 import Foundation
 import SegEngine
@@ -107,7 +108,12 @@ struct PipelineProfiler {
         let video = try AnnotatedVideoSink(path: videoPath, stream: stream, size: rendered, settings: encoder, metrics: samples)
         let exits = FrameExitTimes()
         let cpuBefore = Self.processCPUSeconds()
-        let summary = try pipeline.run(source: source, sinks: [video, exits])
+        // SIGINT/SIGTERM finish the frames in flight and close the video (as in `run`); then the temporary file goes.
+        let stop = RunStop()
+        let signals = SignalStopper { _ in stop.request() }
+        let summary = try pipeline.run(source: source, sinks: [video, exits], stop: stop)
+        signals.cancel()
+        if let signal = signals.received { throw ExitCode(128 + signal) }
         let cpuSeconds = Self.processCPUSeconds() - cpuBefore
         if let error = summary.inputError { throw error }
         guard let size = summary.networkSize else { throw CLIError("no frame reached the network", .dataError) }
