@@ -55,12 +55,14 @@ public final class StreamPipeline: Sendable {
     private nonisolated(unsafe) let inference: InferenceSession
     private let running = Locked<RunStop?>(nil)
 
+    /// `pool`: the workers the forward passes fan out to (default the process-wide one; `profile --sweep` gives
+    /// each thread count its own).
     public init(model: any SegmentationModel, configuration: Configuration = Configuration(),
-                metrics: any MetricsFactory = MetricsSystem.factory) {
+                metrics: any MetricsFactory = MetricsSystem.factory, pool: WorkerPool = .shared) {
         self.configuration = configuration
         modelConfig = model.config
         self.metrics = metrics
-        inference = model.makeSession()
+        inference = model.makeSession(pool: pool)
     }
 
     /// The input rule of this pipeline's runs.

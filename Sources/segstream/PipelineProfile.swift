@@ -83,11 +83,66 @@ struct PipelineProfiler {
     func measure() throws -> PipelineProfileReport {
         guard FileManager.default.fileExists(atPath: clip) else { throw CLIError("no such input: \(clip)", .noInput) }
         let model = try modelOptions.loadModel()
+        let measured = try PipelineRun(clip: clip, networkSize: networkSize, frames: frames, output: output, encoder: encoder)
+            .run(model: model, pool: .shared)
+        let summary = measured.summary, size = measured.networkSize, stream = measured.stream
+
+        // The network alone at the same size and threads, on the clip's first frame: the rate the pipeline is
+        // measured against (the end-to-end / inference-only ratio).
+        let tensor = try Profile.inputTensor(path: clip, height: size.height, width: size.width, config: model.config)
+        let inferenceTimes = model.makeSession().timedPasses(tensor, warmup: warmup, iterations: iterations).map { $0 / 1000 }
+
+        let cores = ProcessInfo.processInfo.activeProcessorCount
+        return PipelineProfileReport(
+            input: clip, frameWidth: stream.width, frameHeight: stream.height, arch: model.config.arch.rawValue,
+            precision: model.precision.rawValue, isa: KernelISA.active.name, networkSize: size,
+            threads: modelOptions.threadCount, cores: cores, encoder: encoder, frames: summary.frames,
+            seconds: summary.seconds, exitTimes: measured.exitTimes, stages: measured.stages, inferenceOnlySeconds: inferenceTimes,
+            warmup: warmup, output: output, cpuSeconds: measured.cpuSeconds, loadAverage: Self.loadAverage())
+    }
+
+    /// User + system CPU time of this process so far (every thread: the stages, the engine's workers, x264's).
+    static func processCPUSeconds() -> Double {
+        var usage = rusage()
+        getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &usage)
+        func seconds(_ t: timeval) -> Double { Double(t.tv_sec) + Double(t.tv_usec) / 1e6 }
+        return seconds(usage.ru_utime) + seconds(usage.ru_stime)
+    }
+
+    /// The 1-minute load average: how busy the machine was (other processes compete for the same cores).
+    static func loadAverage() -> Double? {
+        var loads = [Double](repeating: 0, count: 3)
+        return getloadavg(&loads, 3) >= 1 ? loads[0] : nil
+    }
+}
+
+/// One sampled run of the real pipeline on a clip, as `run -o` runs it (encode included): what `profile INPUT`
+/// and `profile --sweep --pipeline-frames` measure.
+struct PipelineRun {
+    var clip: String
+    /// HEIGHT×WIDTH, or nil for `run`'s automatic size.
+    var networkSize: NetworkSize?
+    var frames: Int?
+    /// Where the annotated video goes; nil: a temporary file, removed.
+    var output: String?
+    var encoder: EncoderSettings
+
+    struct Result {
+        let summary: RunSummary
+        let stream: StreamInfo
+        let networkSize: NetworkSize
+        let stages: [PipelineProfileReport.StageRow]
+        let exitTimes: [Double]
+        /// CPU time the process used during the run (all its threads).
+        let cpuSeconds: Double
+    }
+
+    func run(model: any SegmentationModel, pool: WorkerPool) throws -> Result {
         var configuration = StreamPipeline.Configuration()
         configuration.networkSize = networkSize
         configuration.maxFrames = frames
         let samples = StageSamples()
-        let pipeline = StreamPipeline(model: model, configuration: configuration, metrics: samples)
+        let pipeline = StreamPipeline(model: model, configuration: configuration, metrics: samples, pool: pool)
 
         var sourceOptions = SourceOptions()
         sourceOptions.keepAudio = true
@@ -107,58 +162,23 @@ struct PipelineProfiler {
         try VideoWriter.checkFrameSize(width: rendered.width, height: rendered.height, input: clip)
         let video = try AnnotatedVideoSink(path: videoPath, stream: stream, size: rendered, settings: encoder, metrics: samples)
         let exits = FrameExitTimes()
-        let cpuBefore = Self.processCPUSeconds()
+        let cpuBefore = PipelineProfiler.processCPUSeconds()
         // SIGINT/SIGTERM finish the frames in flight and close the video (as in `run`); then the temporary file goes.
         let stop = RunStop()
         let signals = SignalStopper { _ in stop.request() }
         let summary = try pipeline.run(source: source, sinks: [video, exits], stop: stop)
         signals.cancel()
         if let signal = signals.received { throw ExitCode(128 + signal) }
-        let cpuSeconds = Self.processCPUSeconds() - cpuBefore
+        let cpuSeconds = PipelineProfiler.processCPUSeconds() - cpuBefore
         if let error = summary.inputError { throw error }
         guard let size = summary.networkSize else { throw CLIError("no frame reached the network", .dataError) }
-
-        // The network alone at the same size and threads, on the clip's first frame: the rate the pipeline is
-        // measured against (the end-to-end / inference-only ratio).
-        let session = model.makeSession()
-        let tensor = try Profile.inputTensor(path: clip, height: size.height, width: size.width, config: model.config)
-        var labels = [UInt8](repeating: 0, count: size.height * size.width)
-        func pass() { labels.withUnsafeMutableBufferPointer { session.predictLabels(input: tensor, into: $0) } }
-        for _ in 0..<warmup { pass() }
-        var inferenceTimes: [Double] = []
-        for _ in 0..<iterations {
-            let t0 = Telemetry.now()
-            pass()
-            inferenceTimes.append(Telemetry.now() - t0)
+        let stages = Stage.allCases.map { stage in
+            PipelineProfileReport.StageRow(stage: stage, busy: samples.seconds(stage, .busy),
+                                           inputWait: stage == .decode ? nil : samples.seconds(stage, .inputWait),
+                                           outputWait: stage == .encode ? nil : samples.seconds(stage, .outputWait))
         }
-
-        var stages: [PipelineProfileReport.StageRow] = []
-        for stage in Stage.allCases {
-            stages.append(.init(stage: stage, busy: samples.seconds(stage, .busy),
-                                inputWait: stage == .decode ? nil : samples.seconds(stage, .inputWait),
-                                outputWait: stage == .encode ? nil : samples.seconds(stage, .outputWait)))
-        }
-        let cores = ProcessInfo.processInfo.activeProcessorCount
-        return PipelineProfileReport(
-            input: clip, frameWidth: stream.width, frameHeight: stream.height, arch: model.config.arch.rawValue,
-            precision: model.precision.rawValue, isa: KernelISA.active.name, networkSize: size,
-            threads: modelOptions.threadCount, cores: cores, encoder: encoder, frames: summary.frames,
-            seconds: summary.seconds, exitTimes: exits.times, stages: stages, inferenceOnlySeconds: inferenceTimes,
-            warmup: warmup, output: output, cpuSeconds: cpuSeconds, loadAverage: Self.loadAverage())
-    }
-
-    /// User + system CPU time of this process so far (every thread: the stages, the engine's workers, x264's).
-    static func processCPUSeconds() -> Double {
-        var usage = rusage()
-        getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &usage)
-        func seconds(_ t: timeval) -> Double { Double(t.tv_sec) + Double(t.tv_usec) / 1e6 }
-        return seconds(usage.ru_utime) + seconds(usage.ru_stime)
-    }
-
-    /// The 1-minute load average: how busy the machine was (other processes compete for the same cores).
-    static func loadAverage() -> Double? {
-        var loads = [Double](repeating: 0, count: 3)
-        return getloadavg(&loads, 3) >= 1 ? loads[0] : nil
+        return Result(summary: summary, stream: stream, networkSize: size, stages: stages, exitTimes: exits.times,
+                      cpuSeconds: cpuSeconds)
     }
 }
 
@@ -174,6 +194,9 @@ struct PipelineProfileReport {
         func medianMs() -> Double { busy.isEmpty ? 0 : 1000 * Statistics.median(busy) }
         func p95Ms() -> Double { busy.isEmpty ? 0 : 1000 * Statistics.percentile(busy, 95) }
         func busyFraction(of seconds: Double) -> Double { busy.reduce(0, +) / max(seconds, 1e-9) }
+        static func limiting(_ rows: [StageRow], seconds: Double) -> StageRow {
+            rows.max { $0.busyFraction(of: seconds) < $1.busyFraction(of: seconds) }!
+        }
         static func meanMs(_ values: [Double]?) -> Double? {
             values.map { $0.isEmpty ? 0 : 1000 * $0.reduce(0, +) / Double($0.count) }
         }
@@ -211,7 +234,7 @@ struct PipelineProfileReport {
     var inferenceOnlyFPS: Double { 1000 / inferenceOnlyMs }
     var ratio: Double { fps / inferenceOnlyFPS }
     /// The stage busy for the largest share of the run: the one that sets the pace.
-    var limitingStage: StageRow { stages.max { $0.busyFraction(of: seconds) < $1.busyFraction(of: seconds) }! }
+    var limitingStage: StageRow { StageRow.limiting(stages, seconds: seconds) }
 
     func text() -> String {
         var out: [String] = []

@@ -34,7 +34,8 @@ struct Profile: ParsableCommand {
             bundled fp32 and int8 models) of --precisions, every --threads-list and every --sizes; writes \
             DIR/sweep.json (one row per combination), DIR/fps.svg (fps against input size) and DIR/roofline.svg \
             (each conv's MAC per byte against its GMAC/s at the largest size and most threads, under the peaks \
-            and a measured copy bandwidth).
+            and a measured copy bandwidth). --pipeline-frames N also runs the whole pipeline on N frames of --input \
+            for every combination.
 
             Sizes are HEIGHTxWIDTH here (network input sizes); `run --size` is WIDTHxHEIGHT. --json prints one \
             JSON object on stdout instead of the table.
@@ -52,10 +53,10 @@ struct Profile: ParsableCommand {
     @Option(name: .long, help: "Without INPUT: image or video whose first frame the network runs on (default: the bundled samples/drive.mp4).")
     var input: String?
 
-    @Option(name: .long, help: "Timed forward passes of the network alone (default 10).")
+    @Option(name: .long, help: "Timed forward passes of the network alone.")
     var iterations: Int = 10
 
-    @Option(name: .long, help: "Untimed passes first (default 2).")
+    @Option(name: .long, help: "Untimed passes first.")
     var warmup: Int = 2
 
     @Option(name: .long, help: "Network alone and --sweep: passes with per-layer timing (default 3; 0: no layer table).")
@@ -200,9 +201,10 @@ struct Profile: ParsableCommand {
                 return path
             }
         }
+        if let frames = s.pipelineFrames, frames < 1 { throw CLIError("--pipeline-frames must be at least 1", .usage) }
         let sweep = ProfileSweep(models: models, precisions: precisions, sizes: sizes, threadCounts: threadCounts,
                                  input: try resolvedInputPath(), iterations: iterations, warmup: warmup, layerRuns: layerRuns,
-                                 peakPerCore: peak, outputDirectory: out)
+                                 peakPerCore: peak, outputDirectory: out, pipelineFrames: s.pipelineFrames)
         print(try sweep.run())
     }
 
@@ -241,16 +243,8 @@ struct Profile: ParsableCommand {
     }
 
     func measure(_ model: ProfiledModel, input: Tensor, inputPath: String) -> ProfileReport {
-        var labels = [UInt8](repeating: 0, count: input.height * input.width)
-        func pass() { labels.withUnsafeMutableBufferPointer { model.predictLabels(input: input, into: $0) } }
-        for _ in 0..<warmup { pass() }
+        let times = model.timedPasses(input, warmup: warmup, iterations: iterations)
         let layerRuns = self.layerRuns ?? 3
-        var times: [Double] = []
-        for _ in 0..<iterations {
-            let t0 = DispatchTime.now().uptimeNanoseconds
-            pass()
-            times.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6)
-        }
         var runs: [[LayerTiming]] = []
         for _ in 0..<layerRuns { runs.append(model.profile(input: input)) }
         // The engine's MAC count: every run lists the same layers in the same order.
@@ -317,9 +311,26 @@ struct SweepOptions: ParsableArguments {
     @Option(name: .long, help: "Directory for sweep.json, fps.svg and roofline.svg (created if missing).")
     var out: String?
 
+    @Option(name: .long, help: "Also run the whole pipeline (encode included) on this many frames of --input for each combination.")
+    var pipelineFrames: Int?
+
     func refuseWithoutSweep() throws {
-        if sizes != nil || threadsList != nil || precisions != nil || models != nil || out != nil {
-            throw CLIError("--sizes, --threads-list, --precisions, --models and --out are for --sweep", .usage)
+        if sizes != nil || threadsList != nil || precisions != nil || models != nil || out != nil || pipelineFrames != nil {
+            throw CLIError("--sizes, --threads-list, --precisions, --models, --out and --pipeline-frames are for --sweep", .usage)
+        }
+    }
+}
+
+extension InferenceSession {
+    /// `warmup` untimed passes of the labels path, then the milliseconds of each of `iterations` timed ones.
+    func timedPasses(_ input: Tensor, warmup: Int, iterations: Int) -> [Double] {
+        var labels = [UInt8](repeating: 0, count: input.height * input.width)
+        func pass() { labels.withUnsafeMutableBufferPointer { predictLabels(input: input, into: $0) } }
+        for _ in 0..<warmup { pass() }
+        return (0..<iterations).map { _ in
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            pass()
+            return Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6
         }
     }
 }

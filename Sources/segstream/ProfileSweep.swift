@@ -1,4 +1,5 @@
 import Foundation
+import SegMedia
 import SegEngine
 import SegPipeline
 import SFNet
@@ -23,6 +24,8 @@ struct ProfileSweep {
     var layerRuns: Int
     var peakPerCore: Double?
     var outputDirectory: String
+    /// When set, each combination also runs the whole pipeline on this many frames of `input`.
+    var pipelineFrames: Int?
 
     /// A row of sweep.json: one measured combination.
     struct Row {
@@ -35,18 +38,27 @@ struct ProfileSweep {
         let times: [Double]
         let macs: Int
         let peakGMACs: Double?
+        /// The whole pipeline at this combination (`--pipeline-frames`): fps, frames and limiting stage.
+        var pipeline: (fps: Double, frames: Int, limitingStage: String)?
         var medianMs: Double { Statistics.median(times) }
         var fps: Double { 1000 / medianMs }
         var gmacs: Double { Double(macs) / 1e9 / (medianMs / 1000) }
 
         var json: [String: Any] {
-            [
+            var object: [String: Any] = [
                 "model": model, "arch": arch, "precision": precision, "size": "\(height)x\(width)", "height": height,
                 "width": width, "pixels": height * width, "threads": threads, "median_ms": medianMs,
                 "p90_ms": Statistics.percentile(times, 90), "times_ms": times, "fps": fps, "gmac": Double(macs) / 1e9,
                 "gmacs": gmacs, "peak_gmacs": peakGMACs.map { $0 as Any } ?? NSNull(),
                 "peak_fraction": peakGMACs.map { gmacs / $0 as Any } ?? NSNull(),
             ]
+            if let pipeline {
+                object["pipeline_fps"] = pipeline.fps
+                object["pipeline_frames"] = pipeline.frames
+                object["pipeline_ratio"] = pipeline.fps / fps
+                object["pipeline_limiting_stage"] = pipeline.limitingStage
+            }
+            return object
         }
     }
 
@@ -95,12 +107,19 @@ struct ProfileSweep {
                         frames[key] = try Profile.inputTensor(path: input, height: size.height, width: size.width, config: model.config)
                     }
                     let tensor = frames[key]!
-                    let times = Self.time(session, tensor, warmup: warmup, iterations: iterations)
+                    let times = session.timedPasses(tensor, warmup: warmup, iterations: iterations)
                     let macs = session.profile(input: tensor).reduce(0) { $0 + $1.macs }
                     let perCore = peakPerCore ?? Profile.peakPerCore(precision: model.precision.rawValue, isa: isa)
-                    rows.append(Row(model: path, arch: model.config.arch.rawValue, precision: model.precision.rawValue,
-                                    height: size.height, width: size.width, threads: threads, times: times, macs: macs,
-                                    peakGMACs: perCore.map { $0 * Double(min(threads, cores)) }))
+                    var row = Row(model: path, arch: model.config.arch.rawValue, precision: model.precision.rawValue,
+                                  height: size.height, width: size.width, threads: threads, times: times, macs: macs,
+                                  peakGMACs: perCore.map { $0 * Double(min(threads, cores)) })
+                    if let pipelineFrames {
+                        let measured = try PipelineRun(clip: input, networkSize: size, frames: pipelineFrames, output: nil,
+                                                       encoder: EncoderSettings()).run(model: model, pool: pools[threads]!)
+                        let limiting = PipelineProfileReport.StageRow.limiting(measured.stages, seconds: measured.summary.seconds)
+                        row.pipeline = (measured.summary.fps, measured.summary.frames, limiting.stage.rawValue)
+                    }
+                    rows.append(row)
                 }
             }
         }
@@ -147,23 +166,14 @@ struct ProfileSweep {
             lines.append(row.precision.padding(toLength: 10, withPad: " ", startingAt: 0)
                          + String(format: " %7d  ", row.threads)
                          + "\(row.height)x\(row.width)".padding(toLength: 11, withPad: " ", startingAt: 0)
-                         + String(format: " %9.2f %9.2f %9.1f", row.medianMs, row.fps, row.gmacs))
+                         + String(format: " %9.2f %9.2f %9.1f", row.medianMs, row.fps, row.gmacs)
+                         + (row.pipeline.map { String(format: "   pipeline %.2f fps (%.0f%%), limited by %@", $0.fps, 100 * $0.fps / row.fps,
+                                                          $0.limitingStage) } ?? ""))
         }
         lines.append(String(format: "roofline: %d convs at %dx%d, %d thread(s); copy bandwidth %.1f GB/s (measured)",
                             points.count, rooflineSize.height, rooflineSize.width, rooflineThreads, bandwidth))
         lines.append("wrote \(directory.appendingPathComponent("sweep.json").path), fps.svg, roofline.svg")
         return lines.joined(separator: "\n")
-    }
-
-    static func time(_ session: InferenceSession, _ tensor: Tensor, warmup: Int, iterations: Int) -> [Double] {
-        var labels = [UInt8](repeating: 0, count: tensor.height * tensor.width)
-        func pass() { labels.withUnsafeMutableBufferPointer { session.predictLabels(input: tensor, into: $0) } }
-        for _ in 0..<warmup { pass() }
-        return (0..<iterations).map { _ in
-            let t0 = Telemetry.now()
-            pass()
-            return (Telemetry.now() - t0) * 1000
-        }
     }
 
     /// Memory bandwidth as a copy measures it (STREAM's "copy": bytes read plus bytes written per second), with
@@ -198,11 +208,24 @@ struct ProfileSweep {
                                label: String(format: "%@ %dx%d, %d thread(s): %.2f fps (%.2f ms)", $0.precision, $0.height,
                                              $0.width, $0.threads, $0.fps, $0.medianMs))
             }
-            series.append(.init(name: name, color: SVGChart.palette[i % SVGChart.palette.count], points: points, connected: true))
+            let color = SVGChart.palette[i % SVGChart.palette.count]
+            series.append(.init(name: name, color: color, points: points, connected: true))
+            let pipelinePoints = groups[name]!.compactMap { row in
+                row.pipeline.map {
+                    SVGChart.Point(x: Double(row.height * row.width), y: $0.fps,
+                                   label: String(format: "%@ %dx%d, %d thread(s), whole pipeline: %.2f fps (%.0f%% of the network alone, limited by %@)",
+                                                 row.precision, row.height, row.width, row.threads, $0.fps, 100 * $0.fps / row.fps,
+                                                 $0.limitingStage))
+                }
+            }
+            if !pipelinePoints.isEmpty {
+                series.append(.init(name: name + ", pipeline", color: color, points: pipelinePoints, connected: true, dashed: true))
+            }
         }
         let ticks = sizes.map { (value: Double($0.height * $0.width), label: "\($0.height)x\($0.width)") }
         let arch = rows.first?.arch ?? ""
-        return SVGChart(title: "\(arch): frames per second against input size (network only)",
+        let what = rows.contains { $0.pipeline != nil } ? "solid: network alone, dashed: whole pipeline" : "network alone"
+        return SVGChart(title: "\(arch): fps against input size (\(what))",
                         xLabel: "input size, pixels (HxW)", yLabel: "fps", series: series, xTicks: ticks)
     }
 

@@ -20,6 +20,8 @@ struct SVGChart {
         var points: [Point]
         /// Joins the points in x order with a line (a trend); false: a scatter.
         var connected: Bool
+        /// A dashed line (a second measurement of the same kind, e.g. the whole pipeline beside the network).
+        var dashed = false
     }
 
     /// A reference line (a roofline ceiling): a polyline in data coordinates, dashed, named in the legend.
@@ -63,7 +65,7 @@ struct SVGChart {
             """)
         out.append("<title>\(Self.escape(title))</title>")
         out.append("<rect x=\"0\" y=\"0\" width=\"\(Int(width))\" height=\"\(Int(height))\" fill=\"white\"/>")
-        out.append("<text x=\"\(f(left + plotW / 2))\" y=\"24\" text-anchor=\"middle\" font-size=\"15\" font-weight=\"bold\">\(Self.escape(title))</text>")
+        out.append("<text x=\"\(f(width / 2))\" y=\"24\" text-anchor=\"middle\" font-size=\"15\" font-weight=\"bold\">\(Self.escape(title))</text>")
 
         // Grid and ticks.
         let xTickList = xTicks ?? Self.logTicks(x0, x1).map { ($0, Self.tickLabel($0)) }
@@ -96,7 +98,7 @@ struct SVGChart {
             let points = s.points.filter { $0.x > 0 && $0.y > 0 }.sorted { $0.x < $1.x }
             guard points.count > 1 else { continue }
             out.append("<polyline class=\"trend\" points=\"\(points.map { "\(f(px($0.x))),\(f(py($0.y)))" }.joined(separator: " "))\" "
-                       + "fill=\"none\" stroke=\"\(s.color)\" stroke-width=\"2\"/>")
+                       + "fill=\"none\" stroke=\"\(s.color)\" stroke-width=\"2\"\(s.dashed ? " stroke-dasharray=\"3 3\"" : "")/>")
         }
         for s in series {
             for p in s.points where p.x > 0 && p.y > 0 {
@@ -110,7 +112,12 @@ struct SVGChart {
         var ly = top + 8
         let lx = left + plotW + 16
         for s in series {
-            out.append("<rect class=\"legend-mark\" x=\"\(f(lx))\" y=\"\(f(ly - 5))\" width=\"14\" height=\"10\" fill=\"\(s.color)\"/>")
+            if s.dashed {
+                out.append("<line class=\"legend-mark\" x1=\"\(f(lx))\" y1=\"\(f(ly))\" x2=\"\(f(lx + 14))\" y2=\"\(f(ly))\" "
+                           + "stroke=\"\(s.color)\" stroke-width=\"2\" stroke-dasharray=\"3 3\"/>")
+            } else {
+                out.append("<rect class=\"legend-mark\" x=\"\(f(lx))\" y=\"\(f(ly - 5))\" width=\"14\" height=\"10\" fill=\"\(s.color)\"/>")
+            }
             out.append("<text x=\"\(f(lx + 20))\" y=\"\(f(ly + 4))\">\(Self.escape(s.name))</text>")
             ly += 20
         }

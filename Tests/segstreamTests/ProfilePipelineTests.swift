@@ -132,6 +132,27 @@ struct ProfilePipelineTests {
         for pair in shared { #expect(pair["int8"]! < pair["fp32"]!) }
     }
 
+    @Test("--sweep --pipeline-frames: each row also has the whole pipeline's fps, drawn as a second point")
+    func sweepWithPipeline() throws {
+        let dir = try CLI.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let out = dir.appendingPathComponent("sweep").path
+        let r = try CLI.segstream(["profile", "--sweep", "--model", CLI.tinyModel, "--sizes", "64x96", "--threads-list", "1",
+                                   "--iterations", "1", "--warmup", "0", "--layer-runs", "1", "--input", try Self.clip(in: dir),
+                                   "--pipeline-frames", "3", "--out", out])
+        #expect(r.status == 0, "\(r.stderr)")
+        let sweep = try Self.jsonObject(try String(contentsOfFile: out + "/sweep.json", encoding: .utf8))
+        let rows = try #require(sweep["rows"] as? [[String: Any]])
+        #expect(rows.count == 1)
+        let row = try #require(rows.first)
+        #expect(row["pipeline_frames"] as? Int == 3)
+        let fps = try #require(row["fps"] as? Double), pipelineFPS = try #require(row["pipeline_fps"] as? Double)
+        let ratio = try #require(row["pipeline_ratio"] as? Double)
+        #expect(pipelineFPS > 0 && abs(ratio - pipelineFPS / fps) <= 1e-9)
+        #expect(["decode", "preprocess", "inference", "render", "encode"].contains(row["pipeline_limiting_stage"] as? String ?? ""))
+        #expect(try Self.points(in: out + "/fps.svg") == 2)
+    }
+
     /// Data points (`<circle class="point">`) in an SVG file, which must parse as XML.
     static func points(in path: String) throws -> Int {
         final class Counter: NSObject, XMLParserDelegate {
@@ -175,6 +196,8 @@ struct ProfilePipelineTests {
         ErrorCase(arguments: ["--sweep", "--out", "OUT", "--size", "64x128"], code: 64),
         ErrorCase(arguments: ["--sweep", "--out", "OUT", "--input", "/nonexistent/frame.png"], code: 66),
         ErrorCase(arguments: ["--sizes", "64x128"], code: 64),
+        ErrorCase(arguments: ["--pipeline-frames", "3"], code: 64),
+        ErrorCase(arguments: ["--sweep", "--out", "OUT", "--pipeline-frames", "0"], code: 64),
     ]
 
     @Test("bad input: one line on stderr and the sysexits code", arguments: errorCases)
