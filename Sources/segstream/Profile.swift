@@ -252,7 +252,8 @@ struct Profile: ParsableCommand {
         var layers: [ProfileReport.Layer] = []
         for (i, layer) in reference.enumerated() {
             let samples = runs.compactMap { $0.count == reference.count ? $0[i].seconds * 1000 : nil }
-            layers.append(.init(name: layer.name, macs: layer.macs, ms: samples.isEmpty ? nil : Statistics.median(samples)))
+            layers.append(.init(name: layer.name, macs: layer.macs, bytes: layer.bytes,
+                                ms: samples.isEmpty ? nil : Statistics.median(samples)))
         }
         let isa = KernelISA.active
         let cores = ProcessInfo.processInfo.activeProcessorCount
@@ -355,6 +356,8 @@ struct ProfileReport {
     struct Layer {
         let name: String
         let macs: Int
+        /// Bytes a convolution moves (`LayerTiming.bytes`); 0 for other layers.
+        let bytes: Int
         /// Median over the layer runs; nil when layer timing was off.
         let ms: Double?
         var gmac: Double { Double(macs) / 1e9 }
@@ -429,7 +432,7 @@ struct ProfileReport {
         if let total = layerTotalMs { object["layers_ms"] = total }
         object["layers"] = layers.map { layer -> [String: Any] in
             [
-                "name": layer.name, "macs": layer.macs, "gmac": layer.gmac,
+                "name": layer.name, "macs": layer.macs, "bytes": layer.bytes, "gmac": layer.gmac,
                 "ms": layer.ms.map { $0 as Any } ?? NSNull(),
                 "gmacs": layer.gmacs.map { $0 as Any } ?? NSNull(),
             ]

@@ -153,6 +153,24 @@ struct ProfilePipelineTests {
         #expect(try Self.points(in: out + "/fps.svg") == 2)
     }
 
+    @Test("a conv's bytes: the fp32 stem (3×3, stride 2, from RGB) moves its weights, input and output at 4 bytes each")
+    func stemBytes() throws {
+        let dir = try CLI.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let r = try CLI.segstream(["profile", "--model", CLI.tinyModel, "--input", try Self.clip(in: dir), "--size", "64x128",
+                                   "--threads", "1", "--iterations", "1", "--warmup", "0", "--layer-runs", "0", "--json"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let layers = try #require(try Self.jsonObject(r.stdout)["layers"] as? [[String: Any]])
+        let stem = try #require(layers.first { $0["name"] as? String == "backbone.stage1.0" })
+        let macs = try #require(stem["macs"] as? Int)
+        let (outputHeight, outputWidth) = (32, 64)
+        let outChannels = macs / (3 * 9 * outputHeight * outputWidth)
+        #expect(outChannels * 3 * 9 * outputHeight * outputWidth == macs)
+        let expected = 4 * (3 * 64 * 128 + outChannels * 3 * 9 + outChannels * outputHeight * outputWidth)
+        #expect(stem["bytes"] as? Int == expected)
+        #expect(layers.filter { ($0["macs"] as? Int ?? 0) == 0 }.allSatisfy { $0["bytes"] as? Int == 0 }, "only convs move counted bytes")
+    }
+
     /// Data points (`<circle class="point">`) in an SVG file, which must parse as XML.
     static func points(in path: String) throws -> Int {
         final class Counter: NSObject, XMLParserDelegate {
