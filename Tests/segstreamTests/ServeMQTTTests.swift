@@ -154,7 +154,7 @@ struct ServeMQTTTests {
         defer { sub.stop() }
         // 2 s of the sample (road at the bottom), then the same 2 s upside down (sky at the bottom), at 256×128.
         let clip = dir.appendingPathComponent("flip.mp4").path
-        try CLI.ffmpeg(["-i", CLI.packageRoot.appendingPathComponent("samples/drive.mp4").path, "-t", "2",
+        try CLI.ffmpeg(["-t", "2", "-i", CLI.packageRoot.appendingPathComponent("samples/drive.mp4").path,
                         "-filter_complex", "[0:v]scale=256:128,split[a][b];[b]vflip[f];[a][f]concat=n=2:v=1",
                         "-c:v", "libx264", "-preset", "ultrafast", "-g", "20", clip])
         let deadPort = try ServeDaemonTests.freePort()
@@ -223,7 +223,7 @@ struct ServeMQTTTests {
             #expect(event["rule"] as? String == "road_ahead" && event["class"] as? String == "road")
             #expect(event["source"] as? String == "drive" && event["fraction"] is Double && event["time"] is Double)
         }
-        print("mqtt events: \(events.map { "\($0["type"]!) at \($0["pts"]!)" }), ground truth frames \(truth)")
+        print("mqtt events: \(events.map { "\($0["type"] ?? "?") at \($0["pts"] ?? "-")" }), ground truth frames \(truth)")
 
         // Credentials: in no topic, no payload, no log line.
         let everything = messages.map { $0.topic + " " + $0.payload }.joined(separator: "\n") + end.stderr
