@@ -56,9 +56,13 @@ struct Serve: ParsableCommand {
     func check(file: String) throws {
         do {
             var config = try ServeConfig.load(file: file, commandLineSources: sources, stateDirectory: stateDir)
-            if let shard = parsedShard { config = config.sharded(shard) }
+            var scope = ""
+            if let shard = parsedShard {
+                scope = "shard \(shard) takes \(config.sharded(shard).sources.count) of \(config.sources.count): "
+                config = config.sharded(shard)
+            }
             let names = config.sources.map { "\($0.name) (\($0.kind.rawValue))" }.joined(separator: ", ")
-            print("\(file): ok, \(config.sources.count) source\(config.sources.count == 1 ? "" : "s"): \(names)")
+            print("\(file): ok, \(scope)\(config.sources.count) source\(config.sources.count == 1 ? "" : "s")\(names.isEmpty ? "" : ": " + names)")
         } catch {
             FileHandle.standardError.write(Data((error.description + "\n").utf8))
             throw ExitCode(SysExit.config.rawValue)

@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import Testing
 @testable import SegServe
 
@@ -124,6 +125,37 @@ struct MQTTUnitTests {
         let transitions = fractions.map { h.update($0)?.rawValue ?? "-" }
         #expect(transitions == ["-", "-", "-", "-", "-", "enter", "-", "-", "-", "-", "leave", "-"])
         #expect(!h.active)
+    }
+}
+
+@Suite("mqtt: the publisher's queue")
+struct MQTTQueueTests {
+    @Test("no broker (a closed port): publishing never waits, the queue keeps the newest queue_size messages and counts the rest")
+    func boundedQueue() throws {
+        // A port nobody listens on: bound to port 0, read back, closed.
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
+        }
+        close(fd)
+        var settings = MQTTSettings(host: "127.0.0.1")
+        settings.port = Int(UInt16(bigEndian: address.sin_port))
+        settings.queueSize = 100
+        let publisher = MQTTPublisher(settings: settings, shard: Shard(index: 2, count: 3),
+                                      backoff: BackoffSettings(initial: .milliseconds(50), cap: .milliseconds(200)),
+                                      logger: Logger(label: "test"))
+        #expect(publisher.clientID == "segstream-shard-2" && publisher.daemonTopic == "segstream/shard/2/availability")
+        publisher.start()
+        for i in 0..<5000 { publisher.publish(publisher.topic("cam", "summary"), payload: "{\"i\": \(i)}") }
+        #expect(publisher.droppedMessages == 4900 && publisher.publishedMessages == 0 && !publisher.isConnected)
+        publisher.stop(timeout: .seconds(2))
+        let single = MQTTPublisher(settings: settings, shard: Shard(index: 1, count: 1), backoff: BackoffSettings(),
+                                   logger: Logger(label: "test"))
+        #expect(single.clientID == "segstream" && single.daemonTopic == "segstream/availability")
     }
 }
 

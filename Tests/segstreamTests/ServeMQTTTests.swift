@@ -324,6 +324,13 @@ struct ServeMQTTTests {
             #expect(folders == sets[k], "shard \(k + 1): folders \(folders), served \(sets[k])")
         }
         print("shards: \(sets.map { $0.sorted() })")
+        // --check-config with --shard names the same sources.
+        for k in 0..<3 {
+            let check = try CLI.segstream(["serve", "--check-config", config.path, "--shard", "\(k + 1)/3"], timeout: 30)
+            #expect(check.status == 0 && check.stdout.contains("shard \(k + 1)/3 takes \(sets[k].count) of 6"), "\(check.stdout)")
+            let listed = Set(names.filter { check.stdout.contains(" \($0) (file)") })
+            #expect(listed == sets[k], "\(check.stdout)")
+        }
 
         for bad in ["0/3", "4/3", "3", "x/y"] {
             let result = try CLI.segstream(["serve", "--config", config.path, "--shard", bad], timeout: 30)
