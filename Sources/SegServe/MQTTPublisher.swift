@@ -197,8 +197,11 @@ public final class MQTTPublisher: @unchecked Sendable {
             let rc = mosquitto_loop(mosq, 50, 1)
             if rc != MOSQ_ERR_SUCCESS.rawValue {
                 socketOpen = false
-                if state.withLock({ $0.connected }) { logger.warning("mqtt: lost the broker \(endpoint): \(Self.describe(rc))") }
-                if !backOff(Self.describe(rc)) { return }
+                // A refusal (bad credentials, a banned id) ends the loop too; its CONNACK code says why.
+                let refusal = state.withLock { $0.connack }.flatMap { $0 == 0 ? nil : $0 }
+                let reason = refusal.map { "refused the connection: \(String(cString: mosquitto_connack_string($0)))" }
+                    ?? Self.describe(rc)
+                if !backOff(reason) { return }
                 continue
             }
             // CONNACK: accepted (announce everything again) or refused (back off; a bad password stays bad).

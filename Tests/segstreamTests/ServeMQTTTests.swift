@@ -9,17 +9,29 @@ struct ServeMQTTTests {
     final class Broker {
         let port: Int
         let directory: URL
+        /// With a user, only that user and password may connect (a mosquitto_passwd file); else anyone.
+        let user: (name: String, password: String)?
         private var process: Process?
 
-        init(directory: URL, port: Int? = nil) throws {
+        init(directory: URL, port: Int? = nil, user: (name: String, password: String)? = nil) throws {
             self.directory = directory
             self.port = try port ?? ServeDaemonTests.freePort()
+            self.user = user
             try start()
         }
 
         func start() throws {
             let conf = directory.appendingPathComponent("mosquitto-\(port).conf")
-            try "listener \(port) 127.0.0.1\nallow_anonymous true\npersistence false\n".write(to: conf, atomically: true, encoding: .utf8)
+            var text = "listener \(port) 127.0.0.1\npersistence false\n"
+            if let user {
+                let passwords = directory.appendingPathComponent("mosquitto-\(port).passwd").path
+                let made = try CLI.run("/usr/bin/mosquitto_passwd", ["-b", "-c", passwords, user.name, user.password])
+                #expect(made.status == 0, "mosquitto_passwd: \(made.stderr)")
+                text += "allow_anonymous false\npassword_file \(passwords)\n"
+            } else {
+                text += "allow_anonymous true\n"
+            }
+            try text.write(to: conf, atomically: true, encoding: .utf8)
             let process = Process()
             process.executableURL = URL(fileURLWithPath: "/usr/sbin/mosquitto")
             process.arguments = ["-c", conf.path]
@@ -69,8 +81,9 @@ struct ServeMQTTTests {
     final class Subscriber {
         let process: LiveProcess
 
-        init(port: Int, topic: String = "segstream/#") throws {
-            process = try LiveProcess(["-h", "127.0.0.1", "-p", "\(port)", "-t", topic, "-q", "1", "-F", "%r %t %p"],
+        init(port: Int, topic: String = "segstream/#", user: (name: String, password: String)? = nil) throws {
+            let login = user.map { ["-u", $0.name, "-P", $0.password] } ?? []
+            process = try LiveProcess(["-h", "127.0.0.1", "-p", "\(port)", "-t", topic, "-q", "1", "-F", "%r %t %p"] + login,
                                       executable: "/usr/bin/mosquitto_sub")
         }
 
@@ -145,12 +158,15 @@ struct ServeMQTTTests {
         return result
     }
 
-    @Test("availability, summaries at the configured rate with every documented field, enter and leave events where the ground truth has them; no credential in any topic, payload or log line")
+    @Test("a broker that requires a password: availability, summaries at the configured rate with every documented field, enter and leave events where the ground truth has them; no credential in any topic, payload or log line")
     func messages() throws {
         let dir = try CLI.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
-        let broker = try Broker(directory: dir)
-        let sub = try Subscriber(port: broker.port)
+        let secrets = ["Sup3rSecretCam", "Tok3nValue99", "BrokerPa55word"]
+        // The broker takes only `seg` with its password: the daemon's credentials must reach it.
+        let account = (name: "seg", password: secrets[2])
+        let broker = try Broker(directory: dir, user: account)
+        let sub = try Subscriber(port: broker.port, user: account)
         defer { sub.stop() }
         // 2 s of the sample (road at the bottom), then the same 2 s upside down (sky at the bottom), at 256×128.
         let clip = dir.appendingPathComponent("flip.mp4").path
@@ -158,7 +174,6 @@ struct ServeMQTTTests {
                         "-filter_complex", "[0:v]scale=256:128,split[a][b];[b]vflip[f];[a][f]concat=n=2:v=1",
                         "-c:v", "libx264", "-preset", "ultrafast", "-g", "20", clip])
         let deadPort = try ServeDaemonTests.freePort()
-        let secrets = ["Sup3rSecretCam", "Tok3nValue99", "BrokerPa55word"]
         let state = dir.appendingPathComponent("state")
         let config = dir.appendingPathComponent("serve.yaml")
         try """
@@ -229,6 +244,26 @@ struct ServeMQTTTests {
         let everything = messages.map { $0.topic + " " + $0.payload }.joined(separator: "\n") + end.stderr
         for secret in secrets { #expect(!everything.contains(secret), "\(secret) leaked") }
         #expect(end.stderr.contains("rtsp://admin:***@"), "the failing camera is logged, redacted")
+
+        // A wrong password: refused, retried with backoff, logged without the password; video goes on.
+        let wrong = dir.appendingPathComponent("wrong.yaml")
+        try """
+            state_dir: \(dir.appendingPathComponent("state-wrong").path)
+            backoff: {initial: 200ms, cap: 1s}
+            mqtt: {host: 127.0.0.1, port: \(broker.port), username: seg, password: NotTheRightOne}
+            defaults: {model: \(CLI.tinyModel), outputs: {recording: {enabled: false}}}
+            sources: {cam: {url: \(try ServeDaemonTests.clip(dir, "small.mp4", seconds: 2)), loop: true}}
+            """.write(to: wrong, atomically: true, encoding: .utf8)
+        let refused = try LiveProcess(["serve", "--config", wrong.path])
+        let processed = ServeDaemonTests.waitFor(20) {
+            ServeDaemonTests.frameTimes(dir.appendingPathComponent("state-wrong"), "cam").count >= 20
+        }
+        kill(refused.process.processIdentifier, SIGTERM)
+        let refusedLog = refused.finish(timeout: 30).stderr
+        #expect(processed && refused.process.terminationStatus == 0)
+        #expect(refusedLog.contains("refused the connection"), "\(refusedLog)")
+        #expect(!refusedLog.contains("NotTheRightOne"))
+        #expect(!sub.messages.contains { $0.topic.hasPrefix("segstream/cam/") }, "a refused client published")
     }
 
     @Test("broker down at start: the daemon processes anyway and comes online when the broker does; a broker restart loses no availability; SIGKILL publishes the will")
