@@ -130,7 +130,7 @@ struct MQTTUnitTests {
 
 @Suite("mqtt: the publisher's queue")
 struct MQTTQueueTests {
-    @Test("no broker (a closed port): publishing never waits, the queue keeps the newest queue_size messages and counts the rest")
+    @Test("no broker (a closed port): publishing returns at once, the queue holds at most queue_size messages and counts the dropped")
     func boundedQueue() throws {
         // A port nobody listens on: bound to port 0, read back, closed.
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
@@ -156,6 +156,75 @@ struct MQTTQueueTests {
         let single = MQTTPublisher(settings: settings, shard: Shard(index: 1, count: 1), backoff: BackoffSettings(),
                                    logger: Logger(label: "test"))
         #expect(single.clientID == "segstream" && single.daemonTopic == "segstream/availability")
+    }
+}
+
+extension MQTTQueueTests {
+    @Test("against a real broker: messages from several threads all arrive in order per thread, availability is retained, a clean stop says offline")
+    func realBroker() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("segserve-mqtt-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        // A free port: bound to 0, read back, closed.
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
+        }
+        close(fd)
+        let port = Int(UInt16(bigEndian: address.sin_port))
+        let conf = dir.appendingPathComponent("mosquitto.conf")
+        try "listener \(port) 127.0.0.1\nallow_anonymous true\npersistence false\n".write(to: conf, atomically: true, encoding: .utf8)
+        let broker = Process()
+        broker.executableURL = URL(fileURLWithPath: "/usr/sbin/mosquitto")
+        broker.arguments = ["-c", conf.path]
+        broker.standardError = FileHandle.nullDevice
+        try broker.run()
+        defer { kill(broker.processIdentifier, SIGKILL); broker.waitUntilExit() }
+        usleep(300_000)
+        // The subscriber, writing every message to a file.
+        let out = dir.appendingPathComponent("sub.txt")
+        #expect(FileManager.default.createFile(atPath: out.path, contents: nil))
+        let sub = Process()
+        sub.executableURL = URL(fileURLWithPath: "/usr/bin/mosquitto_sub")
+        sub.arguments = ["-h", "127.0.0.1", "-p", "\(port)", "-t", "test/#", "-q", "1", "-v"]
+        sub.standardOutput = try FileHandle(forWritingTo: out)
+        try sub.run()
+        // SIGKILL: a child of the test runner inherits its blocked signals, so SIGTERM would wait forever.
+        defer { kill(sub.processIdentifier, SIGKILL); sub.waitUntilExit() }
+        usleep(300_000)
+
+        var settings = MQTTSettings(host: "127.0.0.1")
+        settings.port = port
+        settings.topicPrefix = "test"
+        settings.qos = 1
+        let publisher = MQTTPublisher(settings: settings, shard: nil, backoff: BackoffSettings(initial: .milliseconds(50), cap: .milliseconds(200)),
+                                      logger: Logger(label: "test"))
+        publisher.setAvailability("a", online: false)
+        publisher.start()
+        let deadline = Date().addingTimeInterval(10)
+        while !publisher.isConnected && Date() < deadline { usleep(10_000) }
+        #expect(publisher.isConnected)
+        DispatchQueue.concurrentPerform(iterations: 4) { t in
+            for i in 0..<50 {
+                publisher.publish(publisher.topic("s\(t)", "summary"), payload: "\(i)")
+                if i == 25 { publisher.setAvailability("a", online: true) }
+            }
+        }
+        usleep(500_000)
+        publisher.stop()
+        usleep(300_000)
+        let lines = (try String(contentsOf: out, encoding: .utf8)).split(separator: "\n").map(String.init)
+        for t in 0..<4 {
+            let got = lines.filter { $0.hasPrefix("test/s\(t)/summary ") }.map { $0.split(separator: " ")[1] }
+            #expect(got == (0..<50).map { Substring("\($0)") }, "thread \(t): \(got)")
+        }
+        #expect(lines.filter { $0.hasPrefix("test/a/availability ") } == ["test/a/availability offline", "test/a/availability online", "test/a/availability offline"])
+        #expect(lines.first == "test/availability online" && lines.last == "test/availability offline", "\(lines.prefix(3)) … \(lines.suffix(3))")
+        #expect(publisher.droppedMessages == 0 && publisher.publishedMessages == 200 + 5)
     }
 }
 

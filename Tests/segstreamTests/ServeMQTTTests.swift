@@ -105,8 +105,9 @@ struct ServeMQTTTests {
             ServeDaemonTests.waitFor(timeout) { predicate(messages) }
         }
 
+        /// SIGKILL: a child of the test runner inherits its blocked signals, so SIGTERM would only time out.
         func stop() {
-            kill(process.process.processIdentifier, SIGTERM)
+            kill(process.process.processIdentifier, SIGKILL)
             _ = process.finish(timeout: 5)
         }
     }
