@@ -321,6 +321,26 @@ struct ServeMQTTTests {
         #expect(late.wait(5) { $0.contains { $0.topic == "segstream/availability" && $0.retained && $0.payload == "offline" } })
     }
 
+    @Test("an event rule for a class the model does not have: exit 78 with one line naming it")
+    func unknownClass() throws {
+        let dir = try CLI.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let clip = try ServeDaemonTests.clip(dir, "cam.mp4", seconds: 1)
+        let config = dir.appendingPathComponent("serve.yaml")
+        try """
+            state_dir: \(dir.appendingPathComponent("state").path)
+            mqtt: {host: 127.0.0.1, port: \(try ServeDaemonTests.freePort())}
+            defaults: {model: \(CLI.tinyModel)}
+            sources:
+              cam: {url: \(clip), events: [{class: unicorn}]}
+            """.write(to: config, atomically: true, encoding: .utf8)
+        let result = try CLI.segstream(["serve", "--config", config.path], timeout: 60)
+        #expect(result.status == 78, "\(result.stderr)")
+        let lines = result.stderr.split(separator: "\n")
+        #expect(lines.count == 1 && lines[0].contains("source cam: events: rule unicorn: the model has no class \"unicorn\""),
+                "\(result.stderr)")
+    }
+
     @Test("--shard: three daemons on one config of six sources serve every source exactly once; bad values exit 64 with one line")
     func shards() throws {
         let dir = try CLI.temporaryDirectory()
