@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The test suite: Swift (engine, kernels, media, pipeline, serve, CLI); ThreadSanitizer over the suites that run
 # threads (the stream pipeline's five stage threads, queues and stop; model forwards on the engine's shared worker
-# pool, two sessions sharing one model; serve's MQTT publisher, its network thread and four publishing threads); a fuzzing smoke run; and the Python tools (converter, panoptic PQ
-# cross-checked against cityscapesscripts).
+# pool, two sessions sharing one model; serve's MQTT publisher, its network thread and four publishing threads);
+# a fuzzing smoke run; and the Python tools (converter, panoptic PQ cross-checked against cityscapesscripts).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 swift build --product segstream
