@@ -44,6 +44,8 @@ public final class ServeDaemon: @unchecked Sendable {
     private let inbox = Locked(Inbox())
     private let snapshot: Locked<ServeSupervisor>
     private var signalSources: [any DispatchSourceSignal] = []
+    /// The `mqtt:` client (docs/mqtt.md), set up once at start: a reload keeps it as it is.
+    private let mqtt: MQTTPublisher?
 
     private struct Inbox {
         var events: [SourceEvent] = []
@@ -65,6 +67,7 @@ public final class ServeDaemon: @unchecked Sendable {
         reloadConfig = reload
         self.notifier = notifier
         self.logger = logger
+        mqtt = config.mqtt.map { MQTTPublisher(settings: $0, shard: config.shard, backoff: config.backoff, logger: logger) }
         try models.loadAll(config)
         let now = MonotonicClock.now()
         supervisor = ServeSupervisor(config: config, now: now)
@@ -103,6 +106,14 @@ public final class ServeDaemon: @unchecked Sendable {
     /// waits for their outputs to close and returns (false when some did not close within ``drainTimeout``).
     @discardableResult
     public func run() -> Bool {
+        if let shard = config.shard {
+            logger.notice("shard \(shard): taking \(config.sources.count) source\(config.sources.count == 1 ? "" : "s")",
+                          metadata: ["sources": "\(config.sources.map(\.name).joined(separator: ","))"])
+        }
+        if let mqtt {
+            for source in config.sources { mqtt.setAvailability(source.name, online: false) }
+            mqtt.start()
+        }
         execute(supervisor.startCommands)
         logger.info("serving \(config.sources.count) source\(config.sources.count == 1 ? "" : "s")",
                     metadata: ["state_dir": "\(config.stateDirectory)"])
@@ -129,7 +140,9 @@ public final class ServeDaemon: @unchecked Sendable {
             retiring.removeAll { idle.contains(ObjectIdentifier($0)) }
         }
         watchdog?.cancel()
-        return shutDown()
+        let clean = shutDown()
+        mqtt?.stop()
+        return clean
     }
 
     // MARK: - The loop's work
@@ -152,6 +165,7 @@ public final class ServeDaemon: @unchecked Sendable {
             if case .disconnect(let why) = command.action {
                 logFailure(command.name, "stalled: \(why)")
                 runners[command.name]?.lines?.event("stalled", ["reason": why])
+                mqtt?.setAvailability(command.name, online: false)
             }
         }
         execute(commands)
@@ -180,14 +194,17 @@ public final class ServeDaemon: @unchecked Sendable {
             logger.info("source \(name): connected", metadata: ["url": "\(runner.source.redactedURL)",
                                                                   "size": "\(width)x\(height)"])
             runner.lines?.event("connected", ["width": width, "height": height])
+            mqtt?.setAvailability(name, online: true)
         case .failed(let error):
             runner.lines?.event("disconnected", ["reason": error])
+            mqtt?.setAvailability(name, online: false)
             let commands = supervisor.failed(name, error, at: now, using: &rng)
             logFailure(name, error)
             execute(commands)
         case .endOfStream:
             runner.lines?.event("ended")
             logger.info("source \(name): end of file\(runner.source.loop ? ", starting again" : "")")
+            if !runner.source.loop { mqtt?.setAvailability(name, online: false) }
             execute(supervisor.endOfStream(name, at: now, using: &rng))
         case .stopped:
             runner.lines?.event("disconnected", ["reason": "stopped"])
@@ -254,6 +271,9 @@ public final class ServeDaemon: @unchecked Sendable {
             logger.error("reload: keeping the running configuration: \(error)")
             return
         }
+        if new.mqtt != config.mqtt {
+            logger.warning("reload: changes to the mqtt section take effect at the next start")
+        }
         var changes = config.changes(to: new)
         if changes.global { changes.changed = new.sources.map(\.name).filter { runners[$0] != nil } }
         var fresh: [String: SourceRunner] = [:]
@@ -270,6 +290,7 @@ public final class ServeDaemon: @unchecked Sendable {
             guard let old = runners.removeValue(forKey: name) else { continue }
             old.disconnect()
             old.lines?.event(changes.removed.contains(name) ? "removed" : "restarted", ["reason": "reload"])
+            mqtt?.setAvailability(name, online: false)
             retiring.append(old)
             lastCounts[name] = nil
             reportedFrame[name] = nil
@@ -310,7 +331,7 @@ public final class ServeDaemon: @unchecked Sendable {
         -> SourceRunner
     {
         try SourceRunner(source: source, directory: config.directory(of: source), model: models.model(for: source),
-                         after: predecessor, logger: logger)
+                         after: predecessor, logger: logger, mqtt: mqtt)
     }
 
     private func sendStatus(ready: Bool) {

@@ -72,8 +72,14 @@ final class SourceRunner {
     /// The connection to wait for before opening a new one (this runner's or, after a reload, its predecessor's).
     private var previous: DispatchGroup?
     private let logger: Logger
+    /// Summaries and events go here when the configuration has `mqtt:`.
+    let mqtt: MQTTPublisher?
 
-    init(source: SourceConfig, directory: String, model: any SegmentationModel, after predecessor: SourceRunner?, logger: Logger) throws {
+    init(source: SourceConfig, directory: String, model: any SegmentationModel, after predecessor: SourceRunner?,
+         logger: Logger, mqtt: MQTTPublisher? = nil) throws {
+        let unknown = MQTTFrameSink.unknownClasses(source.events, classNames: model.config.classNames)
+        if let problem = unknown.first { throw ServeError("source \(source.name): \(problem)") }
+        self.mqtt = mqtt
         self.source = source
         self.directory = directory
         self.model = model
@@ -114,7 +120,7 @@ final class SourceRunner {
         let patience = DispatchTimeInterval.nanoseconds(Int(Backoff.nanoseconds(max(source.stallTimeout, .seconds(5)))))
         let job = ConnectionJob(source: source, directory: directory, pipeline: pipeline, lines: lines,
                                 classNames: model.config.classNames, processed: processed, connection: connection,
-                                post: post)
+                                mqtt: mqtt, post: post)
         let thread = Thread {
             if let wait, wait.wait(timeout: .now() + patience) == .timedOut {
                 connection.blockedBy.withLock { $0 = wait }
@@ -151,6 +157,7 @@ struct ConnectionJob: Sendable {
     let classNames: [String]
     let processed: Locked<Int>
     let connection: Connection
+    let mqtt: MQTTPublisher?
     let post: @Sendable (SourceEvent) -> Void
 
     /// Reports to the loop; a failure's text loses any credentials here, before it reaches a log, a status line or
@@ -208,6 +215,9 @@ struct ConnectionJob: Sendable {
             sinks.append(FrameLinesSink(lines: lines, classNames: classNames, processed: processed))
         } else {
             sinks.append(CountingSink(processed: processed))
+        }
+        if let mqtt {
+            sinks.append(MQTTFrameSink(publisher: mqtt, source: source.name, classNames: classNames, rules: source.events))
         }
 
         var outcome: SourceEvent.Kind

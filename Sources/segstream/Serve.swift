@@ -29,11 +29,20 @@ struct Serve: ParsableCommand {
     @Option(name: .customLong("state-dir"), help: "Output folder (overrides the file's state_dir; default $STATE_DIRECTORY or /var/lib/segstream).")
     var stateDir: String?
 
+    @Option(name: .long, help: ArgumentHelp("Serve only the sources that rendezvous hashing of their names gives to shard K of N (1 ≤ K ≤ N; docs/scaling.md).", valueName: "K/N"))
+    var shard: String?
+
     func validate() throws {
         if checkConfig != nil && config != nil {
             throw ValidationError("--check-config takes the file to check; leave out --config")
         }
+        if let shard, Shard(parsing: shard) == nil {
+            throw ValidationError("--shard: expected K/N with 1 ≤ K ≤ N ≤ 1000 (e.g. 2/3), got \"\(shard)\"")
+        }
     }
+
+    /// `--shard K/N`, validated by ``validate()``.
+    var parsedShard: Shard? { shard.flatMap(Shard.init(parsing:)) }
 
     func run() throws {
         if let checkConfig {
@@ -46,9 +55,14 @@ struct Serve: ParsableCommand {
     /// `--check-config FILE`: every problem on its own line on stderr (exit 78), or one summary line on stdout.
     func check(file: String) throws {
         do {
-            let config = try ServeConfig.load(file: file, commandLineSources: sources, stateDirectory: stateDir)
+            var config = try ServeConfig.load(file: file, commandLineSources: sources, stateDirectory: stateDir)
+            var scope = ""
+            if let shard = parsedShard {
+                scope = "shard \(shard) takes \(config.sharded(shard).sources.count) of \(config.sources.count): "
+                config = config.sharded(shard)
+            }
             let names = config.sources.map { "\($0.name) (\($0.kind.rawValue))" }.joined(separator: ", ")
-            print("\(file): ok, \(config.sources.count) source\(config.sources.count == 1 ? "" : "s"): \(names)")
+            print("\(file): ok, \(scope)\(config.sources.count) source\(config.sources.count == 1 ? "" : "s")\(names.isEmpty ? "" : ": " + names)")
         } catch {
             FileHandle.standardError.write(Data((error.description + "\n").utf8))
             throw ExitCode(SysExit.config.rawValue)
@@ -60,11 +74,15 @@ struct Serve: ParsableCommand {
 /// logging, the models loaded once each, then `ServeDaemon.run()` until SIGTERM; exit 0 once every output is closed.
 func runDaemon(_ command: Serve) throws {
     let load: ServeDaemon.ConfigLoader = {
+        var config: ServeConfig
         if command.config == nil && !command.sources.isEmpty {
-            return try ServeConfig.fromCommandLine(sources: command.sources, stateDirectory: command.stateDir)
+            config = try ServeConfig.fromCommandLine(sources: command.sources, stateDirectory: command.stateDir)
+        } else {
+            config = try ServeConfig.load(file: command.config ?? ServeConfig.defaultConfigPath,
+                                          commandLineSources: command.sources, stateDirectory: command.stateDir)
         }
-        return try ServeConfig.load(file: command.config ?? ServeConfig.defaultConfigPath,
-                                    commandLineSources: command.sources, stateDirectory: command.stateDir)
+        if let shard = command.parsedShard { config = config.sharded(shard) }
+        return config
     }
     let config: ServeConfig
     do {
