@@ -144,7 +144,7 @@ struct ConfigParser {
     /// The source being read (nil: top level or `defaults`); every problem is about it.
     private var context: String?
 
-    static let topLevelKeys = ["state_dir", "backoff", "defaults", "sources"]
+    static let topLevelKeys = ["state_dir", "backoff", "defaults", "sources", "http"]
     static let sourceKeys = ["url", "loop", "size", "scale", "precision", "model", "fps", "drop", "stall_timeout",
                              "outputs"]
     static let outputKeys = ["recording", "json", "masks"]
@@ -205,6 +205,15 @@ struct ConfigParser {
         }
 
         let backoff = top["backoff"].map { readBackoff($0.value) } ?? BackoffSettings()
+
+        // http: HOST:PORT or off (docs/http.md); absent: loopback, the default port.
+        var http: HTTPListen? = .default
+        if let (_, value) = top["http"], let text = string(value, "http") {
+            switch HTTPListen.parse(text) {
+            case .success(let listen): http = listen
+            case .failure(let error): problem(value, "http: \(error.description)")
+            }
+        }
 
         var defaults = SourceSettings()
         if let (key, value) = top["defaults"] {
@@ -288,7 +297,7 @@ struct ConfigParser {
         if sources.isEmpty && problems.isEmpty {
             problem(top["sources"]?.key, "no sources: add some under \"sources:\" or pass --source NAME=URL")
         }
-        return problems.isEmpty ? ServeConfig(stateDirectory: stateDir, backoff: backoff, sources: sources) : nil
+        return problems.isEmpty ? ServeConfig(stateDirectory: stateDir, backoff: backoff, sources: sources, http: http) : nil
     }
 
     private func yamlProblem(_ error: Error) -> ConfigProblem {

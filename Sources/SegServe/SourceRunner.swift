@@ -1,3 +1,4 @@
+import CoreMetrics
 import Foundation
 import Logging
 import SegMedia
@@ -72,8 +73,12 @@ final class SourceRunner {
     /// The connection to wait for before opening a new one (this runner's or, after a reload, its predecessor's).
     private var previous: DispatchGroup?
     private let logger: Logger
+    /// Where the annotated frames go while someone watches (nil: HTTP off).
+    let snapshots: SnapshotStore?
 
-    init(source: SourceConfig, directory: String, model: any SegmentationModel, after predecessor: SourceRunner?, logger: Logger) throws {
+    init(source: SourceConfig, directory: String, model: any SegmentationModel, after predecessor: SourceRunner?, logger: Logger,
+         metrics: any MetricsFactory = MetricsSystem.factory, snapshots: SnapshotStore? = nil) throws {
+        self.snapshots = snapshots
         self.source = source
         self.directory = directory
         self.model = model
@@ -84,7 +89,7 @@ final class SourceRunner {
         case .scale(let scale): configuration.scale = scale
         }
         configuration.dropPolicy = source.drop == .wait ? .wait : .dropOldest
-        pipeline = StreamPipeline(model: model, configuration: configuration)
+        pipeline = StreamPipeline(model: model, configuration: configuration, metrics: metrics)
         previous = predecessor?.current?.done
         do {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
@@ -114,7 +119,7 @@ final class SourceRunner {
         let patience = DispatchTimeInterval.nanoseconds(Int(Backoff.nanoseconds(max(source.stallTimeout, .seconds(5)))))
         let job = ConnectionJob(source: source, directory: directory, pipeline: pipeline, lines: lines,
                                 classNames: model.config.classNames, processed: processed, connection: connection,
-                                post: post)
+                                snapshots: snapshots, post: post)
         let thread = Thread {
             if let wait, wait.wait(timeout: .now() + patience) == .timedOut {
                 connection.blockedBy.withLock { $0 = wait }
@@ -151,6 +156,7 @@ struct ConnectionJob: Sendable {
     let classNames: [String]
     let processed: Locked<Int>
     let connection: Connection
+    let snapshots: SnapshotStore?
     let post: @Sendable (SourceEvent) -> Void
 
     /// Reports to the loop; a failure's text loses any credentials here, before it reaches a log, a status line or
@@ -204,6 +210,7 @@ struct ConnectionJob: Sendable {
             report(.failed("\(error)"))
             return
         }
+        if let snapshots { sinks.append(SnapshotSink(store: snapshots)) }
         if let lines {
             sinks.append(FrameLinesSink(lines: lines, classNames: classNames, processed: processed))
         } else {
