@@ -12,6 +12,8 @@ public final class JPEGEncoder: @unchecked Sendable {
     private let yuv = FrameBox()
     private let packet = PacketBox()
     private let scaler = Scaler()
+    /// The encoder wants increasing timestamps, even for pictures that stand alone.
+    private var pictures: Int64 = 0
 
     public init(quality: Int = 5) {
         precondition((2...31).contains(quality), "JPEG quality must be in 2...31")
@@ -38,7 +40,8 @@ public final class JPEGEncoder: @unchecked Sendable {
         }
         // A fixed quantiser: every picture is a key frame with the same quality.
         yuv.raw.pointee.quality = Int32(quality) * FF_QP2LAMBDA
-        yuv.raw.pointee.pts = 0
+        yuv.raw.pointee.pts = pictures
+        pictures += 1
         let src2 = avcodec_send_frame(e.raw, yuv.raw)
         if src2 < 0 { throw MediaError(.internalError, "cannot encode a JPEG", code: src2) }
         let rrc = avcodec_receive_packet(e.raw, packet.raw)

@@ -149,9 +149,12 @@ public final class SnapshotStore: Sendable {
 
     public init() {}
 
-    /// The latest frame (nil before one was copied), and from now on frames are copied for ``watchWindow`` s.
+    /// The latest frame (nil before one was copied since the watch began), and from now on frames are copied for
+    /// ``watchWindow`` s.
     public func requestFrame(now: Double = Telemetry.now()) -> Frame? {
         state.withLock {
+            // A frame kept from before the last watch lapsed is stale: the caller waits for a fresh one.
+            if now - $0.requestedAt >= Self.watchWindow { $0.frame = nil }
             $0.requestedAt = now
             return $0.frame
         }

@@ -60,7 +60,6 @@ enum StatusPage {
         setTimeout(() => refreshImage(tile, src.name), Math.max(0, 500 - (Date.now() - tile.last)));
       };
       img.onload = next; img.onerror = next;
-      refreshImage(tile, src.name);
       return tile;
     }
     function refreshImage(tile, name) {
@@ -96,7 +95,11 @@ enum StatusPage {
         const seen = new Set();
         for (const src of doc.sources) {
           seen.add(src.name);
-          if (!tiles.has(src.name)) tiles.set(src.name, makeTile(src));
+          if (!tiles.has(src.name)) {
+            const tile = makeTile(src);
+            tiles.set(src.name, tile);
+            refreshImage(tile, src.name);
+          }
           update(src, tiles.get(src.name));
         }
         for (const [name, tile] of tiles) if (!seen.has(name)) { tile.t.remove(); tiles.delete(name); }

@@ -58,7 +58,7 @@ struct StatusServerTests {
             })
             let gate = reloadGate
             let config = try ServeConfig.load(file: file)
-            daemon = try ServeDaemon(config: config, models: models, reload: {
+            daemon = try ServeDaemon(config: config, models: models, reload: { () throws(ConfigError) -> ServeConfig in
                 gate.withLock { $0 }?.wait()
                 return try ServeConfig.load(file: file)
             }, logger: logger, metrics: server.metrics.factory, snapshots: true)
@@ -190,8 +190,12 @@ struct StatusServerTests {
         #expect(clip["width"] as? Int == 160 && clip["height"] as? Int == 120)
         #expect(clip["fps"] is Double && clip["latency_ms"] is Double)
         #expect(clip["dropped"] as? [String: Int] == [:] || clip["dropped"] as? [String: Int] == ["inference_busy": 0])
-        let classes = clip["classes"] as? [[String: String]] ?? []
-        #expect(classes.count == 19 && classes.first == ["name": "road", "color": "#804080"])
+        // The legend is the model's: its class names and palette, in order.
+        let config = try loadSegmentationModel(contentsOf: URL(fileURLWithPath: Self.model)).config
+        let legend = config.classNames.enumerated().map { index, name in
+            ["name": name, "color": "#" + config.palette[index].map { String(format: "%02x", $0) }.joined()]
+        }
+        #expect(!legend.isEmpty && clip["classes"] as? [[String: String]] == legend)
         #expect(cam["name"] as? String == "cam")
         #expect(["connecting", "backing off"].contains(cam["state"] as? String ?? ""))
         #expect(cam["url"] as? String == "rtsp://viewer:***@127.0.0.1:\(h.cameraPort)/s?token=***")
