@@ -30,7 +30,9 @@ public final class StatusServer: Sendable {
     public func attach(_ daemon: ServeDaemon) { self.daemon.withLock { $0 = daemon } }
 
     /// Binds `listen` and serves on Hummingbird's event loops; returns the bound port once listening, or throws
-    /// ``ServeError`` with one line (address in use, no such address) when it cannot.
+    /// ``ServeError`` with one line (address in use, no such address) when it cannot. Blocks the calling thread
+    /// until then: call it from a thread of its own (the CLI's main thread), not from a Swift concurrency task,
+    /// whose threads the server itself needs.
     public func start(_ listen: HTTPListen) throws -> Int {
         let outcome = Locked<Result<Int, ServeError>?>(nil)
         let bound = DispatchSemaphore(value: 0)

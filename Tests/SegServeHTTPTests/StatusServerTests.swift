@@ -82,60 +82,63 @@ struct StatusServerTests {
             try? FileManager.default.removeItem(at: dir)
         }
 
-        func get(_ path: String, method: String = "GET") throws -> HTTPAnswer {
-            try HTTPAnswer.fetch(port: port, path: path, method: method)
+        /// Off the test's task: the server answers on Swift concurrency's threads, which a blocking wait here
+        /// would take (2 on a 2-core machine).
+        func get(_ path: String, method: String = "GET") async throws -> HTTPAnswer {
+            let port = self.port
+            return try await onThread { try HTTPAnswer.fetch(port: port, path: path, method: method) }
         }
     }
 
-    static func waitFor(_ seconds: Double, _ predicate: () throws -> Bool) rethrows -> Bool {
+    static func waitFor(_ seconds: Double, _ predicate: () async throws -> Bool) async throws -> Bool {
         let deadline = Date().addingTimeInterval(seconds)
         while Date() < deadline {
-            if try predicate() { return true }
-            usleep(50_000)
+            if try await predicate() { return true }
+            try await Task.sleep(for: .milliseconds(50))
         }
-        return try predicate()
+        return try await predicate()
     }
 
     @Test("/readyz: 503 before the daemon is attached and while a reload is applied, 200 when serving; /healthz: 503 while the loop is stuck, 200 otherwise")
-    func readinessAndLiveness() throws {
-        let h = try Harness(progressTimeout: .milliseconds(400))
+    func readinessAndLiveness() async throws {
+        let h = try await onThread { try Harness(progressTimeout: .milliseconds(400)) }
         defer { h.stop() }
-        #expect(try h.get("/readyz").status == 503)
-        #expect(try h.get("/readyz").text == "loading models\n")
-        #expect(try h.get("/healthz").status == 200)
-        #expect(try h.get("/api/sources").json?["ready"] as? Bool == false)
+        #expect(try await h.get("/readyz").status == 503)
+        #expect(try await h.get("/readyz").text == "loading models\n")
+        #expect(try await h.get("/healthz").status == 200)
+        #expect(try await h.get("/api/sources").json?["ready"] as? Bool == false)
         h.attachAndRun()
-        #expect(try Self.waitFor(5) { try h.get("/readyz").status == 200 })
-        #expect(try h.get("/healthz").status == 200)
+        #expect(try await Self.waitFor(5) { try await h.get("/readyz").status == 200 })
+        #expect(try await h.get("/healthz").status == 200)
 
         // A reload whose configuration read blocks: not ready meanwhile, and the loop (which applies it) makes no
         // progress, so after progressTimeout it is not live either; both come back once the reload ends.
         let gate = DispatchSemaphore(value: 0)
         h.reloadGate.withLock { $0 = gate }
         h.daemon.requestReload()
-        #expect(try Self.waitFor(5) { try h.get("/readyz").status == 503 })
-        #expect(try Self.waitFor(5) { try h.get("/healthz").status == 503 })
-        #expect(try h.get("/healthz").text == "the scheduler is stuck\n")
+        #expect(try await Self.waitFor(5) { try await h.get("/readyz").status == 503 })
+        #expect(try await Self.waitFor(5) { try await h.get("/healthz").status == 503 })
+        #expect(try await h.get("/healthz").text == "the scheduler is stuck\n")
         h.reloadGate.withLock { $0 = nil }
         gate.signal()
-        #expect(try Self.waitFor(5) { try h.get("/readyz").status == 200 })
-        #expect(try Self.waitFor(5) { try h.get("/healthz").status == 200 })
+        #expect(try await Self.waitFor(5) { try await h.get("/readyz").status == 200 })
+        #expect(try await Self.waitFor(5) { try await h.get("/healthz").status == 200 })
     }
 
     @Test("/metrics: Prometheus text with per-source counters that move, latency histograms, source up, frame age, reconnects, process metrics; labels are names, never URLs")
-    func metrics() throws {
-        let h = try Harness()
+    func metrics() async throws {
+        let h = try await onThread { try Harness() }
         defer { h.stop() }
         h.attachAndRun()
         let processed = #"segstream_frames_processed_total{source="clip"}"#
-        #expect(try Self.waitFor(20) { (try Exposition(h.get("/metrics").text).value(processed) ?? 0) >= 5 })
-        #expect(try Self.waitFor(10) { (try Exposition(h.get("/metrics").text).value(#"segstream_reconnects_total{source="cam"}"#) ?? 0) >= 1 })
-        let answer = try h.get("/metrics")
+        #expect(try await Self.waitFor(20) { (try await Exposition(h.get("/metrics").text).value(processed) ?? 0) >= 5 })
+        #expect(try await Self.waitFor(10) { (try await Exposition(h.get("/metrics").text).value(#"segstream_reconnects_total{source="cam"}"#) ?? 0) >= 1 })
+        let answer = try await h.get("/metrics")
         #expect(answer.status == 200)
         #expect(answer.headers["content-type"] == "text/plain; version=0.0.4; charset=utf-8")
         let first = try Exposition(answer.text)
-        usleep(1_000_000)
-        let second = try Exposition(h.get("/metrics").text)
+        try await Task.sleep(for: .seconds(1))
+        let second = try await Exposition(h.get("/metrics").text)
 
         // Counters move.
         #expect(second.value(processed)! > first.value(processed)!)
@@ -174,13 +177,13 @@ struct StatusServerTests {
     }
 
     @Test("/api/sources: every source's state, redacted URL, counts, size and legend; snapshots are JPEGs of new frames; only GET and HEAD; no credential in any answer")
-    func apiSnapshotsAndSecurity() throws {
-        let h = try Harness()
+    func apiSnapshotsAndSecurity() async throws {
+        let h = try await onThread { try Harness() }
         defer { h.stop() }
         h.attachAndRun()
         var sources: [[String: Any]] = []
-        #expect(try Self.waitFor(20) {
-            sources = try h.get("/api/sources").json?["sources"] as? [[String: Any]] ?? []
+        #expect(try await Self.waitFor(20) {
+            sources = try await h.get("/api/sources").json?["sources"] as? [[String: Any]] ?? []
             return (sources.first?["frames_processed"] as? Int ?? 0) > 0 && (sources.last?["reconnects"] as? Int ?? 0) > 0
         })
         try #require(sources.count == 2)
@@ -202,30 +205,37 @@ struct StatusServerTests {
         #expect(cam["last_frame_age_s"] is NSNull && cam["width"] is NSNull)
 
         // Snapshots: a JPEG (SOI … EOI), a new one a second later, 404 for an unknown source.
-        let shot = try h.get("/api/sources/clip/snapshot.jpg")
+        let shot = try await h.get("/api/sources/clip/snapshot.jpg")
         #expect(shot.status == 200 && shot.headers["content-type"] == "image/jpeg")
         #expect(shot.body.prefix(3) == Data([0xFF, 0xD8, 0xFF]) && shot.body.suffix(2) == Data([0xFF, 0xD9]))
-        usleep(1_000_000)
-        #expect(try h.get("/api/sources/clip/snapshot.jpg").body != shot.body)
-        #expect(try h.get("/api/sources/nope/snapshot.jpg").status == 404)
+        try await Task.sleep(for: .seconds(1))
+        #expect(try await h.get("/api/sources/clip/snapshot.jpg").body != shot.body)
+        #expect(try await h.get("/api/sources/nope/snapshot.jpg").status == 404)
 
         // Read-only: other methods are refused, HEAD has the headers and no body.
         for (method, path) in [("POST", "/metrics"), ("PUT", "/api/sources"), ("DELETE", "/"), ("PATCH", "/readyz")] {
-            let answer = try h.get(path, method: method)
+            let answer = try await h.get(path, method: method)
             #expect(answer.status == 405, "\(method) \(path)")
             #expect(answer.headers["allow"] == "GET, HEAD")
         }
-        let head = try h.get("/metrics", method: "HEAD")
+        let head = try await h.get("/metrics", method: "HEAD")
         #expect(head.status == 200 && head.body.isEmpty)
 
         // No credential anywhere: every endpoint, the page, the camera's (empty) snapshot, errors.
         for path in ["/", "/metrics", "/api/sources", "/healthz", "/readyz", "/api/sources/cam/snapshot.jpg",
                      "/nope", "/api/sources/clip/snapshot.jpg"] {
-            let answer = try h.get(path)
+            let answer = try await h.get(path)
             let text = String(decoding: answer.body, as: UTF8.self) + answer.headers.description
             #expect(!text.contains(Self.password) && !text.contains(Self.token), "\(path) leaks a credential")
         }
-        #expect(try h.get("/").text.contains("<title>segstream</title>"))
+        #expect(try await h.get("/").text.contains("<title>segstream</title>"))
+    }
+}
+
+/// Runs `body` on a thread of its own and waits for it without holding one of Swift concurrency's threads.
+func onThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        Thread { continuation.resume(with: Result { try body() }) }.start()
     }
 }
 
