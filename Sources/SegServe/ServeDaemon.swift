@@ -70,7 +70,7 @@ public final class ServeDaemon: @unchecked Sendable {
         var shutdown = false
     }
 
-    /// How often the loop ticks.
+    /// How often the loop ticks. This and the two below are set before ``run()``, never during.
     public var tickInterval: Duration = .seconds(1)
     /// How long a shutdown waits for the outputs to close.
     public var drainTimeout: Duration = .seconds(30)

@@ -59,7 +59,6 @@ final class LiveCounts: MetricsFactory, Sendable {
     private let table = Locked<[String: Counts]>([:])
 
     func counts(_ name: String) -> Counts { table.withLock { $0[name] ?? Counts() } }
-    func forget(_ name: String) { table.withLock { $0[name] = nil } }
 
     fileprivate func update(_ name: String, _ body: (inout Counts) -> Void) {
         table.withLock { body(&$0[name, default: Counts()]) }

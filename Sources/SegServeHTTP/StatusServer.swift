@@ -47,16 +47,19 @@ public final class StatusServer: Sendable {
             },
             logger: quiet)
         let task = Task {
+            var reason = "the server stopped before it listened"
             do {
                 try await app.runService(gracefulShutdownSignals: [])
             } catch {
-                let first = outcome.withLock { value -> Bool in
-                    guard value == nil else { return false }
-                    value = .failure(ServeError("http: cannot listen on \(listen): \(Self.describe(error))"))
-                    return true
-                }
-                if first { bound.signal() }
+                reason = Self.describe(error)
             }
+            // Only a server that never listened has a caller still waiting.
+            let first = outcome.withLock { value -> Bool in
+                guard value == nil else { return false }
+                value = .failure(ServeError("http: cannot listen on \(listen): \(reason)"))
+                return true
+            }
+            if first { bound.signal() }
         }
         bound.wait()
         switch outcome.withLock({ $0 })! {
