@@ -31,6 +31,8 @@ let package = Package(
             providers: [.apt(["libavformat-dev", "libavcodec-dev", "libswscale-dev", "libavutil-dev", "libavdevice-dev"])]),
         .systemLibrary(name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CSystemd", pkgConfig: "libsystemd", providers: [.apt(["libsystemd-dev"])]),
+        .systemLibrary(name: "CMalloc"),
+        .systemLibrary(name: "CMosquitto", pkgConfig: "libmosquitto", providers: [.apt(["libmosquitto-dev"])]),
         .target(name: "CSegKernels", cSettings: kernelCFlags, linkerSettings: [.linkedLibrary("m")]),
         .target(name: "SegEngine", dependencies: ["CSegKernels", "CBLAS"]),
         .target(name: "SFNet", dependencies: ["SegEngine", "CSegKernels"]),
@@ -45,11 +47,12 @@ let package = Package(
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
             ]),
-        // `segstream serve`: config, reconnection state machine, systemd integration, the daemon (docs/serve.md).
+        // `segstream serve`: config, reconnection state machine, systemd integration, MQTT (docs/mqtt.md), sharding
+        // (docs/scaling.md), the daemon (docs/serve.md).
         .target(
             name: "SegServe",
             dependencies: [
-                "SegPipeline", "SegMedia", "SFNet", "CSystemd", .product(name: "Yams", package: "Yams"),
+                "SegPipeline", "SegMedia", "SFNet", "CSystemd", "CMalloc", "CMosquitto", .product(name: "Yams", package: "Yams"),
                 .product(name: "Logging", package: "swift-log"), .product(name: "CoreMetrics", package: "swift-metrics"),
             ]),
         // `serve`'s HTTP side: /metrics (Prometheus), /healthz, /readyz, /api/sources and the live status page

@@ -11,7 +11,7 @@
 #
 # Usage: bench/serve_soak.sh [MINUTES] [RESTART_EVERY_S] [SOURCES]      defaults 60 180 4 (the issue's soak)
 # Environment: CLIP (default samples/drive.mp4), CLIP_SIZE (512x256), CLIP_FPS (8), SCALE (0.5), FPS (all),
-#   KEEP=1 keeps the state directory. Exit status 1 if a check fails (RSS > 5 %, a restart not recovered,
+#   BIN (default .build/release/segstream), KEEP=1 keeps the state directory. Exit status 1 if a check fails (RSS > 5 %, a restart not recovered,
 #   a segment that does not decode, the daemon not exiting 0).
 #
 # Sizing for a 2-core machine: each camera sends the clip scaled to CLIP_SIZE at CLIP_FPS (H.264, a key frame
@@ -30,7 +30,7 @@ scale=${SCALE:-0.5}
 fps=${FPS:-all}
 backoff_initial=200ms; backoff_cap_s=1; stall=3s
 model=$(realpath models/sfnet-df1-synth-int8.safetensors)
-bin=.build/release/segstream
+bin=${BIN:-.build/release/segstream}
 [ -x "$bin" ] || swift build -c release --product segstream
 tmp=$(mktemp -d); echo "state: $tmp" >&2
 declare -a spid
@@ -108,6 +108,7 @@ while :; do
         break
     fi
 done
+term_s=$(python3 -c "import time; print(time.time() - $t0)")   # RSS samples after this are the exit, not the run
 kill -TERM "$pid"
 rc=0; wait "$pid" || rc=$?
 pid=
@@ -124,12 +125,14 @@ done < <(find "$tmp/state" -path '*/recordings/*' -type f | sort)
 echo "segments: $nseg, decode errors: $bad"
 [ "$bad" = 0 ] && [ "$nseg" -gt 0 ] || fail=1
 
-python3 - "$tmp" "$n" "$minutes" "$every" "$backoff_cap_s" "$clip_fps" "$clip_size" "$scale" "$fps" <<'PY' || fail=1
+python3 - "$tmp" "$n" "$minutes" "$every" "$backoff_cap_s" "$clip_fps" "$clip_size" "$scale" "$fps" "$term_s" <<'PY' || fail=1
 import csv, glob, json, os, sys
 tmp, n, minutes, every, cap, clip_fps = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4]), float(sys.argv[5]), float(sys.argv[6])
 clip_size, scale, fps = sys.argv[7:10]
+term_s = float(sys.argv[10])
 ok = True
 rss = [(float(r["t_s"]), int(r["rss_kib"])) for r in csv.DictReader(open(os.path.join(tmp, "rss.csv")))]
+rss = [r for r in rss if r[0] < term_s]
 base_t = minutes * 60 * 0.10
 after = [r for r in rss if r[0] >= base_t]
 base, last = after[0], rss[-1]

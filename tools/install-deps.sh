@@ -16,6 +16,8 @@ $SUDO apt-get install -y -qq --no-install-recommends \
 $SUDO apt-get install -y -qq --no-install-recommends \
     python3-gi gir1.2-gstreamer-1.0 gir1.2-gst-rtsp-server-1.0 gstreamer1.0-rtsp gstreamer1.0-plugins-base \
     gstreamer1.0-plugins-good gstreamer1.0-plugins-bad util-linux >/dev/null
+# MQTT (issue #13): libmosquitto for `serve`'s client, and the broker and mosquitto_sub as the tests' real peers.
+$SUDO apt-get install -y -qq --no-install-recommends mosquitto libmosquitto-dev mosquitto-clients >/dev/null
 # The status page's test (issue #13) loads it in Debian's headless chromium; DejaVu gives it a font to draw with.
 $SUDO apt-get install -y -qq --no-install-recommends chromium fonts-dejavu-core >/dev/null
 # The tools need torch's CPU build only; this project's machines carry its wheel in /opt/wheels. Without it,

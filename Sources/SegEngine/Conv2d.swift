@@ -111,6 +111,14 @@ public final class Conv2d: Sendable {
         return outChannels * reductionSize * ho * wo
     }
 
+    /// Bytes one run moves in fp32: weights, input, output and the residual when there is one (the roofline's
+    /// arithmetic intensity, `LayerTiming.bytes`).
+    public func bytesMoved(height: Int, width: Int, residual: Bool = false) -> Int {
+        let (ho, wo) = outputSize(height: height, width: width)
+        let outputs = outChannels * ho * wo
+        return 4 * (outChannels * reductionSize + inChannels * height * width + outputs + (residual ? outputs : 0))
+    }
+
     private var isPointwise: Bool { kernelHeight == 1 && kernelWidth == 1 && stride == 1 && padding == 0 }
 
     /// Columns per im2col panel (a tuning knob; set it before running, never concurrently): the panel (K×n floats) stays around 2 MiB, within L2/L3.
@@ -132,7 +140,8 @@ public final class Conv2d: Sendable {
         precondition(y.channels == outChannels && y.height == ho && y.width == wo,
                      "\(name): output is \(y.shape), expected [\(outChannels), \(ho), \(wo)]")
         if let r = residual { precondition(r.shape == y.shape, "\(name): residual shape \(r.shape) != \(y.shape)") }
-        context.measure(name, macs: macs(height: x.height, width: x.width)) {
+        context.measure(name, macs: macs(height: x.height, width: x.width),
+                        bytes: bytesMoved(height: x.height, width: x.width, residual: residual != nil)) {
             compute(x, y, residual, algorithm, context)
         }
         context.observe(name, y)

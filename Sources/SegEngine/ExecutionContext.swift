@@ -8,6 +8,9 @@ public struct LayerTiming: Sendable {
     public let name: String
     /// Multiply-accumulates (convolutions; 0 for memory-bound ops).
     public let macs: Int
+    /// Bytes a convolution moves at its arithmetic's width: weights + input + output (+ residual); 0 for
+    /// other ops. MACs per byte is the layer's arithmetic intensity (the roofline of `segstream profile --sweep`).
+    public let bytes: Int
     public let seconds: Double
 }
 
@@ -85,12 +88,13 @@ public final class ExecutionContext {
 
     /// Times `body` under `name` when profiling.
     @inline(__always)
-    public func measure(_ name: @autoclosure () -> String, macs: @autoclosure () -> Int = 0, _ body: () -> Void) {
+    public func measure(_ name: @autoclosure () -> String, macs: @autoclosure () -> Int = 0,
+                        bytes: @autoclosure () -> Int = 0, _ body: () -> Void) {
         guard profile != nil else { body(); return }
         let t0 = DispatchTime.now().uptimeNanoseconds
         body()
         let dt = Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-9
-        profile!.append(LayerTiming(name: name(), macs: macs(), seconds: dt))
+        profile!.append(LayerTiming(name: name(), macs: macs(), bytes: bytes(), seconds: dt))
     }
 }
 

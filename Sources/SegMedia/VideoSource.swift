@@ -226,6 +226,11 @@ public final class VideoSource: @unchecked Sendable {
             case "rtsp", "rtsps":
                 defaults["rtsp_transport"] = "tcp"
                 defaults["timeout"] = "10000000"   // socket I/O timeout, µs (rtsp's `timeout` in lavf 59)
+                // The SDP carries the codec parameters, so half a second of probing is enough. FFmpeg's default
+                // (5 s) buffered about 2.5 s of frames while probing and handed them over in one burst, which
+                // a live source's one-frame entrance then dropped (12-19 frames at every connect, measured with
+                // gst-rtsp-server at 8 fps), and it delayed the first frame by ~2 s.
+                defaults["analyzeduration"] = "500000"
             case "udp", "rtp":
                 defaults["overrun_nonfatal"] = "1"   // a slow reader loses packets instead of failing
                 defaults["timeout"] = "10000000"

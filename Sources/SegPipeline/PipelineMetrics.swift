@@ -7,6 +7,10 @@ import Foundation
 public enum PipelineMetric {
     /// Timer: time one frame spent in one stage (`stage` dimension).
     public static let stageLatency = "segstream_stage_latency_seconds"
+    /// Timer: time one stage spent blocked on a queue for one frame (`stage` and `queue` dimensions; `queue` is
+    /// `input`, waiting for a frame to work on, or `output`, waiting for room downstream: the next queue or a
+    /// free frame buffer). The encode stage has no output queue; the decode stage no input queue.
+    public static let stageWait = "segstream_stage_wait_seconds"
     /// Timer: demux to the end of the encode stage, per frame.
     public static let frameLatency = "segstream_frame_latency_seconds"
     /// Counter: frames read from the source and admitted to the pipeline (after `--start`).
@@ -30,7 +34,11 @@ public enum PipelineMetric {
 
 /// The handles one run reports to, made from the pipeline's factory.
 struct RunMetrics: Sendable {
+    /// Which side of a stage a queue wait was on (`PipelineMetric.stageWait`).
+    enum QueueSide: String, CaseIterable { case input, output }
+
     let stage: [Stage: CoreMetrics.Timer]
+    let wait: [Stage: [QueueSide: CoreMetrics.Timer]]
     let frameLatency: CoreMetrics.Timer
     let framesDecoded: Counter
     let framesProcessed: Counter
@@ -48,6 +56,14 @@ struct RunMetrics: Sendable {
             stage[s] = CoreMetrics.Timer(label: PipelineMetric.stageLatency, dimensions: d + [("stage", s.rawValue)], factory: factory)
         }
         self.stage = stage
+        var wait = [Stage: [QueueSide: CoreMetrics.Timer]]()
+        for s in Stage.allCases {
+            for side in QueueSide.allCases {
+                wait[s, default: [:]][side] = CoreMetrics.Timer(
+                    label: PipelineMetric.stageWait, dimensions: d + [("stage", s.rawValue), ("queue", side.rawValue)], factory: factory)
+            }
+        }
+        self.wait = wait
         frameLatency = CoreMetrics.Timer(label: PipelineMetric.frameLatency, dimensions: d, factory: factory)
         framesDecoded = Counter(label: PipelineMetric.framesDecoded, dimensions: d, factory: factory)
         framesProcessed = Counter(label: PipelineMetric.framesProcessed, dimensions: d, factory: factory)
@@ -61,6 +77,11 @@ struct RunMetrics: Sendable {
 
     func record(_ s: Stage, seconds: Double) {
         stage[s]!.recordNanoseconds(Int64((seconds * 1e9).rounded()))
+    }
+
+    /// Time `s` spent blocked on its input or output queue for one frame.
+    func recordWait(_ s: Stage, _ side: QueueSide, seconds: Double) {
+        wait[s]![side]!.recordNanoseconds(Int64((seconds * 1e9).rounded()))
     }
 
     /// Adds what the source counted since `previous`.

@@ -55,12 +55,14 @@ public final class StreamPipeline: Sendable {
     private nonisolated(unsafe) let inference: InferenceSession
     private let running = Locked<RunStop?>(nil)
 
+    /// `pool`: the workers the forward passes fan out to (default the process-wide one; `profile --sweep` gives
+    /// each thread count its own).
     public init(model: any SegmentationModel, configuration: Configuration = Configuration(),
-                metrics: any MetricsFactory = MetricsSystem.factory) {
+                metrics: any MetricsFactory = MetricsSystem.factory, pool: WorkerPool = .shared) {
         self.configuration = configuration
         modelConfig = model.config
         self.metrics = metrics
-        inference = model.makeSession()
+        inference = model.makeSession(pool: pool)
     }
 
     /// The input rule of this pipeline's runs.
@@ -325,9 +327,11 @@ final class RunContext: Sendable {
             metrics.record(.decode, seconds: Telemetry.now() - started)
             metrics.framesDecoded.increment()
             admitted += 1
+            let pushing = Telemetry.now()
             if case .queuedDropping = entrance.push(DemuxedFrame(frame: frame, demuxedAt: started)) {
                 metrics.framesDropped.increment()
             }
+            metrics.recordWait(.decode, .output, seconds: Telemetry.now() - pushing)
         }
     }
 
@@ -340,10 +344,15 @@ final class RunContext: Sendable {
         let builder = NetworkInputBuilder(rule: rule)
         var size = configuration.networkSize
         var index = 0
+        var waitStarted = Telemetry.now()
         while let demuxed = entrance.pop() {
+            let popped = Telemetry.now()
+            metrics.recordWait(.preprocess, .input, seconds: popped - waitStarted)
             let frame = demuxed.frame
             guard let slot = freeSlots.pop() else { break }
             let started = Telemetry.now()
+            // Waiting for a free frame buffer is waiting for room downstream, as a full queue is.
+            var outputWait = started - popped
             let network: NetworkSize
             if let size {
                 network = size
@@ -372,22 +381,31 @@ final class RunContext: Sendable {
             slot.stageSeconds[Stage.preprocess.index] = Telemetry.now() - started
             metrics.record(.preprocess, seconds: slot.stageSeconds[Stage.preprocess.index])
             index += 1
+            let pushing = Telemetry.now()
             next.push(slot)
+            waitStarted = Telemetry.now()
+            outputWait += waitStarted - pushing
+            metrics.recordWait(.preprocess, .output, seconds: outputWait)
         }
         while entrance.pop() != nil {}  // drain frames left behind after a failure so the decoder can exit
     }
 
     func infer(from queue: BoundedQueue<FrameSlot>, into next: BoundedQueue<FrameSlot>, session: InferenceSession) {
         defer { next.close() }
+        var waitStarted = Telemetry.now()
         while let slot = queue.pop() {
             let started = Telemetry.now()
+            metrics.recordWait(.inference, .input, seconds: started - waitStarted)
             let input = slot.input!
             let labels = slot.networkLabels.reserve(input.width * input.height)
             configuration.networkInputObserver?(slot.index, input)
             session.predictLabels(input: input, into: UnsafeMutableBufferPointer(start: labels, count: input.width * input.height))
             slot.stageSeconds[Stage.inference.index] = Telemetry.now() - started
             metrics.record(.inference, seconds: slot.stageSeconds[Stage.inference.index])
+            let pushing = Telemetry.now()
             next.push(slot)
+            waitStarted = Telemetry.now()
+            metrics.recordWait(.inference, .output, seconds: waitStarted - pushing)
         }
     }
 
@@ -397,8 +415,10 @@ final class RunContext: Sendable {
         let renderer = draw ? FrameRenderer(palette: modelConfig.palette, classNames: modelConfig.classNames, style: style) : nil
         let panoptic = configuration.panoptic.map { PanopticSegmenter(options: $0, track: true) }
         var recentFPS = RecentRate()
+        var waitStarted = Telemetry.now()
         while let slot = queue.pop() {
             let started = Telemetry.now()
+            metrics.recordWait(.render, .input, seconds: started - waitStarted)
             let input = slot.input!
             let w = slot.frameWidth, h = slot.frameHeight
             let netLabels = slot.networkLabels.pointer!
@@ -434,7 +454,10 @@ final class RunContext: Sendable {
             }
             slot.stageSeconds[Stage.render.index] = Telemetry.now() - started
             metrics.record(.render, seconds: slot.stageSeconds[Stage.render.index])
+            let pushing = Telemetry.now()
             next.push(slot)
+            waitStarted = Telemetry.now()
+            metrics.recordWait(.render, .output, seconds: waitStarted - pushing)
         }
     }
 
@@ -455,8 +478,10 @@ final class RunContext: Sendable {
                 }
             }
         }
+        var waitStarted = Telemetry.now()
         while let slot = queue.pop() {
             let started = Telemetry.now()
+            metrics.recordWait(.encode, .input, seconds: started - waitStarted)
             let audio = pendingAudio.withLock { a in defer { a.removeAll(keepingCapacity: true) }; return a }
             slot.stageSeconds[Stage.encode.index] = 0
             deliver(outputs, ProcessedFrame(slot, latencySeconds: started - slot.demuxedAt), audio: audio)
@@ -469,6 +494,7 @@ final class RunContext: Sendable {
             shared.withLock { $0.frames += 1 }
             deliver(reports, ProcessedFrame(slot, latencySeconds: now - slot.demuxedAt), audio: [])
             freeSlots.push(slot)
+            waitStarted = Telemetry.now()
         }
     }
 }

@@ -82,6 +82,7 @@ struct SourceSettings {
     var recording = RecordingSettings()
     var json = JSONSettings()
     var masks = MaskSettings()
+    var events: [EventRule]?
     /// Where each key was written (`url`, `loop`, `model`, `recording`), so merged-value problems point at it.
     var nodes: [String: Node] = [:]
 
@@ -117,6 +118,7 @@ struct SourceSettings {
         if let fps { r.fps = fps }
         if let drop { r.drop = drop }
         if let stallTimeout { r.stallTimeout = stallTimeout }
+        if let events { r.events = events }
         if let v = recording.enabled { r.recording.enabled = v }
         if let v = recording.format { r.recording.format = v }
         if let v = recording.segment { r.recording.segment = v }
@@ -144,14 +146,18 @@ struct ConfigParser {
     /// The source being read (nil: top level or `defaults`); every problem is about it.
     private var context: String?
 
-    static let topLevelKeys = ["state_dir", "backoff", "defaults", "sources", "http"]
+    static let topLevelKeys = ["state_dir", "backoff", "defaults", "sources", "mqtt", "http"]
     static let sourceKeys = ["url", "loop", "size", "scale", "precision", "model", "fps", "drop", "stall_timeout",
-                             "outputs"]
+                             "outputs", "events"]
     static let outputKeys = ["recording", "json", "masks"]
     static let recordingKeys = ["enabled", "format", "segment", "keep_count", "keep_age"]
     static let jsonKeys = ["enabled", "rotate_size", "keep"]
     static let maskKeys = ["enabled", "every", "keep_count"]
     static let backoffKeys = ["initial", "cap", "stable_reset", "max_retries"]
+    static let mqttKeys = ["host", "port", "client_id", "topic_prefix", "username", "password", "keepalive", "qos",
+                           "summary_interval", "queue_size"]
+    static let eventRuleKeys = ["name", "class", "region", "enter", "leave"]
+    static let thresholdKeys = ["fraction", "frames"]
 
     init(file: String, baseDirectory: String, environment: [String: String], fileExists: @escaping (String) -> Bool) {
         self.file = file
@@ -205,6 +211,7 @@ struct ConfigParser {
         }
 
         let backoff = top["backoff"].map { readBackoff($0.value) } ?? BackoffSettings()
+        let mqtt = top["mqtt"].flatMap { readMQTT($0.value) }
 
         // http: HOST:PORT or off (docs/http.md); absent: loopback, the default port.
         var http: HTTPListen? = .default
@@ -297,7 +304,14 @@ struct ConfigParser {
         if sources.isEmpty && problems.isEmpty {
             problem(top["sources"]?.key, "no sources: add some under \"sources:\" or pass --source NAME=URL")
         }
-        return problems.isEmpty ? ServeConfig(stateDirectory: stateDir, backoff: backoff, sources: sources, http: http) : nil
+        if mqtt == nil, let events = sources.first(where: { !$0.events.isEmpty }) {
+            problem(nil, "source \(events.name) has events but there is no mqtt section to publish them to")
+        }
+        guard problems.isEmpty else { return nil }
+        var config = ServeConfig(stateDirectory: stateDir, backoff: backoff, sources: sources)
+        config.mqtt = mqtt
+        config.http = http
+        return config
     }
 
     private func yamlProblem(_ error: Error) -> ConfigProblem {
@@ -416,6 +430,7 @@ struct ConfigParser {
             case "stall_timeout":
                 if let d = duration(value, path) { s.stallTimeout = d }
             case "outputs": readOutputs(value, prefix: path + ".", into: &s)
+            case "events": s.events = readEventRules(value, path: path)
             default: break
             }
         }
@@ -518,6 +533,7 @@ struct ConfigParser {
             if let v = s.json.keep { j.keep = v }
             source.jsonLines = j
         }
+        source.events = s.events ?? []
         if s.masks.enabled == true {
             var m = MaskOutput()
             if let v = s.masks.every { m.every = v }
@@ -601,7 +617,7 @@ struct ConfigParser {
 
     /// The scalar's text with `${NAME}` substituted; nil (and a problem) when it is not a scalar or cannot be
     /// interpolated.
-    private mutating func string(_ node: Node, _ path: String, quiet: Bool = false) -> String? {
+    mutating func string(_ node: Node, _ path: String, quiet: Bool = false) -> String? {
         guard case .scalar(let scalar) = node else {
             if !quiet { problem(node, "\(path): expected a single value, not a list or mapping") }
             return nil
@@ -611,11 +627,11 @@ struct ConfigParser {
         return failures.isEmpty ? value : nil
     }
 
-    private func isNone(_ node: Node) -> Bool {
+    func isNone(_ node: Node) -> Bool {
         node.null != nil || node.scalar?.string == "none"
     }
 
-    private mutating func bool(_ node: Node, _ path: String) -> Bool? {
+    mutating func bool(_ node: Node, _ path: String) -> Bool? {
         guard let text = string(node, path) else { return nil }
         switch text.lowercased() {
         case "true", "yes", "on": return true
@@ -626,7 +642,7 @@ struct ConfigParser {
         }
     }
 
-    private mutating func number(_ node: Node, _ path: String, hint: String = "", quiet: Bool = false) -> Double? {
+    mutating func number(_ node: Node, _ path: String, hint: String = "", quiet: Bool = false) -> Double? {
         guard let text = string(node, path, quiet: quiet) else { return nil }
         guard let value = Double(text), value.isFinite else {
             if !quiet { problem(node, "\(path): expected \(hint), got \"\(text)\"") }
@@ -635,7 +651,7 @@ struct ConfigParser {
         return value
     }
 
-    private mutating func integer(_ node: Node, _ path: String, minimum: Int, hint: String) -> Int? {
+    mutating func integer(_ node: Node, _ path: String, minimum: Int, hint: String) -> Int? {
         guard let text = string(node, path) else { return nil }
         guard let value = Int(text), value >= minimum else {
             problem(node, "\(path): expected \(hint) (an integer, at least \(minimum)), got \"\(text)\"")
@@ -653,7 +669,7 @@ struct ConfigParser {
     }
 
     /// `500ms`, `1.5s`, `5m`, `2h`, `1d`, or a bare number of seconds; above zero.
-    private mutating func duration(_ node: Node, _ path: String) -> Duration? {
+    mutating func duration(_ node: Node, _ path: String) -> Duration? {
         guard let text = string(node, path) else { return nil }
         guard let value = Self.parseDuration(text), value > .zero else {
             problem(node, "\(path): expected a duration above zero such as 500ms, 1s, 5m, 2h or 1d, got \"\(text)\"")
@@ -695,7 +711,7 @@ struct ConfigParser {
         return bytes
     }
 
-    private func unknownKey(_ path: String, allowed: [String]) -> String {
+    func unknownKey(_ path: String, allowed: [String]) -> String {
         let name = path.split(separator: ".").last.map(String.init) ?? path
         var message = "unknown key \"\(path)\""
         if let close = allowed.min(by: { editDistance($0, name) < editDistance($1, name) }),

@@ -11,8 +11,13 @@ public struct ServeConfig: Sendable, Equatable {
     public var stateDirectory: String
     /// Reconnection timing, shared by every source.
     public var backoff: BackoffSettings
-    /// The sources, in the order they were written (file first, then `--source` ones).
+    /// The sources, in the order they were written (file first, then `--source` ones); under `--shard K/N`, only
+    /// this shard's (``sharded(_:)``).
     public var sources: [SourceConfig]
+    /// The `mqtt:` section (docs/mqtt.md); nil: no MQTT.
+    public var mqtt: MQTTSettings?
+    /// `--shard K/N` (docs/scaling.md); nil: every source.
+    public var shard: Shard?
     /// Where the HTTP side listens (`http:`, `--http`; docs/http.md); nil: `off`. Default ``HTTPListen/default``.
     public var http: HTTPListen?
 
@@ -170,6 +175,8 @@ public struct SourceConfig: Sendable, Equatable {
     public var recording: RecordingOutput? = RecordingOutput()
     public var jsonLines: JSONLinesOutput? = JSONLinesOutput()
     public var masks: MaskOutput?
+    /// Region events published over MQTT (docs/mqtt.md, "Events").
+    public var events: [EventRule] = []
 
     public init(name: String, url: String, kind: SourceKind) {
         self.name = name

@@ -45,6 +45,8 @@ public final class ServeDaemon: @unchecked Sendable {
     private let inbox = Locked(Inbox())
     private let snapshot: Locked<ServeSupervisor>
     private var signalSources: [any DispatchSourceSignal] = []
+    /// The `mqtt:` client (docs/mqtt.md), set up once at start: a reload keeps it as it is.
+    private let mqtt: MQTTPublisher?
 
     // What other threads read through ``status()`` (docs/http.md).
     private let metrics: any MetricsFactory
@@ -96,6 +98,7 @@ public final class ServeDaemon: @unchecked Sendable {
         reloadConfig = reload
         self.notifier = notifier
         self.logger = logger
+        mqtt = config.mqtt.map { MQTTPublisher(settings: $0, shard: config.shard, backoff: config.backoff, logger: logger) }
         try models.loadAll(config)
         let now = MonotonicClock.now()
         supervisor = ServeSupervisor(config: config, now: now)
@@ -134,6 +137,14 @@ public final class ServeDaemon: @unchecked Sendable {
     /// waits for their outputs to close and returns (false when some did not close within ``drainTimeout``).
     @discardableResult
     public func run() -> Bool {
+        if let shard = config.shard {
+            logger.notice("shard \(shard): taking \(config.sources.count) source\(config.sources.count == 1 ? "" : "s")",
+                          metadata: ["sources": "\(config.sources.map(\.name).joined(separator: ","))"])
+        }
+        if let mqtt {
+            for source in config.sources { mqtt.setAvailability(source.name, online: false) }
+            mqtt.start()
+        }
         execute(supervisor.startCommands)
         logger.info("serving \(config.sources.count) source\(config.sources.count == 1 ? "" : "s")",
                     metadata: ["state_dir": "\(config.stateDirectory)"])
@@ -162,7 +173,9 @@ public final class ServeDaemon: @unchecked Sendable {
         }
         watchdog?.cancel()
         ready.withLock { $0 = false }
-        return shutDown()
+        let clean = shutDown()
+        mqtt?.stop()
+        return clean
     }
 
     // MARK: - The loop's work
@@ -185,6 +198,7 @@ public final class ServeDaemon: @unchecked Sendable {
             if case .disconnect(let why) = command.action {
                 logFailure(command.name, "stalled: \(why)")
                 runners[command.name]?.lines?.event("stalled", ["reason": why])
+                mqtt?.setAvailability(command.name, online: false)
             }
         }
         execute(commands)
@@ -214,14 +228,17 @@ public final class ServeDaemon: @unchecked Sendable {
             logger.info("source \(name): connected", metadata: ["url": "\(runner.source.redactedURL)",
                                                                   "size": "\(width)x\(height)"])
             runner.lines?.event("connected", ["width": width, "height": height])
+            mqtt?.setAvailability(name, online: true)
         case .failed(let error):
             runner.lines?.event("disconnected", ["reason": error])
+            mqtt?.setAvailability(name, online: false)
             let commands = supervisor.failed(name, error, at: now, using: &rng)
             logFailure(name, error)
             execute(commands)
         case .endOfStream:
             runner.lines?.event("ended")
             logger.info("source \(name): end of file\(runner.source.loop ? ", starting again" : "")")
+            if !runner.source.loop { mqtt?.setAvailability(name, online: false) }
             execute(supervisor.endOfStream(name, at: now, using: &rng))
         case .stopped:
             runner.lines?.event("disconnected", ["reason": "stopped"])
@@ -297,6 +314,9 @@ public final class ServeDaemon: @unchecked Sendable {
             logger.error("reload: keeping the running configuration: \(error)")
             return
         }
+        if new.mqtt != config.mqtt {
+            logger.warning("reload: changes to the mqtt section take effect at the next start")
+        }
         if new.http != config.http {
             logger.notice("reload: http: the new address takes effect at the next restart; still on \(config.http.map { "\($0)" } ?? "off")")
         }
@@ -316,6 +336,7 @@ public final class ServeDaemon: @unchecked Sendable {
             guard let old = runners.removeValue(forKey: name) else { continue }
             old.disconnect()
             old.lines?.event(changes.removed.contains(name) ? "removed" : "restarted", ["reason": "reload"])
+            mqtt?.setAvailability(name, online: false)
             retiring.append(old)
             lastCounts[name] = nil
             reportedFrame[name] = nil
@@ -367,7 +388,8 @@ public final class ServeDaemon: @unchecked Sendable {
             return store
         }
         let runner = try SourceRunner(source: source, directory: config.directory(of: source), model: model,
-                                      after: predecessor, logger: logger, metrics: pipelineMetrics, snapshots: store)
+                                      after: predecessor, logger: logger, mqtt: mqtt, metrics: pipelineMetrics,
+                                      snapshots: store)
         extras.withLock {
             $0[source.name] = SourceExtras(redactedURL: source.redactedURL, classNames: model.config.classNames,
                                            palette: model.config.palette, size: $0[source.name]?.size)

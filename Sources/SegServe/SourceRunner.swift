@@ -73,11 +73,17 @@ final class SourceRunner {
     /// The connection to wait for before opening a new one (this runner's or, after a reload, its predecessor's).
     private var previous: DispatchGroup?
     private let logger: Logger
+    /// Summaries and events go here when the configuration has `mqtt:`.
+    let mqtt: MQTTPublisher?
     /// Where the annotated frames go while someone watches (nil: HTTP off).
     let snapshots: SnapshotStore?
 
-    init(source: SourceConfig, directory: String, model: any SegmentationModel, after predecessor: SourceRunner?, logger: Logger,
-         metrics: any MetricsFactory = MetricsSystem.factory, snapshots: SnapshotStore? = nil) throws {
+    init(source: SourceConfig, directory: String, model: any SegmentationModel, after predecessor: SourceRunner?,
+         logger: Logger, mqtt: MQTTPublisher? = nil, metrics: any MetricsFactory = MetricsSystem.factory,
+         snapshots: SnapshotStore? = nil) throws {
+        let unknown = MQTTFrameSink.unknownClasses(source.events, classNames: model.config.classNames)
+        if let problem = unknown.first { throw ServeError("source \(source.name): \(problem)") }
+        self.mqtt = mqtt
         self.snapshots = snapshots
         self.source = source
         self.directory = directory
@@ -119,7 +125,7 @@ final class SourceRunner {
         let patience = DispatchTimeInterval.nanoseconds(Int(Backoff.nanoseconds(max(source.stallTimeout, .seconds(5)))))
         let job = ConnectionJob(source: source, directory: directory, pipeline: pipeline, lines: lines,
                                 classNames: model.config.classNames, processed: processed, connection: connection,
-                                snapshots: snapshots, post: post)
+                                mqtt: mqtt, snapshots: snapshots, post: post)
         let thread = Thread {
             if let wait, wait.wait(timeout: .now() + patience) == .timedOut {
                 connection.blockedBy.withLock { $0 = wait }
@@ -156,6 +162,7 @@ struct ConnectionJob: Sendable {
     let classNames: [String]
     let processed: Locked<Int>
     let connection: Connection
+    let mqtt: MQTTPublisher?
     let snapshots: SnapshotStore?
     let post: @Sendable (SourceEvent) -> Void
 
@@ -215,6 +222,9 @@ struct ConnectionJob: Sendable {
             sinks.append(FrameLinesSink(lines: lines, classNames: classNames, processed: processed))
         } else {
             sinks.append(CountingSink(processed: processed))
+        }
+        if let mqtt {
+            sinks.append(MQTTFrameSink(publisher: mqtt, source: source.name, classNames: classNames, rules: source.events))
         }
 
         var outcome: SourceEvent.Kind

@@ -44,7 +44,11 @@ struct ModelOptions: ParsableArguments {
     /// Loads the model, after sizing the process-wide worker pool to `--threads`.
     func loadModel() throws -> any SegmentationModel {
         WorkerPool.configureShared(threads: threadCount)
-        let path = try resolvedModelPath()
+        return try Self.loadModel(path: try resolvedModelPath(), precision: precision)
+    }
+
+    /// Loads the model file at `path` as `precision` (nil: the file's own), errors mapped to sysexits codes.
+    static func loadModel(path: String, precision: ModelPrecision?) throws -> any SegmentationModel {
         guard FileManager.default.fileExists(atPath: path) else { throw CLIError("model file not found: \(path)", .noInput) }
         do {
             return try loadSegmentationModel(contentsOf: URL(fileURLWithPath: path), precision: precision)

@@ -9,62 +9,203 @@ import SFNet
 /// The network `profile` times: fp32 or int8, as `ModelOptions.loadModel()` returns it.
 typealias ProfiledModel = InferenceSession
 
-/// `segstream profile`: how fast the network runs on this CPU, and where the time goes.
+/// `segstream profile`: where the time goes, for the whole pipeline on a clip, for the network alone, or for
+/// the network over a sweep of sizes, threads and precisions.
 struct Profile: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Time the network on a real frame: latency, FPS, GMAC/s, fraction of CPU peak, per-layer table.",
+        abstract: "Profile the pipeline on a clip (per-stage time, queue waits, fps, limiting stage), or the network alone.",
         discussion: """
-            Takes the first frame of --input (an image or a video; default the bundled samples/drive.mp4), scales \
-            it to --size with the same converter `segstream run` uses, runs --warmup passes, then times \
-            --iterations forward passes of the labels path (network + fused upsample/argmax). The per-layer \
-            table comes from --layer-runs further passes with per-layer timing on (median per layer). \
-            Peak: fp32 58 GFMA/s per core, int8 232 GMAC/s per core with AVX-512 VNNI or 107 with AVX2 \
-            (measured on the 2-core Zen 4 this was written on; override with --peak), times \
-            min(threads, cores). --json prints one JSON object on stdout instead of the table.
+            segstream profile INPUT: runs the real pipeline (decode, preprocess, inference, render, encode: the \
+            code of `run -o`, x264 included, into a temporary file unless -o) on the clip for --frames (default: \
+            all), at --size or the size `run` chooses; then times the network alone at the same size and threads \
+            (--iterations passes after --warmup) on the clip's first frame. Reports each stage's median and p95 ms \
+            per frame and busy fraction (its time over the run's), how long each stage waited per frame on its \
+            input queue and for room downstream, end-to-end fps, inference-only fps, their ratio, and the \
+            limiting stage (the busiest). See docs/profile.md.
+
+            segstream profile (no INPUT): the network alone on the first frame of --input (default: the bundled \
+            samples/drive.mp4) at --size (default 512x1024): --warmup untimed passes, --iterations timed passes \
+            of the labels path (network + fused upsample/argmax), and a per-layer table from --layer-runs \
+            passes with per-layer timing (median per layer). Peak: fp32 58 GFMA/s per core, int8 232 GMAC/s per \
+            core with AVX-512 VNNI or 107 with AVX2 (measured on the 2-core Zen 4 this was written on; override \
+            with --peak), times min(threads, cores).
+
+            segstream profile --sweep --out DIR: the network alone for every model in --models (default: the \
+            bundled fp32 and int8 models) of --precisions, every --threads-list and every --sizes; writes \
+            DIR/sweep.json (one row per combination), DIR/fps.svg (fps against input size) and DIR/roofline.svg \
+            (each conv's MAC per byte against its GMAC/s at the largest size and most threads, under the peaks \
+            and a measured copy bandwidth). --pipeline-frames N also runs the whole pipeline on N frames of --input \
+            for every combination.
+
+            Sizes are HEIGHTxWIDTH here (network input sizes); `run --size` is WIDTHxHEIGHT. --json prints one \
+            JSON object on stdout instead of the table.
             """)
+
+    @Argument(help: ArgumentHelp("A video to profile the whole pipeline on (omit it to time the network alone).",
+                                 valueName: "input"))
+    var clip: String?
 
     @OptionGroup var modelOptions: ModelOptions
 
-    @Option(name: .long, help: "Network input size HEIGHTxWIDTH.")
-    var size: String = "512x1024"
+    @Option(name: .long, help: "Network input size HEIGHTxWIDTH (default: 512x1024 for the network alone, `run`'s automatic size for INPUT).")
+    var size: String?
 
-    @Option(name: .long, help: "Image or video whose first frame is the input (default: the bundled samples/drive.mp4).")
+    @Option(name: .long, help: "Without INPUT: image or video whose first frame the network runs on (default: the bundled samples/drive.mp4).")
     var input: String?
 
-    @Option(name: .long, help: "Timed forward passes.")
+    @Option(name: .long, help: "Timed forward passes of the network alone.")
     var iterations: Int = 10
 
     @Option(name: .long, help: "Untimed passes first.")
     var warmup: Int = 2
 
-    @Option(name: .long, help: "Passes with per-layer timing for the layer table (0: no table).")
-    var layerRuns: Int = 3
+    @Option(name: .long, help: "Network alone and --sweep: passes with per-layer timing (default 3; 0: no layer table).")
+    var layerRuns: Int?
 
-    @Option(name: .long, help: "Peak GMAC/s per core to compare against (default: see above).")
+    @Option(name: .long, help: "Network alone and --sweep: peak GMAC/s per core to compare against (default: see above).")
     var peak: Double?
 
     @Flag(name: .long, help: "Print one JSON object on stdout.")
     var json = false
 
+    @OptionGroup(title: "Pipeline (with INPUT)") var pipelineOptions: PipelineProfileOptions
+
+    @OptionGroup(title: "Sweep") var sweepOptions: SweepOptions
+
     func run() throws {
         try reportingErrors {
-            guard let (height, width) = Self.parseSize(size) else {
-                throw CLIError("--size must be HEIGHTxWIDTH with positive integers up to 8192, e.g. 512x1024 (got '\(size)')", .usage)
-            }
             guard iterations >= 1 else { throw CLIError("--iterations must be at least 1", .usage) }
             guard warmup >= 0 else { throw CLIError("--warmup must not be negative", .usage) }
-            guard layerRuns >= 0 else { throw CLIError("--layer-runs must not be negative", .usage) }
+            if let layerRuns, layerRuns < 0 { throw CLIError("--layer-runs must not be negative", .usage) }
             if let peak, !(peak > 0) { throw CLIError("--peak must be positive", .usage) }
-            let inputPath = try resolvedInputPath()
-            let model: ProfiledModel = try modelOptions.loadSession()
-            let tensor = try Self.inputTensor(path: inputPath, height: height, width: width, config: model.config)
-            let report = measure(model, input: tensor, inputPath: inputPath)
-            if json {
-                print(report.jsonString())
+            if sweepOptions.sweep {
+                try runSweep()
+            } else if let clip {
+                try runPipeline(clip: clip)
             } else {
-                print(report.text())
+                try runNetwork()
             }
         }
+    }
+
+    private func requiredSize(_ text: String) throws -> (Int, Int) {
+        guard let size = Self.parseSize(text) else {
+            throw CLIError("--size must be HEIGHTxWIDTH with positive integers up to 8192, e.g. 512x1024 (got '\(text)')", .usage)
+        }
+        return size
+    }
+
+    private func refuse(_ given: Bool, _ message: String) throws {
+        if given { throw CLIError(message, .usage) }
+    }
+
+    /// `profile INPUT`: the whole pipeline.
+    private func runPipeline(clip: String) throws {
+        try refuse(input != nil, "give INPUT (the pipeline) or --input (the network alone), not both")
+        try refuse(layerRuns != nil || peak != nil, "--layer-runs and --peak are for the network alone (no INPUT)")
+        try sweepOptions.refuseWithoutSweep()
+        let networkSize = try size.map { text -> NetworkSize in
+            let (height, width) = try requiredSize(text)
+            return NetworkSize(width: width, height: height)
+        }
+        let o = pipelineOptions
+        if let frames = o.frames, frames < 1 { throw CLIError("--frames must be at least 1", .usage) }
+        var encoder = EncoderSettings()
+        encoder.crf = o.crf ?? 23
+        encoder.preset = o.preset ?? "veryfast"
+        encoder.threads = o.encoderThreads ?? 0
+        if !(0...51).contains(encoder.crf) { throw CLIError("--crf must be between 0 and 51", .usage) }
+        if !(0...64).contains(encoder.threads) { throw CLIError("--encoder-threads must be between 0 and 64", .usage) }
+        if let output = o.output, !["mp4", "mkv", "mov", "m4v"].contains(URL(fileURLWithPath: output).pathExtension.lowercased()) {
+            throw CLIError("-o must end in .mp4, .mkv or .mov (got '\(output)')", .usage)
+        }
+        let profiler = PipelineProfiler(clip: clip, modelOptions: modelOptions, networkSize: networkSize, frames: o.frames,
+                                        output: o.output, encoder: encoder, iterations: iterations, warmup: warmup)
+        let report = try profiler.measure()
+        if json {
+            let data = try JSONSerialization.data(withJSONObject: report.jsonObject(), options: [.sortedKeys])
+            print(String(decoding: data, as: UTF8.self))
+        } else {
+            print(report.text())
+        }
+    }
+
+    /// `profile` without INPUT: the network alone on one frame.
+    private func runNetwork() throws {
+        try pipelineOptions.refuseWithoutInput()
+        try sweepOptions.refuseWithoutSweep()
+        let (height, width) = try requiredSize(size ?? "512x1024")
+        let inputPath = try resolvedInputPath()
+        let model: ProfiledModel = try modelOptions.loadSession()
+        let tensor = try Self.inputTensor(path: inputPath, height: height, width: width, config: model.config)
+        let report = measure(model, input: tensor, inputPath: inputPath)
+        if json {
+            print(report.jsonString())
+        } else {
+            print(report.text())
+        }
+    }
+
+    /// `profile --sweep`: the network alone over sizes, threads and precisions, into charts.
+    private func runSweep() throws {
+        let s = sweepOptions
+        try refuse(clip != nil, "--sweep times the network alone; give its frame with --input, not as INPUT")
+        try pipelineOptions.refuseWithoutInput()
+        try refuse(size != nil, "with --sweep, give the sizes with --sizes")
+        try refuse(modelOptions.threads != nil, "with --sweep, give the thread counts with --threads-list")
+        try refuse(modelOptions.precision != nil, "with --sweep, give the precisions with --precisions")
+        try refuse(modelOptions.model != nil && s.models != nil, "give --model or --models, not both")
+        try refuse(json, "--sweep writes DIR/sweep.json; --json is for the other modes")
+        guard let out = s.out else { throw CLIError("--sweep needs --out DIR for sweep.json and the charts", .usage) }
+        let layerRuns = self.layerRuns ?? 3
+        guard layerRuns >= 1 else { throw CLIError("--sweep needs --layer-runs of at least 1 (the roofline)", .usage) }
+        var sizes: [NetworkSize] = []
+        for text in (s.sizes ?? "256x512,512x1024,1024x2048").split(separator: ",", omittingEmptySubsequences: false).map(String.init) {
+            guard let (height, width) = Self.parseSize(text) else {
+                throw CLIError("--sizes must be HEIGHTxWIDTH,… with positive integers up to 8192 (got '\(text)')", .usage)
+            }
+            sizes.append(NetworkSize(width: width, height: height))
+        }
+        var threadCounts: [Int] = []
+        if let list = s.threadsList {
+            for text in list.split(separator: ",", omittingEmptySubsequences: false) {
+                guard let n = Int(text), (1...256).contains(n) else {
+                    throw CLIError("--threads-list must be numbers from 1 to 256, e.g. 1,2 (got '\(text)')", .usage)
+                }
+                threadCounts.append(n)
+            }
+        } else {
+            threadCounts = [modelOptions.threadCount]
+        }
+        var precisions: [ModelPrecision]?
+        if let list = s.precisions {
+            precisions = try list.split(separator: ",", omittingEmptySubsequences: false).map {
+                guard let p = ModelPrecision(rawValue: String($0)) else {
+                    throw CLIError("--precisions must be fp32, int8 or both, comma-separated (got '\($0)')", .usage)
+                }
+                return p
+            }
+        }
+        let models: [String]
+        if let list = s.models {
+            models = list.split(separator: ",").map(String.init)
+            try refuse(models.isEmpty, "--models must name at least one model file")
+        } else if modelOptions.model != nil || !(ProcessInfo.processInfo.environment["SEGSTREAM_MODEL"] ?? "").isEmpty {
+            models = [try modelOptions.resolvedModelPath()]
+        } else {
+            models = try (precisions ?? [.fp32, .int8]).map { p in
+                let name = p == .fp32 ? ModelOptions.bundledFP32 : ModelOptions.bundledInt8
+                guard let path = BundledFile.locate("models/\(name)") else {
+                    throw CLIError("the bundled model \(name) was not found; pass --models FILE,…", .noInput)
+                }
+                return path
+            }
+        }
+        if let frames = s.pipelineFrames, frames < 1 { throw CLIError("--pipeline-frames must be at least 1", .usage) }
+        let sweep = ProfileSweep(models: models, precisions: precisions, sizes: sizes, threadCounts: threadCounts,
+                                 input: try resolvedInputPath(), iterations: iterations, warmup: warmup, layerRuns: layerRuns,
+                                 peakPerCore: peak, outputDirectory: out, pipelineFrames: s.pipelineFrames)
+        print(try sweep.run())
     }
 
     static func parseSize(_ text: String) -> (Int, Int)? {
@@ -102,15 +243,8 @@ struct Profile: ParsableCommand {
     }
 
     func measure(_ model: ProfiledModel, input: Tensor, inputPath: String) -> ProfileReport {
-        var labels = [UInt8](repeating: 0, count: input.height * input.width)
-        func pass() { labels.withUnsafeMutableBufferPointer { model.predictLabels(input: input, into: $0) } }
-        for _ in 0..<warmup { pass() }
-        var times: [Double] = []
-        for _ in 0..<iterations {
-            let t0 = DispatchTime.now().uptimeNanoseconds
-            pass()
-            times.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6)
-        }
+        let times = model.timedPasses(input, warmup: warmup, iterations: iterations)
+        let layerRuns = self.layerRuns ?? 3
         var runs: [[LayerTiming]] = []
         for _ in 0..<layerRuns { runs.append(model.profile(input: input)) }
         // The engine's MAC count: every run lists the same layers in the same order.
@@ -118,7 +252,8 @@ struct Profile: ParsableCommand {
         var layers: [ProfileReport.Layer] = []
         for (i, layer) in reference.enumerated() {
             let samples = runs.compactMap { $0.count == reference.count ? $0[i].seconds * 1000 : nil }
-            layers.append(.init(name: layer.name, macs: layer.macs, ms: samples.isEmpty ? nil : Statistics.median(samples)))
+            layers.append(.init(name: layer.name, macs: layer.macs, bytes: layer.bytes,
+                                ms: samples.isEmpty ? nil : Statistics.median(samples)))
         }
         let isa = KernelISA.active
         let cores = ProcessInfo.processInfo.activeProcessorCount
@@ -130,6 +265,74 @@ struct Profile: ParsableCommand {
             height: input.height, width: input.width, threads: threads, cores: cores, input: inputPath,
             warmup: warmup, times: times, layerRuns: runs.count, layers: layers,
             peakGMACs: perCore.map { $0 * Double(min(threads, cores)) })
+    }
+}
+
+/// `profile INPUT`'s options: how much of the clip, and the encoder (as `run -o` has them).
+struct PipelineProfileOptions: ParsableArguments {
+    @Option(name: .long, help: "Profile this many frames (default: the whole clip).")
+    var frames: Int?
+
+    @Option(name: [.short, .customLong("output")], help: "Keep the annotated video here (default: a temporary file, removed).")
+    var output: String?
+
+    @Option(name: .long, help: "x264 constant rate factor (default 23, as run).")
+    var crf: Double?
+
+    @Option(name: .long, help: "x264 preset (default veryfast, as run).")
+    var preset: String?
+
+    @Option(name: .long, help: "x264 threads (default 0: x264's own choice, as run).")
+    var encoderThreads: Int?
+
+    var given: Bool { frames != nil || output != nil || crf != nil || preset != nil || encoderThreads != nil }
+
+    func refuseWithoutInput() throws {
+        if given { throw CLIError("--frames, -o, --crf, --preset and --encoder-threads profile the pipeline: give INPUT", .usage) }
+    }
+}
+
+/// `profile --sweep`'s options.
+struct SweepOptions: ParsableArguments {
+    @Flag(name: .long, help: "Time the network over --sizes × --threads-list × --precisions; write JSON and SVG charts to --out.")
+    var sweep = false
+
+    @Option(name: .long, help: "Network input sizes HEIGHTxWIDTH, comma-separated (default 256x512,512x1024,1024x2048).")
+    var sizes: String?
+
+    @Option(name: .long, help: "Engine thread counts, comma-separated (default: --threads' default, all cores).")
+    var threadsList: String?
+
+    @Option(name: .long, help: "fp32, int8 or fp32,int8 (default: every model's own).")
+    var precisions: String?
+
+    @Option(name: .long, help: "Model files, comma-separated, each run at its own precision (default: the bundled fp32 and int8 models).")
+    var models: String?
+
+    @Option(name: .long, help: "Directory for sweep.json, fps.svg and roofline.svg (created if missing).")
+    var out: String?
+
+    @Option(name: .long, help: "Also run the whole pipeline (encode included) on this many frames of --input for each combination.")
+    var pipelineFrames: Int?
+
+    func refuseWithoutSweep() throws {
+        if sizes != nil || threadsList != nil || precisions != nil || models != nil || out != nil || pipelineFrames != nil {
+            throw CLIError("--sizes, --threads-list, --precisions, --models, --out and --pipeline-frames are for --sweep", .usage)
+        }
+    }
+}
+
+extension InferenceSession {
+    /// `warmup` untimed passes of the labels path, then the milliseconds of each of `iterations` timed ones.
+    func timedPasses(_ input: Tensor, warmup: Int, iterations: Int) -> [Double] {
+        var labels = [UInt8](repeating: 0, count: input.height * input.width)
+        func pass() { labels.withUnsafeMutableBufferPointer { predictLabels(input: input, into: $0) } }
+        for _ in 0..<warmup { pass() }
+        return (0..<iterations).map { _ in
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            pass()
+            return Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6
+        }
     }
 }
 
@@ -153,6 +356,8 @@ struct ProfileReport {
     struct Layer {
         let name: String
         let macs: Int
+        /// Bytes a convolution moves (`LayerTiming.bytes`); 0 for other layers.
+        let bytes: Int
         /// Median over the layer runs; nil when layer timing was off.
         let ms: Double?
         var gmac: Double { Double(macs) / 1e9 }
@@ -227,7 +432,7 @@ struct ProfileReport {
         if let total = layerTotalMs { object["layers_ms"] = total }
         object["layers"] = layers.map { layer -> [String: Any] in
             [
-                "name": layer.name, "macs": layer.macs, "gmac": layer.gmac,
+                "name": layer.name, "macs": layer.macs, "bytes": layer.bytes, "gmac": layer.gmac,
                 "ms": layer.ms.map { $0 as Any } ?? NSNull(),
                 "gmacs": layer.gmacs.map { $0 as Any } ?? NSNull(),
             ]

@@ -30,12 +30,18 @@ struct Serve: ParsableCommand {
     @Option(name: .customLong("state-dir"), help: "Output folder (overrides the file's state_dir; default $STATE_DIRECTORY or /var/lib/segstream).")
     var stateDir: String?
 
+    @Option(name: .long, help: ArgumentHelp("Serve only the sources that rendezvous hashing of their names gives to shard K of N (1 ≤ K ≤ N; docs/scaling.md).", valueName: "K/N"))
+    var shard: String?
+
     @Option(name: .customLong("http"), help: ArgumentHelp("Where /metrics, the API and the status page listen (overrides the file's http:; default \(HTTPListen.default)); off: none.", valueName: "ADDR:PORT|off"))
     var http: String?
 
     func validate() throws {
         if checkConfig != nil && config != nil {
             throw ValidationError("--check-config takes the file to check; leave out --config")
+        }
+        if let shard, Shard(parsing: shard) == nil {
+            throw ValidationError("--shard: expected K/N with 1 ≤ K ≤ N ≤ 1000 (e.g. 2/3), got \"\(shard)\"")
         }
         if let http, case .failure(let error) = HTTPListen.parse(http) {
             throw ValidationError("--http: \(error.description)")
@@ -46,6 +52,9 @@ struct Serve: ParsableCommand {
     var httpOverride: HTTPListen?? {
         http.map { try! HTTPListen.parse($0).get() }
     }
+
+    /// `--shard K/N`, validated by ``validate()``.
+    var parsedShard: Shard? { shard.flatMap(Shard.init(parsing:)) }
 
     func run() throws {
         if let checkConfig {
@@ -58,9 +67,14 @@ struct Serve: ParsableCommand {
     /// `--check-config FILE`: every problem on its own line on stderr (exit 78), or one summary line on stdout.
     func check(file: String) throws {
         do {
-            let config = try ServeConfig.load(file: file, commandLineSources: sources, stateDirectory: stateDir)
+            var config = try ServeConfig.load(file: file, commandLineSources: sources, stateDirectory: stateDir)
+            var scope = ""
+            if let shard = parsedShard {
+                scope = "shard \(shard) takes \(config.sharded(shard).sources.count) of \(config.sources.count): "
+                config = config.sharded(shard)
+            }
             let names = config.sources.map { "\($0.name) (\($0.kind.rawValue))" }.joined(separator: ", ")
-            print("\(file): ok, \(config.sources.count) source\(config.sources.count == 1 ? "" : "s"): \(names)")
+            print("\(file): ok, \(scope)\(config.sources.count) source\(config.sources.count == 1 ? "" : "s")\(names.isEmpty ? "" : ": " + names)")
         } catch {
             FileHandle.standardError.write(Data((error.description + "\n").utf8))
             throw ExitCode(SysExit.config.rawValue)
@@ -79,6 +93,7 @@ func runDaemon(_ command: Serve) throws {
             config = try ServeConfig.load(file: command.config ?? ServeConfig.defaultConfigPath,
                                           commandLineSources: command.sources, stateDirectory: command.stateDir)
         }
+        if let shard = command.parsedShard { config = config.sharded(shard) }
         if let http = command.httpOverride { config.http = http }
         return config
     }
@@ -91,6 +106,8 @@ func runDaemon(_ command: Serve) throws {
     }
     LoggingSystem.bootstrap { JournalLogHandler.standardError(label: $0) }
     let logger = Logger(label: "segstream")
+    let tuning = AllocatorTuning.applyForLongRunningDaemon(environment: ProcessInfo.processInfo.environment)
+    if !tuning.isEmpty { logger.debug("malloc: \(tuning.joined(separator: ", "))") }
     // HTTP first (docs/http.md): a port already taken fails at once, before the models are loaded.
     let server: StatusServer? = try config.http.map { listen in
         let http = StatusServer(version: SegStream.configuration.version, logger: logger)

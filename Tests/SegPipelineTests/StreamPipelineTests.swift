@@ -144,6 +144,12 @@ struct StreamPipelineTests {
         #expect(metrics.counters(label: PipelineMetric.framesDropped).allSatisfy { $0.totalValue == 0 })
         for stage in Stage.allCases {
             #expect(try metrics.expectTimer(PipelineMetric.stageLatency, d + [("stage", stage.rawValue)]).values.count == 6, "\(stage)")
+            // Queue waits: one per frame on each side a stage has a queue (decode has no input, encode no output).
+            for side in ["input", "output"] {
+                let waits = try metrics.expectTimer(PipelineMetric.stageWait, d + [("stage", stage.rawValue), ("queue", side)]).values
+                let expected = (stage == .decode && side == "input") || (stage == .encode && side == "output") ? 0 : 6
+                #expect(waits.count == expected && waits.allSatisfy { $0 >= 0 }, "\(stage) \(side): \(waits)")
+            }
         }
         let latency = try metrics.expectTimer(PipelineMetric.frameLatency, d)
         #expect(latency.values.count == 6 && latency.values.allSatisfy { $0 > 0 })

@@ -257,7 +257,7 @@ struct ServeConfigProblemTests {
         #expect(problems("sourcs: {}\nsources: {a: rtsp://h/}")
                 == ["test.yaml:1: unknown key \"sourcs\" (did you mean \"sources\"?)"])
         #expect(problems("sources: {a: {url: rtsp://h/, colour: red}}")
-                == ["test.yaml:1: source a: unknown key \"colour\" (expected one of: url, loop, size, scale, precision, model, fps, drop, stall_timeout, outputs)"])
+                == ["test.yaml:1: source a: unknown key \"colour\" (expected one of: url, loop, size, scale, precision, model, fps, drop, stall_timeout, outputs, events)"])
         #expect(problems("sources: {a: {url: rtsp://h/, outputs: {masks: {evry: 2}}}}")
                 == ["test.yaml:1: source a: unknown key \"outputs.masks.evry\" (did you mean \"every\"?)"])
     }

@@ -1,6 +1,6 @@
 import Foundation
 
-/// A `segstream` child whose stdout lines are timestamped as they arrive (for kill-timing tests), with an
+/// A `segstream` child (or `executable`) whose stdout lines are timestamped as they arrive (for kill-timing tests), with an
 /// optional stdin pipe the test writes to and may leave open (a stalled writer).
 final class LiveProcess: @unchecked Sendable {
     let process = Process()
@@ -10,8 +10,9 @@ final class LiveProcess: @unchecked Sendable {
     private var errText = Data()
     private let readers = DispatchGroup()
 
-    init(_ arguments: [String], stdinPipe: Bool = false, environment: [String: String]? = nil) throws {
-        process.executableURL = URL(fileURLWithPath: CLI.binary)
+    init(_ arguments: [String], executable: String = CLI.binary, stdinPipe: Bool = false,
+         environment: [String: String]? = nil) throws {
+        process.executableURL = URL(fileURLWithPath: executable)
         // A daemon's HTTP side listens on 127.0.0.1:9400 by default: tests run many daemons at once, so each gets a
         // free port of its own unless the test chose one.
         process.arguments = arguments.first == "serve" && !arguments.contains("--http")

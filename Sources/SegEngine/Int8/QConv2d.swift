@@ -67,6 +67,15 @@ public final class QConv2d: @unchecked Sendable {
         return outChannels * inChannels * kernelSize * kernelSize * ho * wo
     }
 
+    /// Bytes one run moves: int8 weights and input, the output at `outputBytes` per element (1 for u8, 4 for
+    /// `runFloat`), and the residual when there is one (the roofline's arithmetic intensity, `LayerTiming.bytes`).
+    public func bytesMoved(height: Int, width: Int, outputBytes: Int = 1, residual: Bool = false) -> Int {
+        let (ho, wo) = outputSize(height: height, width: width)
+        let outputs = outChannels * ho * wo
+        return outChannels * inChannels * kernelSize * kernelSize + inChannels * height * width
+            + outputs * outputBytes + (residual ? outputs : 0)
+    }
+
     private func table(for x: QTensor, context: ExecutionContext) -> OpaquePointer {
         let key = IndirectionKey(conv: ObjectIdentifier(self), height: x.height, width: x.width, pixelStride: x.pixelStride)
         if let t = context.indirectionTables[key] { return t.pointer }
@@ -109,7 +118,8 @@ public final class QConv2d: @unchecked Sendable {
         args.y_zp = out.zeroPoint
         args.y_min = relu ? out.zeroPoint : 0
         args.y_max = 255
-        context.measure(name, macs: macs(height: x.height, width: x.width)) {
+        context.measure(name, macs: macs(height: x.height, width: x.width),
+                        bytes: bytesMoved(height: x.height, width: x.width, residual: residual != nil)) {
             execute(args, height: ho, width: wo, context: context, isa: isa)
         }
     }
@@ -128,7 +138,8 @@ public final class QConv2d: @unchecked Sendable {
         args.x = UnsafePointer(x.data)
         args.y = UnsafeMutableRawPointer(y)
         args.y_stride = yStride
-        context.measure(name, macs: macs(height: x.height, width: x.width)) {
+        context.measure(name, macs: macs(height: x.height, width: x.width),
+                        bytes: bytesMoved(height: x.height, width: x.width, outputBytes: 4)) {
             execute(args, height: ho, width: wo, context: context, isa: isa)
         }
     }
