@@ -21,6 +21,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.3"),
     ],
     targets: [
         .systemLibrary(
@@ -50,12 +53,24 @@ let package = Package(
             name: "SegServe",
             dependencies: [
                 "SegPipeline", "SegMedia", "SFNet", "CSystemd", "CMalloc", "CMosquitto", .product(name: "Yams", package: "Yams"),
+                .product(name: "Logging", package: "swift-log"), .product(name: "CoreMetrics", package: "swift-metrics"),
+            ]),
+        // `serve`'s HTTP side: /metrics (Prometheus), /healthz, /readyz, /api/sources and the live status page
+        // (docs/http.md).
+        .target(
+            name: "SegServeHTTP",
+            dependencies: [
+                "SegServe", "SegPipeline", "SegMedia", "SegEngine",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
         .executableTarget(
             name: "segstream",
             dependencies: [
-                "SegPipeline", "SFNet", "SegMedia", "SegEngine", "SegServe", "SegPanoptic",
+                "SegPipeline", "SFNet", "SegMedia", "SegEngine", "SegServe", "SegServeHTTP", "SegPanoptic",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
@@ -80,6 +95,9 @@ let package = Package(
         .testTarget(
             name: "SegServeTests", dependencies: ["SegServe", .product(name: "Logging", package: "swift-log")],
             resources: [.copy("Fixtures")]),
+        .testTarget(
+            name: "SegServeHTTPTests",
+            dependencies: ["SegServeHTTP", "SegServe", "SegPipeline", "SFNet", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "segstreamTests", dependencies: ["SegMedia"]),
     ]
 )

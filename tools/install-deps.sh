@@ -18,6 +18,8 @@ $SUDO apt-get install -y -qq --no-install-recommends \
     gstreamer1.0-plugins-good gstreamer1.0-plugins-bad util-linux >/dev/null
 # MQTT (issue #13): libmosquitto for `serve`'s client, and the broker and mosquitto_sub as the tests' real peers.
 $SUDO apt-get install -y -qq --no-install-recommends mosquitto libmosquitto-dev mosquitto-clients >/dev/null
+# The status page's test (issue #13) loads it in Debian's headless chromium; DejaVu gives it a font to draw with.
+$SUDO apt-get install -y -qq --no-install-recommends chromium fonts-dejavu-core >/dev/null
 # The tools need torch's CPU build only; this project's machines carry its wheel in /opt/wheels. Without it,
 # pip takes torch from PyPI (a much larger download with CUDA libraries).
 cpu_wheel=$(ls /opt/wheels/torch-2.13.0+cpu-*.whl 2>/dev/null | head -n 1 || true)

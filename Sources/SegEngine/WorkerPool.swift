@@ -24,6 +24,8 @@ public final class WorkerPool: @unchecked Sendable {
     private let turns = NSCondition()
     private var nextTicket: UInt64 = 0
     private var serving: UInt64 = 0
+    /// Time spent inside turns (guarded by `turns`): what `serve` reports as inference utilisation.
+    private var busyNanoseconds: UInt64 = 0
 
     /// A private pool of `threads` workers (the process-wide one is `shared`).
     public init(threads: Int) {
@@ -68,13 +70,22 @@ public final class WorkerPool: @unchecked Sendable {
         nextTicket += 1
         while serving != ticket { turns.wait() }
         turns.unlock()
+        let started = DispatchTime.now().uptimeNanoseconds
         defer {
+            let ended = DispatchTime.now().uptimeNanoseconds
             turns.lock()
+            busyNanoseconds &+= ended &- started
             serving += 1
             turns.broadcast()
             turns.unlock()
         }
         return try body()
+    }
+
+    /// Seconds spent running turns (forward passes) since the pool was made.
+    public var busySeconds: Double {
+        turns.lock(); defer { turns.unlock() }
+        return Double(busyNanoseconds) / 1e9
     }
 
     /// Turns asked for and not yet finished (the one running included).

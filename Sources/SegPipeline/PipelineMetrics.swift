@@ -17,7 +17,8 @@ public enum PipelineMetric {
     public static let framesDecoded = "segstream_frames_decoded_total"
     /// Counter: frames that left the last stage.
     public static let framesProcessed = "segstream_frames_processed_total"
-    /// Counter: frames dropped by the entrance queue (live sources, `.dropOldest`).
+    /// Counter: frames dropped by the entrance queue (live sources, `.dropOldest`), dimension `reason` =
+    /// `inference_busy` (the only drop there is: a newer frame arrived while inference was busy).
     public static let framesDropped = "segstream_frames_dropped_total"
     /// Counters: the source's damage (`SourceDamage`).
     public static let corruptPackets = "segstream_corrupt_packets_total"
@@ -66,7 +67,7 @@ struct RunMetrics: Sendable {
         frameLatency = CoreMetrics.Timer(label: PipelineMetric.frameLatency, dimensions: d, factory: factory)
         framesDecoded = Counter(label: PipelineMetric.framesDecoded, dimensions: d, factory: factory)
         framesProcessed = Counter(label: PipelineMetric.framesProcessed, dimensions: d, factory: factory)
-        framesDropped = Counter(label: PipelineMetric.framesDropped, dimensions: d, factory: factory)
+        framesDropped = Counter(label: PipelineMetric.framesDropped, dimensions: d + [("reason", "inference_busy")], factory: factory)
         corruptPackets = Counter(label: PipelineMetric.corruptPackets, dimensions: d, factory: factory)
         corruptFrames = Counter(label: PipelineMetric.corruptFrames, dimensions: d, factory: factory)
         synthesizedTimestamps = Counter(label: PipelineMetric.synthesizedTimestamps, dimensions: d, factory: factory)

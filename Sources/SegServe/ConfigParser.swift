@@ -146,7 +146,7 @@ struct ConfigParser {
     /// The source being read (nil: top level or `defaults`); every problem is about it.
     private var context: String?
 
-    static let topLevelKeys = ["state_dir", "backoff", "defaults", "sources", "mqtt"]
+    static let topLevelKeys = ["state_dir", "backoff", "defaults", "sources", "mqtt", "http"]
     static let sourceKeys = ["url", "loop", "size", "scale", "precision", "model", "fps", "drop", "stall_timeout",
                              "outputs", "events"]
     static let outputKeys = ["recording", "json", "masks"]
@@ -212,6 +212,15 @@ struct ConfigParser {
 
         let backoff = top["backoff"].map { readBackoff($0.value) } ?? BackoffSettings()
         let mqtt = top["mqtt"].flatMap { readMQTT($0.value) }
+
+        // http: HOST:PORT or off (docs/http.md); absent: loopback, the default port.
+        var http: HTTPListen? = .default
+        if let (_, value) = top["http"], let text = string(value, "http") {
+            switch HTTPListen.parse(text) {
+            case .success(let listen): http = listen
+            case .failure(let error): problem(value, "http: \(error.description)")
+            }
+        }
 
         var defaults = SourceSettings()
         if let (key, value) = top["defaults"] {
@@ -301,6 +310,7 @@ struct ConfigParser {
         guard problems.isEmpty else { return nil }
         var config = ServeConfig(stateDirectory: stateDir, backoff: backoff, sources: sources)
         config.mqtt = mqtt
+        config.http = http
         return config
     }
 

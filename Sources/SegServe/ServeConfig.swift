@@ -18,20 +18,55 @@ public struct ServeConfig: Sendable, Equatable {
     public var mqtt: MQTTSettings?
     /// `--shard K/N` (docs/scaling.md); nil: every source.
     public var shard: Shard?
+    /// Where the HTTP side listens (`http:`, `--http`; docs/http.md); nil: `off`. Default ``HTTPListen/default``.
+    public var http: HTTPListen?
 
     public static let defaultConfigPath = "/etc/segstream/segstream.yaml"
     public static let defaultStateDirectory = "/var/lib/segstream"
 
-    public init(stateDirectory: String, backoff: BackoffSettings = BackoffSettings(), sources: [SourceConfig]) {
+    public init(stateDirectory: String, backoff: BackoffSettings = BackoffSettings(), sources: [SourceConfig],
+                http: HTTPListen? = .default) {
         self.stateDirectory = stateDirectory
         self.backoff = backoff
         self.sources = sources
+        self.http = http
     }
 
     /// The folder of one source's outputs.
     public func directory(of source: SourceConfig) -> String {
         (stateDirectory as NSString).appendingPathComponent(source.name)
     }
+}
+
+/// The HTTP side's address: `HOST:PORT` (`[V6]:PORT` for IPv6), or `off`. Only loopback unless configured.
+public struct HTTPListen: Sendable, Equatable, CustomStringConvertible {
+    public var host: String
+    /// 0: any free port (tests); the daemon logs the one it got.
+    public var port: Int
+
+    /// Loopback, port 9400.
+    public static let `default` = HTTPListen(host: "127.0.0.1", port: 9400)
+
+    public init(host: String, port: Int) {
+        self.host = host
+        self.port = port
+    }
+
+    /// `HOST:PORT`, `[V6]:PORT` or `off` (nil); the error is one line.
+    public static func parse(_ text: String) -> Result<HTTPListen?, ServeError> {
+        if ["off", "false", "no"].contains(text.lowercased()) { return .success(nil) }
+        let bad = ServeError("\"\(text)\": expected HOST:PORT (e.g. 127.0.0.1:9400), [IPV6]:PORT or off")
+        guard let colon = text.lastIndex(of: ":") else { return .failure(bad) }
+        var host = String(text[..<colon])
+        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        guard let port = Int(text[text.index(after: colon)...]), (0...65535).contains(port), !host.isEmpty,
+              !host.contains(where: { $0.isWhitespace || $0 == "/" || $0 == "[" || $0 == "]" }) else {
+            return .failure(bad)
+        }
+        return .success(HTTPListen(host: host, port: port))
+    }
+
+    public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
 }
 
 /// Capped exponential backoff with full jitter (docs/serve.md, "Reconnection").

@@ -1,3 +1,4 @@
+import CoreMetrics
 import Dispatch
 import Foundation
 import Logging
@@ -47,21 +48,51 @@ public final class ServeDaemon: @unchecked Sendable {
     /// The `mqtt:` client (docs/mqtt.md), set up once at start: a reload keeps it as it is.
     private let mqtt: MQTTPublisher?
 
+    // What other threads read through ``status()`` (docs/http.md).
+    private let metrics: any MetricsFactory
+    private let liveCounts = LiveCounts()
+    private let pipelineMetrics: any MetricsFactory
+    private let ready = Locked(false)
+    private let extras = Locked<[String: SourceExtras]>([:])
+    /// Per source, when `snapshots` is on: the latest annotated frame, for whoever asks.
+    private let snapshotStores: Locked<[String: SnapshotStore]>?
+
+    /// What ``status()`` needs beyond the supervisor's snapshot, kept by the loop.
+    private struct SourceExtras {
+        var redactedURL: String
+        var classNames: [String]
+        var palette: [[UInt8]]
+        var size: (width: Int, height: Int)?
+        var progress: Locked<SourceProgress>?
+    }
+
     private struct Inbox {
         var events: [SourceEvent] = []
         var reload = false
         var shutdown = false
     }
 
-    /// How often the loop ticks.
+    /// How often the loop ticks. This and the two below are set before ``run()``, never during.
     public var tickInterval: Duration = .seconds(1)
     /// How long a shutdown waits for the outputs to close.
     public var drainTimeout: Duration = .seconds(30)
+    /// How long the loop may go without a tick before it counts as stuck (the watchdog stops pinging, `/healthz`
+    /// says 503); nil: 10 ticks, at least 10 s.
+    public var progressTimeout: Duration?
+    private var tickTimeout: Duration { progressTimeout ?? max(tickInterval * 10, .seconds(10)) }
 
     /// Loads every model `config` needs (throws ``ServeError`` when one cannot be loaded) and prepares the sources;
     /// nothing runs before ``run()``.
+    ///
+    /// `metrics` receives every source pipeline's metrics (`PipelineMetric`, dimension `stream`) and
+    /// `segstream_reconnects_total` (dimension `source`); `snapshots` keeps each source's latest annotated frame
+    /// for ``snapshot(of:)`` (and renders every frame for it).
     public init(config: ServeConfig, models: ModelCache, reload: @escaping ConfigLoader,
-                notifier: SystemdNotifier = SystemdNotifier(), logger: Logger) throws {
+                notifier: SystemdNotifier = SystemdNotifier(), logger: Logger,
+                metrics: any MetricsFactory = MetricsSystem.factory, snapshots: Bool = false) throws {
+        self.metrics = metrics
+        pipelineMetrics = MultiplexMetricsHandler(factories: [metrics, liveCounts])
+        snapshotStores = snapshots ? Locked([:]) : nil
         self.config = config
         self.models = models
         reloadConfig = reload
@@ -118,6 +149,7 @@ public final class ServeDaemon: @unchecked Sendable {
         logger.info("serving \(config.sources.count) source\(config.sources.count == 1 ? "" : "s")",
                     metadata: ["state_dir": "\(config.stateDirectory)"])
         sendStatus(ready: true)
+        ready.withLock { $0 = true }
         let watchdog = startWatchdog()
         var nextTick = MonotonicClock.now()
         while true {
@@ -140,6 +172,7 @@ public final class ServeDaemon: @unchecked Sendable {
             retiring.removeAll { idle.contains(ObjectIdentifier($0)) }
         }
         watchdog?.cancel()
+        ready.withLock { $0 = false }
         let clean = shutDown()
         mqtt?.stop()
         return clean
@@ -191,6 +224,7 @@ public final class ServeDaemon: @unchecked Sendable {
         switch event.kind {
         case .connected(let width, let height):
             supervisor.connected(name, at: now)
+            extras.withLock { $0[name]?.size = (width, height) }
             logger.info("source \(name): connected", metadata: ["url": "\(runner.source.redactedURL)",
                                                                   "size": "\(width)x\(height)"])
             runner.lines?.event("connected", ["width": width, "height": height])
@@ -234,7 +268,12 @@ public final class ServeDaemon: @unchecked Sendable {
             case .connect:
                 generation += 1
                 reportedFrame[command.name] = nil
+                if runner.current != nil {
+                    Counter(label: ServeMetric.reconnects, dimensions: [("source", command.name)], factory: metrics).increment()
+                }
                 runner.connect(generation: generation) { [weak self] event in self?.post(event) }
+                let progress = runner.current?.progress
+                extras.withLock { $0[command.name]?.progress = progress }
             case .disconnect(let why):
                 runner.disconnect()
                 if case .backingOff(let until) = supervisor.machines[command.name]?.phase {
@@ -257,7 +296,11 @@ public final class ServeDaemon: @unchecked Sendable {
     /// error line; then only the sources that changed are touched; `READY=1`.
     private func reload() {
         _ = try? notifier.reloading()
-        defer { sendStatus(ready: true) }
+        ready.withLock { $0 = false }
+        defer {
+            sendStatus(ready: true)
+            ready.withLock { $0 = true }
+        }
         let new: ServeConfig
         do {
             new = try reloadConfig()
@@ -273,6 +316,9 @@ public final class ServeDaemon: @unchecked Sendable {
         }
         if new.mqtt != config.mqtt {
             logger.warning("reload: changes to the mqtt section take effect at the next start")
+        }
+        if new.http != config.http {
+            logger.notice("reload: http: the new address takes effect at the next restart; still on \(config.http.map { "\($0)" } ?? "off")")
         }
         var changes = config.changes(to: new)
         if changes.global { changes.changed = new.sources.map(\.name).filter { runners[$0] != nil } }
@@ -294,6 +340,10 @@ public final class ServeDaemon: @unchecked Sendable {
             retiring.append(old)
             lastCounts[name] = nil
             reportedFrame[name] = nil
+            if changes.removed.contains(name) {
+                extras.withLock { $0[name] = nil }
+                _ = snapshotStores?.withLock { $0.removeValue(forKey: name) }
+            }
         }
         runners.merge(fresh) { $1 }
         config = new
@@ -330,8 +380,53 @@ public final class ServeDaemon: @unchecked Sendable {
     private func makeRunner(_ source: SourceConfig, in config: ServeConfig, after predecessor: SourceRunner?) throws
         -> SourceRunner
     {
-        try SourceRunner(source: source, directory: config.directory(of: source), model: models.model(for: source),
-                         after: predecessor, logger: logger, mqtt: mqtt)
+        let model = try models.model(for: source)
+        let store = snapshotStores?.withLock { stores in
+            if let store = stores[source.name] { return store }
+            let store = SnapshotStore()
+            stores[source.name] = store
+            return store
+        }
+        let runner = try SourceRunner(source: source, directory: config.directory(of: source), model: model,
+                                      after: predecessor, logger: logger, mqtt: mqtt, metrics: pipelineMetrics,
+                                      snapshots: store)
+        extras.withLock {
+            $0[source.name] = SourceExtras(redactedURL: source.redactedURL, classNames: model.config.classNames,
+                                           palette: model.config.palette, size: $0[source.name]?.size)
+        }
+        return runner
+    }
+
+    // MARK: - What other threads see
+
+    /// Every source's state, counts and timings now, and the daemon's readiness and liveness (any thread).
+    public func status() -> DaemonStatus {
+        let now = MonotonicClock.now()
+        let supervisor = snapshot.withLock { $0 }
+        let extras = self.extras.withLock { $0 }
+        let tickTimeout = self.tickTimeout
+        let sources = supervisor.names.compactMap { name -> SourceStatus? in
+            guard let machine = supervisor.machines[name], let extra = extras[name] else { return nil }
+            let counts = liveCounts.counts(name)
+            let progress = extra.progress?.withLock { $0 }
+            let last = progress?.lastFrame ?? machine.lastFrame
+            return SourceStatus(
+                name: name, redactedURL: extra.redactedURL, state: machine.phase.name, fps: supervisor.rates[name],
+                framesDecoded: counts.decoded, framesProcessed: counts.processed, dropped: counts.dropped,
+                skipped: progress?.skipped ?? 0, reconnects: machine.reconnects,
+                lastFrameAge: last.map { max((now - $0).seconds, 0) }, width: extra.size?.width,
+                height: extra.size?.height, latency: counts.latency,
+                lastError: machine.lastError.map(Redaction.redactURLs(in:)), classNames: extra.classNames,
+                palette: extra.palette)
+        }
+        return DaemonStatus(ready: ready.withLock { $0 },
+                            progressing: supervisor.isProgressing(at: now, tickTimeout: tickTimeout), sources: sources)
+    }
+
+    /// The source's latest annotated frame (nil when `snapshots` is off, the source is unknown, or no frame was
+    /// kept yet: frames are kept for a few seconds after each request). Any thread.
+    public func snapshot(of name: String) -> SnapshotStore.Frame? {
+        snapshotStores?.withLock { $0[name] }?.requestFrame()
     }
 
     private func sendStatus(ready: Bool) {
@@ -358,7 +453,7 @@ public final class ServeDaemon: @unchecked Sendable {
     private func startWatchdog() -> WatchdogThread? {
         guard let schedule = WatchdogSchedule(environment: ProcessInfo.processInfo.environment) else { return nil }
         let snapshot = self.snapshot, notifier = self.notifier
-        let tickTimeout = max(tickInterval * 10, .seconds(10))
+        let tickTimeout = self.tickTimeout
         return WatchdogThread(schedule: schedule, ping: { _ = try? notifier.notify(.watchdog) }) {
             snapshot.withLock { $0 }.isProgressing(at: MonotonicClock.now(), tickTimeout: tickTimeout)
         }

@@ -1,3 +1,4 @@
+import CoreMetrics
 import Foundation
 import Logging
 import SegMedia
@@ -74,12 +75,16 @@ final class SourceRunner {
     private let logger: Logger
     /// Summaries and events go here when the configuration has `mqtt:`.
     let mqtt: MQTTPublisher?
+    /// Where the annotated frames go while someone watches (nil: HTTP off).
+    let snapshots: SnapshotStore?
 
     init(source: SourceConfig, directory: String, model: any SegmentationModel, after predecessor: SourceRunner?,
-         logger: Logger, mqtt: MQTTPublisher? = nil) throws {
+         logger: Logger, mqtt: MQTTPublisher? = nil, metrics: any MetricsFactory = MetricsSystem.factory,
+         snapshots: SnapshotStore? = nil) throws {
         let unknown = MQTTFrameSink.unknownClasses(source.events, classNames: model.config.classNames)
         if let problem = unknown.first { throw ServeError("source \(source.name): \(problem)") }
         self.mqtt = mqtt
+        self.snapshots = snapshots
         self.source = source
         self.directory = directory
         self.model = model
@@ -90,7 +95,7 @@ final class SourceRunner {
         case .scale(let scale): configuration.scale = scale
         }
         configuration.dropPolicy = source.drop == .wait ? .wait : .dropOldest
-        pipeline = StreamPipeline(model: model, configuration: configuration)
+        pipeline = StreamPipeline(model: model, configuration: configuration, metrics: metrics)
         previous = predecessor?.current?.done
         do {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
@@ -120,7 +125,7 @@ final class SourceRunner {
         let patience = DispatchTimeInterval.nanoseconds(Int(Backoff.nanoseconds(max(source.stallTimeout, .seconds(5)))))
         let job = ConnectionJob(source: source, directory: directory, pipeline: pipeline, lines: lines,
                                 classNames: model.config.classNames, processed: processed, connection: connection,
-                                mqtt: mqtt, post: post)
+                                mqtt: mqtt, snapshots: snapshots, post: post)
         let thread = Thread {
             if let wait, wait.wait(timeout: .now() + patience) == .timedOut {
                 connection.blockedBy.withLock { $0 = wait }
@@ -158,6 +163,7 @@ struct ConnectionJob: Sendable {
     let processed: Locked<Int>
     let connection: Connection
     let mqtt: MQTTPublisher?
+    let snapshots: SnapshotStore?
     let post: @Sendable (SourceEvent) -> Void
 
     /// Reports to the loop; a failure's text loses any credentials here, before it reaches a log, a status line or
@@ -211,6 +217,7 @@ struct ConnectionJob: Sendable {
             report(.failed("\(error)"))
             return
         }
+        if let snapshots { sinks.append(SnapshotSink(store: snapshots)) }
         if let lines {
             sinks.append(FrameLinesSink(lines: lines, classNames: classNames, processed: processed))
         } else {

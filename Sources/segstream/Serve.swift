@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import SegServe
+import SegServeHTTP
 import SFNet
 
 /// `segstream serve`: the daemon for many live camera streams (issue #12, docs/serve.md).
@@ -32,6 +33,9 @@ struct Serve: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Serve only the sources that rendezvous hashing of their names gives to shard K of N (1 ≤ K ≤ N; docs/scaling.md).", valueName: "K/N"))
     var shard: String?
 
+    @Option(name: .customLong("http"), help: ArgumentHelp("Where /metrics, the API and the status page listen (overrides the file's http:; default \(HTTPListen.default)); off: none.", valueName: "ADDR:PORT|off"))
+    var http: String?
+
     func validate() throws {
         if checkConfig != nil && config != nil {
             throw ValidationError("--check-config takes the file to check; leave out --config")
@@ -39,6 +43,14 @@ struct Serve: ParsableCommand {
         if let shard, Shard(parsing: shard) == nil {
             throw ValidationError("--shard: expected K/N with 1 ≤ K ≤ N ≤ 1000 (e.g. 2/3), got \"\(shard)\"")
         }
+        if let http, case .failure(let error) = HTTPListen.parse(http) {
+            throw ValidationError("--http: \(error.description)")
+        }
+    }
+
+    /// `--http`, parsed (validated above): nil when not given.
+    var httpOverride: HTTPListen?? {
+        http.map { try! HTTPListen.parse($0).get() }
     }
 
     /// `--shard K/N`, validated by ``validate()``.
@@ -82,6 +94,7 @@ func runDaemon(_ command: Serve) throws {
                                           commandLineSources: command.sources, stateDirectory: command.stateDir)
         }
         if let shard = command.parsedShard { config = config.sharded(shard) }
+        if let http = command.httpOverride { config.http = http }
         return config
     }
     let config: ServeConfig
@@ -95,20 +108,41 @@ func runDaemon(_ command: Serve) throws {
     let logger = Logger(label: "segstream")
     let tuning = AllocatorTuning.applyForLongRunningDaemon(environment: ProcessInfo.processInfo.environment)
     if !tuning.isEmpty { logger.debug("malloc: \(tuning.joined(separator: ", "))") }
+    // HTTP first (docs/http.md): a port already taken fails at once, before the models are loaded.
+    let server: StatusServer? = try config.http.map { listen in
+        let http = StatusServer(version: SegStream.configuration.version, logger: logger)
+        do {
+            let port = try http.start(listen)
+            logger.info("http: listening on \(HTTPListen(host: listen.host, port: port))")
+        } catch {
+            FileHandle.standardError.write(Data("segstream: \(error)\n".utf8))
+            throw ExitCode(SysExit.unavailable.rawValue)
+        }
+        return http
+    }
     // Every source's session fans out to the one process-wide pool (every core), taking turns per forward pass.
-    let models = ModelCache(defaultPath: Serve.defaultModelPath()) { path, precision in
+    let loadModel: ModelCache.Loader = { path, precision in
         try loadSegmentationModel(contentsOf: URL(fileURLWithPath: path), precision: precision)
     }
+    let models = ModelCache(defaultPath: Serve.defaultModelPath(), loader: server?.metrics.timing(loadModel) ?? loadModel)
     let daemon: ServeDaemon
     do {
-        daemon = try ServeDaemon(config: config, models: models, reload: load, logger: logger)
+        if let server {
+            daemon = try ServeDaemon(config: config, models: models, reload: load, logger: logger,
+                                     metrics: server.metrics.factory, snapshots: true)
+        } else {
+            daemon = try ServeDaemon(config: config, models: models, reload: load, logger: logger)
+        }
     } catch {
         // A model that cannot be loaded will not load on a restart either: a configuration error (no restart loop).
         logger.critical("\(error)")
         throw ExitCode(SysExit.config.rawValue)
     }
+    server?.attach(daemon)
     daemon.installSignalHandlers()
-    if !daemon.run() { throw ExitCode(SysExit.software.rawValue) }
+    let clean = daemon.run()
+    server?.stop()
+    if !clean { throw ExitCode(SysExit.software.rawValue) }
 }
 
 extension Serve {

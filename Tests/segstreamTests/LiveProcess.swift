@@ -13,7 +13,10 @@ final class LiveProcess: @unchecked Sendable {
     init(_ arguments: [String], executable: String = CLI.binary, stdinPipe: Bool = false,
          environment: [String: String]? = nil) throws {
         process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
+        // A daemon's HTTP side listens on 127.0.0.1:9400 by default: tests run many daemons at once, so each gets a
+        // free port of its own unless the test chose one.
+        process.arguments = arguments.first == "serve" && !arguments.contains("--http")
+            ? arguments + ["--http", "127.0.0.1:0"] : arguments
         if let environment { process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
         let out = Pipe(), err = Pipe()
         process.standardOutput = out

@@ -334,7 +334,8 @@ struct ServeMQTTTests {
             sources:
               cam: {url: \(clip), events: [{class: unicorn}]}
             """.write(to: config, atomically: true, encoding: .utf8)
-        let result = try CLI.segstream(["serve", "--config", config.path], timeout: 60)
+        // No HTTP: its "listening" line would be a second line, and the default port is shared by every test.
+        let result = try CLI.segstream(["serve", "--config", config.path, "--http", "off"], timeout: 60)
         #expect(result.status == 78, "\(result.stderr)")
         let lines = result.stderr.split(separator: "\n")
         #expect(lines.count == 1 && lines[0].contains("source cam: events: rule unicorn: the model has no class \"unicorn\""),
