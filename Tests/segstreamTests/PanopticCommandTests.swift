@@ -100,8 +100,7 @@ struct PanopticCommandTests {
         let image = dir.appendingPathComponent("x.png").path
         try CLI.ffmpeg(["-i", drive, "-frames:v", "1", "-vf", "scale=256:128", image])
         // The shipped models have no instance head.
-        let refused = try CLI.segstream(["infer", image, "--out", dir.path + "/a", "--panoptic", "--instances", "head",
-                                         "--model", CLI.tinyModel])
+        let refused = try CLI.segstream(["infer", image, "--out", dir.path + "/a", "--panoptic", "--instances", "head"])
         #expect(refused.status == 64)
         #expect(refused.stderr.contains("--instances head needs a model with an instance head"))
         #expect(refused.stderr.split(separator: "\n").count == 1, "\(refused.stderr)")
