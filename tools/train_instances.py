@@ -169,7 +169,8 @@ def main(argv=None) -> int:
     p.add_argument("--resume", action="store_true")
     p.add_argument("--export", default=None, help="write a model file with the head after training")
     p.add_argument("--export-only", action="store_true", help="export the last checkpoint and exit")
-    p.add_argument("--export-dtype", default="f32", choices=["f32", "f16", "bf16"])
+    p.add_argument("--export-dtype", default=None, choices=["f32", "f16", "bf16"],
+                   help="storage dtype of the exported file (default: the --init file's, so its tensors stay bit-identical)")
     args = p.parse_args(argv)
 
     torch.set_num_threads(args.threads)
@@ -180,7 +181,11 @@ def main(argv=None) -> int:
         meta = f.metadata() or {}
     arch, classes = meta.get("arch", "df1"), int(meta.get("num_classes", "19"))
     scale = float(meta.get("network_scale", "1"))
-    init = {k: v.float() for k, v in load_file(args.init).items()}
+    stored = load_file(args.init)
+    if args.export_dtype is None:
+        names = {torch.float32: "f32", torch.float16: "f16", torch.bfloat16: "bf16"}
+        args.export_dtype = names[next(iter(stored.values())).dtype]
+    init = {k: v.float() for k, v in stored.items()}
     if any(k.startswith("head.instance_head.") for k in init):
         print("train_instances: the init file already has an instance head; training a new one", flush=True)
         init = {k: v for k, v in init.items() if not k.startswith("head.instance_head.")}

@@ -37,6 +37,17 @@ public struct InstanceCentre: Sendable, Equatable {
     }
 }
 
+/// What decides the class of an instance from the head.
+public enum InstanceClassRule: String, Sendable, CaseIterable {
+    /// Its centre's heatmap class.
+    case centre
+    /// The most frequent semantic class of its pixels (ties: the lower train id).
+    case labels
+    /// The semantic labels' own: an instance is the pixels of one centre within one 4-connected region of one
+    /// semantic class (the head splits the connected components, never merges them), of that class.
+    case components
+}
+
 /// Instances from the instance head (Panoptic-DeepLab's grouping, CenterNet's peaks), as pure functions:
 /// 1. **Centres**: per class, the heatmap cells whose logit is the maximum of their 3×3 neighbourhood (max-pool
 ///    NMS) and above the threshold, at most `topK` over all classes (highest first); a centre sits at its
@@ -44,7 +55,7 @@ public struct InstanceCentre: Sendable, Equatable {
 /// 2. **Grouping**: every thing pixel of the semantic map votes for a centre at its position in the head's
 ///    map plus its offset (bilinear between cells) and joins the nearest centre whose class is of the
 ///    pixel's semantic category; an instance's class is its centre's (object-level classification, as the
-///    fusion needs). A pixel with no centre of its category stays uncovered (the fusion grows a neighbour
+///    fusion needs), or with `.labels` the most frequent semantic class of its pixels (still one class per object). A pixel with no centre of its category stays uncovered (the fusion grows a neighbour
 ///    into it or makes it an isolated segment).
 ///
 /// Output pixel (x, y) of a W×H map sits at head coordinates (x·(w−1)/(W−1), y·(h−1)/(H−1)): the
@@ -84,7 +95,8 @@ public enum InstanceHeadDecoder {
     /// that gather no pixel, and instances smaller than `minArea` pixels (left uncovered), are not
     /// instances; the rest are numbered in the centres' order.
     public static func instances(semantic: UnsafeBufferPointer<UInt8>, width: Int, height: Int, head: InstanceHeadOutput,
-                                 classes: PanopticClasses, threshold: Float, topK: Int = 200, minArea: Int = 0) -> InstanceMap {
+                                 classes: PanopticClasses, threshold: Float, topK: Int = 200, minArea: Int = 0,
+                                 classFrom: InstanceClassRule = .centre) -> InstanceMap {
         precondition(semantic.count == width * height, "one label per pixel")
         let found = centres(head, threshold: threshold, topK: topK)
         let hw = head.width, hh = head.height, plane = hw * hh, n = head.thingClasses.count
@@ -95,6 +107,8 @@ public enum InstanceHeadDecoder {
         for (i, c) in found.enumerated() { byCategory[Int(classes.category[Int(c.trainID)])].append(i) }
         var ids = [Int32](repeating: 0, count: width * height)
         var area = [Int](repeating: 0, count: found.count)
+        // Per centre, its pixels' semantic classes (for `.labels`).
+        var votes = classFrom == .labels ? [Int](repeating: 0, count: found.count * 256) : []
         head.values.withUnsafeBufferPointer { v in
             let ox = v.baseAddress! + n * plane, oy = v.baseAddress! + (n + 1) * plane
             for y in 0..<height {
@@ -119,17 +133,53 @@ public enum InstanceHeadDecoder {
                     }
                     ids[p] = Int32(best + 1)
                     area[best] += 1
+                    if classFrom == .labels { votes[best * 256 + Int(semantic[p])] += 1 }
                 }
             }
+        }
+        if classFrom == .components {
+            return splitByComponents(semantic: semantic, width: width, height: height, centreOf: ids, minArea: minArea)
         }
         // Renumber the centres that make instances 1, 2, … in their order; the others' pixels are uncovered.
         var number = [Int32](repeating: 0, count: found.count + 1)
         var instanceClasses: [UInt8] = []
         for i in found.indices where area[i] > 0 && area[i] >= minArea {
-            instanceClasses.append(found[i].trainID)
+            if classFrom == .labels {
+                let v = votes[(i * 256)..<(i * 256 + 256)]
+                instanceClasses.append(UInt8(v.indices.max { v[$0] < v[$1] || (v[$0] == v[$1] && $0 > $1) }! - i * 256))
+            } else {
+                instanceClasses.append(found[i].trainID)
+            }
             number[i + 1] = Int32(instanceClasses.count)
         }
         for p in ids.indices where ids[p] != 0 { ids[p] = number[Int(ids[p])] }
+        return InstanceMap(width: width, height: height, ids: ids, classes: instanceClasses)
+    }
+
+    /// The 4-connected regions of pixels with one centre and one semantic class, in raster order of their
+    /// first pixel, of that class; regions under `minArea` are left uncovered.
+    static func splitByComponents(semantic: UnsafeBufferPointer<UInt8>, width: Int, height: Int, centreOf: [Int32],
+                                  minArea: Int) -> InstanceMap {
+        var ids = [Int32](repeating: 0, count: width * height)
+        var instanceClasses: [UInt8] = []
+        var stack: [Int32] = []
+        var dropped = false
+        centreOf.withUnsafeBufferPointer { centre in
+            ids.withUnsafeMutableBufferPointer { ids in
+                for start in ids.indices where ids[start] == 0 && centre[start] != 0 {
+                    let c = centre[start], cls = semantic[start], label = Int32(instanceClasses.count + 1)
+                    let area = FloodFill.fill(from: start, width: width, height: height, stack: &stack, label: label,
+                                              ids: ids.baseAddress!) { centre[$0] == c && semantic[$0] == cls }
+                    if area >= minArea {
+                        instanceClasses.append(cls)
+                    } else {
+                        for p in stack.prefix(area) { ids[Int(p)] = -1 }
+                        dropped = true
+                    }
+                }
+                if dropped { for i in ids.indices where ids[i] < 0 { ids[i] = 0 } }
+            }
+        }
         return InstanceMap(width: width, height: height, ids: ids, classes: instanceClasses)
     }
 }

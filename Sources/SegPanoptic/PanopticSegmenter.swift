@@ -22,6 +22,8 @@ public struct PanopticOptions: Sendable, Equatable {
     /// The instance head's centres: heatmap probability a peak needs, and at most this many per frame.
     public var centreThreshold = 0.3
     public var maxCentres = 200
+    /// What decides a head instance's class.
+    public var instanceClass: InstanceClassRule = .centre
     /// IoU a segment needs with the previous frame's to keep its id.
     public var trackIoU = 0.1
 
@@ -63,7 +65,7 @@ public final class PanopticSegmenter {
             instances = InstanceHeadDecoder.instances(
                 semantic: labels, width: width, height: height, head: head, classes: options.classes,
                 threshold: InstanceHeadDecoder.logit(probability: options.centreThreshold), topK: options.maxCentres,
-                minArea: options.minSegmentArea)
+                minArea: options.minSegmentArea, classFrom: options.instanceClass)
         case .components:
             instances = ConnectedComponents.instances(semantic: labels, width: width, height: height, classes: options.classes,
                                                       minArea: options.minSegmentArea, grouping: options.grouping)

@@ -15,6 +15,9 @@ struct PanopticCLIOptions: ParsableArguments {
     @Option(name: .long, help: "Instance head: heatmap probability a centre needs (default 0.3).")
     var centreThreshold: Double = 0.3
 
+    @Option(name: .long, help: "Instance head: what decides an instance's class: centre (its heatmap's class), labels (its pixels' most frequent semantic class) or components (the head only splits the connected components of each semantic class) (default centre).")
+    var instanceClass: InstanceClassRule = .centre
+
     @Option(name: .long, help: "Write the COCO/Cityscapes panoptic PNG and JSON per frame or image into this directory (implies --panoptic).")
     var panopticOut: String?
 
@@ -57,6 +60,7 @@ struct PanopticCLIOptions: ParsableArguments {
         var options = PanopticOptions()
         options.source = source
         options.centreThreshold = centreThreshold
+        options.instanceClass = instanceClass
         options.minSegmentArea = minInstanceArea
         options.grouping = instanceGrouping
         options.fuse = !noFusion
@@ -67,3 +71,4 @@ struct PanopticCLIOptions: ParsableArguments {
 
 extension ConnectedComponents.Grouping: ExpressibleByArgument {}
 extension InstanceSource: ExpressibleByArgument {}
+extension InstanceClassRule: ExpressibleByArgument {}

@@ -22,11 +22,11 @@ struct InstanceHeadDecoderTests {
     }
 
     static func decode(_ semantic: [String], _ head: InstanceHeadOutput, threshold: Float = 0,
-                       topK: Int = 100, minArea: Int = 0) -> (rows: [String], classes: [UInt8]) {
+                       topK: Int = 100, minArea: Int = 0, classFrom: InstanceClassRule = .centre) -> (rows: [String], classes: [UInt8]) {
         let s = Draw.semantic(semantic)
         let map = s.labels.withUnsafeBufferPointer {
             InstanceHeadDecoder.instances(semantic: $0, width: s.width, height: s.height, head: head, classes: .cityscapes,
-                                          threshold: threshold, topK: topK, minArea: minArea)
+                                          threshold: threshold, topK: topK, minArea: minArea, classFrom: classFrom)
         }
         return (Draw.rows(map.ids, width: s.width), map.classes)
     }
@@ -53,6 +53,23 @@ struct InstanceHeadDecoderTests {
         // Centres in score order: the truck first.
         #expect(r.rows == ["22211111"])
         #expect(r.classes == [truck, car])
+    }
+
+    @Test("class rules: the centre's, the pixels' majority, or the head only splitting each class's components")
+    func classRules() {
+        // One truck centre gathers 5 car pixels and 2 truck pixels; a car centre the rest.
+        let h = Self.head(width: 10, height: 1, peaks: [(truck, 2, 0, 4), (car, 8, 0, 3)]) { x, _ in
+            x < 7 ? (Float(2 - x), 0) : (Float(8 - x), 0)
+        }
+        let semantic = ["ccttccc.cc"]
+        #expect(Self.decode(semantic, h).rows == ["1111111022"])
+        #expect(Self.decode(semantic, h).classes == [truck, car])
+        #expect(Self.decode(semantic, h, classFrom: .labels).classes == [car, car])
+        // Components: the truck centre's pixels are three regions of one class each (car, truck, car).
+        let split = Self.decode(semantic, h, classFrom: .components)
+        #expect(split.rows == ["1122333044"])
+        #expect(split.classes == [car, truck, car, car])
+        #expect(Self.decode(semantic, h, minArea: 3, classFrom: .components).rows == ["0000111000"])
     }
 
     @Test("pixels only join centres of their semantic category, however close another category's is")
