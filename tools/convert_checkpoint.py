@@ -8,6 +8,9 @@ Accepts a bare state dict or a training checkpoint (`{'state_dict': ..., 'epoch'
 the `module.` prefix that DataParallel/DDP add. Training-only `dsn` heads and `num_batches_tracked` are
 dropped with a message. Anything else that does not match the architecture is refused, naming the keys:
 the reference's own loader silently skips mismatches (SFSegNets issue #33); this one never does.
+
+A checkpoint with `head.instance_head.*` tensors (tools/train_instances.py) is converted with the instance head,
+and the metadata gains `instance_head` (its thing classes and channel layout); files without it are unchanged.
 """
 from __future__ import annotations
 
@@ -20,7 +23,7 @@ import torch
 from safetensors.torch import save_file
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from sfnet import CITYSCAPES_CLASSES, CITYSCAPES_PALETTE, MEAN, STD, build_sfnet  # noqa: E402
+from sfnet import CITYSCAPES_CLASSES, CITYSCAPES_PALETTE, MEAN, STD, THING_CLASSES, build_sfnet  # noqa: E402
 
 EX_DATAERR, EX_NOINPUT, EX_IOERR = 65, 66, 74
 
@@ -54,7 +57,9 @@ def convert_state_dict(state: dict[str, torch.Tensor], arch: str, num_classes: i
         if "head.conv_last.1.weight" not in state:
             raise ConversionError("missing head.conv_last.1.weight (cannot infer the class count)")
         num_classes = int(state["head.conv_last.1.weight"].shape[0])
-    reference = {k: v for k, v in build_sfnet(arch, num_classes, width_divisor=width_divisor).state_dict().items()
+    instance_head = any(k.startswith("head.instance_head.") for k in state)
+    reference = {k: v for k, v in build_sfnet(arch, num_classes, width_divisor=width_divisor,
+                                              instance_head=instance_head).state_dict().items()
                  if not k.endswith("num_batches_tracked")}
     missing = [k for k in reference if k not in state]
     unexpected = [k for k in state if k not in reference]
@@ -74,8 +79,14 @@ def convert_state_dict(state: dict[str, torch.Tensor], arch: str, num_classes: i
     return {k: state[k].detach().contiguous() for k in reference}, num_classes
 
 
+def instance_head_metadata() -> str:
+    """What segstream needs to read the head's output: heatmap channels per thing train id, then the offset."""
+    return json.dumps({"thing_classes": list(THING_CLASSES), "offset": "dx,dy", "offset_unit": "cells"})
+
+
 def model_metadata(arch: str, num_classes: int, warp_align_corners: bool, class_names=None, palette=None,
-                   width_divisor: int = 1, source: str = "", network_scale: float = 1.0) -> dict[str, str]:
+                   width_divisor: int = 1, source: str = "", network_scale: float = 1.0,
+                   instance_head: bool = False) -> dict[str, str]:
     if class_names is None:
         if num_classes != 19:
             class_names = [f"class{i}" for i in range(num_classes)]
@@ -97,6 +108,8 @@ def model_metadata(arch: str, num_classes: int, warp_align_corners: bool, class_
     }
     if network_scale != 1:
         metadata["network_scale"] = repr(float(network_scale))
+    if instance_head:
+        metadata["instance_head"] = instance_head_metadata()
     return metadata
 
 
@@ -150,7 +163,8 @@ def main(argv=None) -> int:
         metadata = model_metadata(args.arch, num_classes, args.warp_align_corners, names,
                                   width_divisor=args.width_divisor,
                                   source=args.source or f"converted from {os.path.basename(args.checkpoint)}",
-                                  network_scale=args.network_scale)
+                                  network_scale=args.network_scale,
+                                  instance_head=any(k.startswith("head.instance_head.") for k in tensors))
     except ConversionError as e:
         print(f"convert_checkpoint: {e}", file=sys.stderr)
         return EX_DATAERR

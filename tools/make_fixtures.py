@@ -9,6 +9,8 @@ Tests/SegEngineTests/Fixtures/dtypes.safetensors the same values stored as F32, 
 Tests/SFNetTests/Fixtures/<arch>_*.safetensors  narrow SFNet model files (docs/model-format.md) with random
                                                 weights and random BN statistics
 Tests/SFNetTests/Fixtures/<arch>_*_io.safetensors inputs and the oracle's logits (tools/sfnet/model.py)
+Tests/SFNetTests/Fixtures/df1_w16_instances*.safetensors  the same with the instance head; the io file also
+                                                holds the head's output (`instances<i>`, at the fusion resolution)
 """
 from __future__ import annotations
 
@@ -24,6 +26,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tools"))
 from sfnet import build_sfnet, CITYSCAPES_CLASSES, CITYSCAPES_PALETTE, MEAN, STD  # noqa: E402
 from sfnet.model import flow_warp  # noqa: E402
+from convert_checkpoint import instance_head_metadata  # noqa: E402
 
 ENGINE_DIR = os.path.join(ROOT, "Tests", "SegEngineTests", "Fixtures")
 SFNET_DIR = os.path.join(ROOT, "Tests", "SFNetTests", "Fixtures")
@@ -176,6 +179,23 @@ def main():
             io[f"input{i}"] = c(x)
             io[f"logits{i}"] = c(y)
         save_file(io, os.path.join(SFNET_DIR, f"{stem}_io.safetensors"))
+    # The instance head fixture has its own generator, so the files above stay as they were.
+    g = torch.Generator().manual_seed(14)
+    torch.manual_seed(14)
+    model = build_sfnet("df1", 19, True, 16, instance_head=True).eval()
+    randomize_bn(model, g)
+    sd = {k: c(v) for k, v in model.state_dict().items() if not k.endswith("num_batches_tracked")}
+    meta = {**model_metadata("df1", 19, 16, True), "instance_head": instance_head_metadata()}
+    save_file(sd, os.path.join(SFNET_DIR, "df1_w16_instances.safetensors"), metadata=meta)
+    io = {}
+    for i, (h, w) in enumerate([(64, 128), (45, 70)]):
+        x = torch.randn(3, h, w, generator=g)
+        with torch.no_grad():
+            logits, instances = model(x[None])
+        io[f"input{i}"] = c(x)
+        io[f"logits{i}"] = c(logits[0])
+        io[f"instances{i}"] = c(instances[0])
+    save_file(io, os.path.join(SFNET_DIR, "df1_w16_instances_io.safetensors"))
     total = sum(os.path.getsize(os.path.join(d, f)) for d in (ENGINE_DIR, SFNET_DIR) for f in os.listdir(d))
     print(f"fixtures written, {total / 1e6:.2f} MB")
 

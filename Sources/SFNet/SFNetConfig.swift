@@ -16,6 +16,17 @@ public enum ModelPrecision: String, Sendable, CaseIterable {
     case fp32, int8
 }
 
+/// The instance head's output layout (`instance_head` in `__metadata__`, tools/convert_checkpoint.py): one
+/// centre-heatmap logit channel per thing class (train ids, in this order), then the offset (dx, dy) from
+/// each cell to its instance's centre, in cells of the head's map.
+public struct InstanceHeadLayout: Sendable, Equatable {
+    public let thingClasses: [Int]
+    public init(thingClasses: [Int]) { self.thingClasses = thingClasses }
+    public var channels: Int { thingClasses.count + 2 }
+    /// Person, rider, car, truck, bus, train, motorcycle, bicycle (Cityscapes train ids 11–18).
+    public static let cityscapes = InstanceHeadLayout(thingClasses: Array(11...18))
+}
+
 /// What a model file says about its network and its data (docs/model-format.md, `__metadata__`).
 public struct SFNetConfig: Sendable, Equatable {
     public var arch: SFNetArch
@@ -37,6 +48,8 @@ public struct SFNetConfig: Sendable, Equatable {
     /// scenes the model was trained for. 1 for Cityscapes checkpoints; the bundled model was trained on
     /// 512×1024 scenes enlarged 1.25–2.5× and is run at 1.75× (DF1's logits are at /16, so thin objects need it).
     public var networkScale: Double
+    /// The instance head, when the file has one (nil: semantic segmentation only).
+    public var instanceHead: InstanceHeadLayout?
 
     public static let cityscapesClassNames = [
         "road", "sidewalk", "building", "wall", "fence", "pole", "traffic light", "traffic sign",
@@ -55,7 +68,7 @@ public struct SFNetConfig: Sendable, Equatable {
     public init(arch: SFNetArch, numClasses: Int = 19, widthDivisor: Int = 1, classNames: [String]? = nil,
                 palette: [[UInt8]]? = nil, mean: [Float] = SFNetConfig.imagenetMean, std: [Float] = SFNetConfig.imagenetStd,
                 warpAlignCorners: Bool = true, source: String = "", precision: ModelPrecision = .fp32,
-                networkScale: Double = 1) {
+                networkScale: Double = 1, instanceHead: InstanceHeadLayout? = nil) {
         precondition(numClasses >= 1 && [1, 2, 4, 8, 16].contains(widthDivisor))
         precondition(Self.networkScaleRange.contains(networkScale))
         self.arch = arch
@@ -70,6 +83,7 @@ public struct SFNetConfig: Sendable, Equatable {
         self.source = source
         self.precision = precision
         self.networkScale = networkScale
+        self.instanceHead = instanceHead
     }
 
     public static let networkScaleRange = 0.125...8.0
@@ -136,15 +150,29 @@ public struct SFNetConfig: Sendable, Equatable {
             }
             networkScale = scale
         }
+        var instanceHead: InstanceHeadLayout? = nil
+        if let v = try json("instance_head") {
+            let expected = "expected {\"thing_classes\": [train ids], \"offset\": \"dx,dy\", \"offset_unit\": \"cells\"}"
+            guard let o = v as? [String: Any], let things = o["thing_classes"] as? [NSNumber],
+                  o["offset"] as? String == "dx,dy", o["offset_unit"] as? String == "cells" else {
+                throw bad("instance_head", expected)
+            }
+            let ids = things.map(\.intValue)
+            guard !ids.isEmpty, Set(ids).count == ids.count, ids.allSatisfy({ (0..<numClasses).contains($0) }),
+                  zip(ids, things).allSatisfy({ Double($0) == $1.doubleValue }) else {
+                throw bad("instance_head", "thing_classes must be distinct train ids below num_classes")
+            }
+            instanceHead = InstanceHeadLayout(thingClasses: ids)
+        }
         self.init(arch: arch, numClasses: numClasses, widthDivisor: divisor, classNames: names, palette: palette,
                   mean: mean, std: std, warpAlignCorners: align, source: m["source"] ?? "", precision: precision,
-                  networkScale: networkScale)
+                  networkScale: networkScale, instanceHead: instanceHead)
     }
 
     /// The `__metadata__` a file with this config carries.
     public var metadata: [String: String] {
         func encode(_ v: Any) -> String { String(decoding: try! JSONSerialization.data(withJSONObject: v), as: UTF8.self) }
-        return [
+        var m = [
             "format": "segstream.sfnet", "format_version": "1", "arch": arch.rawValue,
             "num_classes": String(numClasses), "width_divisor": String(widthDivisor),
             "class_names": encode(classNames), "palette": encode(palette.map { $0.map(Int.init) }),
@@ -152,5 +180,9 @@ public struct SFNetConfig: Sendable, Equatable {
             "warp_align_corners": warpAlignCorners ? "true" : "false", "precision": precision.rawValue, "source": source,
             "network_scale": String(networkScale),
         ]
+        if let h = instanceHead {
+            m["instance_head"] = "{\"thing_classes\": \(encode(h.thingClasses)), \"offset\": \"dx,dy\", \"offset_unit\": \"cells\"}"
+        }
+        return m
     }
 }

@@ -8,7 +8,8 @@ extension Graph {
     static func sfnetModules(_ config: SFNetConfig) -> (backbone: Backbone, head: Head) {
         let backbone = Backbone(config)
         return (backbone, Head(featureChannels: backbone.featureChannels,
-                               dim: (config.arch == .r18 ? 128 : 64) / config.widthDivisor, classes: config.numClasses))
+                               dim: (config.arch == .r18 ? 128 : 64) / config.widthDivisor, classes: config.numClasses,
+                               instanceHead: config.instanceHead))
     }
 
     static func sfnet(_ config: SFNetConfig) -> Graph {
@@ -24,7 +25,7 @@ extension Graph {
             ppmCat = g.addConcat(SFNetInt8Plan.ppmConcat, channels: offset + top)
             return g.slice(ppmCat, offset..<(offset + top))
         }
-        g.output = g.head(head, features: features, ppmCat: ppmCat)
+        (g.output, g.instanceOutput) = g.head(head, features: features, ppmCat: ppmCat)
         return g
     }
 

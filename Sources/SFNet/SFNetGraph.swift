@@ -60,6 +60,8 @@ struct Graph: Sendable {
     private(set) var input = -1
     /// The logits (numClasses channels, fp32).
     var output = -1
+    /// The instance head's output (fp32), when the network has one.
+    var instanceOutput: Int? = nil
 
     // MARK: - Building (blocks are functions that append nodes)
 
@@ -172,7 +174,7 @@ struct Graph: Sendable {
 /// Where every value of a graph lives for one input size: shapes, the buffer each value is in (a value's
 /// own, or its concat's: one buffer for all the slices), and which buffers to take before each node and
 /// give back after it. Liveness: a buffer is taken before the first node that writes it and given back
-/// after the last node that reads it; the output's is kept (the caller gives it back).
+/// after the last node that reads it; the outputs' are kept (the caller gives them back).
 struct GraphPlan: Sendable {
     struct Shape: Equatable, Sendable { let channels: Int, height: Int, width: Int }
 
@@ -282,8 +284,8 @@ struct GraphPlan: Sendable {
             if let c = graph.values[v].concat { bufferOfValue[v] = bufferOfConcat[c] }
         }
         var giveBack = [[Int]](repeating: [], count: graph.nodes.count)
-        let kept = bufferOfValue[graph.output]
-        for (b, i) in last.enumerated() where b != kept { giveBack[i].append(b) }
+        let kept = Set(([graph.output] + (graph.instanceOutput.map { [$0] } ?? [])).map { bufferOfValue[$0] })
+        for (b, i) in last.enumerated() where !kept.contains(b) { giveBack[i].append(b) }
         self.shapes = shapes.map { $0 ?? Shape(channels: 0, height: 0, width: 0) }
         self.bufferOfValue = bufferOfValue
         self.bufferShapes = bufferShapes
@@ -297,7 +299,7 @@ struct GraphPlan: Sendable {
         for b in bufferShapes.indices {
             let firstNode = take.firstIndex { $0.contains(b) }!
             items.append(Item(elements: max(1, elements(bufferShapes[b], bufferIsFloat[b])), first: firstNode,
-                              last: b == kept ? Int.max : last[b], buffer: b, node: firstNode))
+                              last: kept.contains(b) ? Int.max : last[b], buffer: b, node: firstNode))
         }
         for (i, node) in graph.nodes.enumerated() {
             let sizes = scratch(i, shapes[node.inputs[0]]!, shapes[node.output]!)

@@ -113,8 +113,13 @@ public final class SFNetInt8Model: SegmentationModel, SessionRunner {
 
     func predictLabels(input: Tensor, outputHeight: Int, outputWidth: Int, into labels: UnsafeMutableBufferPointer<UInt8>,
                        _ ws: Workspace) {
+        upsampleArgmax(networkLogitsNHWC(input, ws), outputHeight: outputHeight, outputWidth: outputWidth, into: labels, ws)
+    }
+
+    /// The fused upsample + argmax of NHWC logits into `labels`.
+    private func upsampleArgmax(_ nhwc: Tensor, outputHeight: Int, outputWidth: Int,
+                                into labels: UnsafeMutableBufferPointer<UInt8>, _ ws: Workspace) {
         let context = ws.context
-        let nhwc = networkLogitsNHWC(input, ws)
         // Reads the classifier's NHWC output directly; bit-identical to Resize.bilinearArgmax on the CHW
         // transpose (docs/int8.md, "Output stage").
         let nc = config.numClasses
@@ -127,6 +132,16 @@ public final class SFNetInt8Model: SegmentationModel, SessionRunner {
                             outHeight: outputHeight, outWidth: outputWidth, alignCorners: true,
                             labels: labels.baseAddress!, scratch: UnsafeMutableRawPointer(ws.upsampleScratch.pointer),
                             context: context, isa: context.isa)
+    }
+
+    func predictLabelsAndInstances(input: Tensor, outputHeight: Int, outputWidth: Int,
+                                   into labels: UnsafeMutableBufferPointer<UInt8>, _ ws: Workspace) -> Tensor {
+        let (logits, head) = networkOutputsNHWC(input, ws)
+        guard let head else { preconditionFailure("the model has no instance head") }
+        let instances = Tensor(channels: head.channels, height: head.height, width: head.width)
+        ws.context.measure("instance_head_to_chw") { QOps.toCHW(head.data, stride: head.channels, into: instances) }
+        upsampleArgmax(logits, outputHeight: outputHeight, outputWidth: outputWidth, into: labels, ws)
+        return instances
     }
 
     /// fp32 logits at the network's fusion resolution, in a fresh tensor.
@@ -211,7 +226,10 @@ public final class SFNetInt8Model: SegmentationModel, SessionRunner {
     /// slots until the next pass), as the classifier writes them. Runs the graph: every buffer lives in the
     /// slot the plan gave it (`GraphPlan`); a concat is one u8 buffer whose slices its producers write, with
     /// the concat's params.
-    private func networkLogitsNHWC(_ input: Tensor, _ ws: Workspace) -> Tensor {
+    private func networkLogitsNHWC(_ input: Tensor, _ ws: Workspace) -> Tensor { networkOutputsNHWC(input, ws).logits }
+
+    /// The logits and the instance head's output (nil without one), both NHWC in the session's slots.
+    private func networkOutputsNHWC(_ input: Tensor, _ ws: Workspace) -> (logits: Tensor, instances: Tensor?) {
         precondition(input.channels == 3 && input.height > 0 && input.width > 0, "input must be 3×H×W, got \(input.shape)")
         let context = ws.context, isa = context.isa
         ws.arena.beginPass(key: [input.height, input.width])
@@ -253,7 +271,7 @@ public final class SFNetInt8Model: SegmentationModel, SessionRunner {
                              isa: isa, name: node.name)
             }
         }
-        return ft(graph.output)
+        return (ft(graph.output), graph.instanceOutput.map(ft))
     }
 
     /// The params of a u8 buffer: its concat's, or its value's.

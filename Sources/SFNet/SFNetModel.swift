@@ -99,6 +99,17 @@ public final class SFNetModel: SegmentationModel, SessionRunner {
                               labels: labels.baseAddress!, context: ws.context)
     }
 
+    func predictLabelsAndInstances(input: Tensor, outputHeight: Int, outputWidth: Int,
+                                   into labels: UnsafeMutableBufferPointer<UInt8>, _ ws: Workspace) -> Tensor {
+        let (logits, head) = networkOutputs(input, ws)
+        guard let head else { preconditionFailure("the model has no instance head") }
+        let instances = Tensor(channels: head.channels, height: head.height, width: head.width)
+        instances.data.update(from: head.data, count: head.count)
+        Resize.bilinearArgmax(logits, height: outputHeight, width: outputWidth, alignCorners: true,
+                              labels: labels.baseAddress!, context: ws.context)
+        return instances
+    }
+
     func lowResolutionLogits(input: Tensor, _ ws: Workspace) -> Tensor {
         let logits = networkLogits(input, ws)
         let out = Tensor(channels: logits.channels, height: logits.height, width: logits.width)
@@ -111,7 +122,10 @@ public final class SFNetModel: SegmentationModel, SessionRunner {
     /// Runs the graph; returns the logits at the fusion resolution (in the session's slots, valid until the
     /// next pass). Every buffer lives in the slot the plan gave it (`GraphPlan`), from before the first node
     /// that writes it to after the last node that reads it; a concat is one buffer its producers write.
-    private func networkLogits(_ input: Tensor, _ ws: Workspace) -> Tensor {
+    private func networkLogits(_ input: Tensor, _ ws: Workspace) -> Tensor { networkOutputs(input, ws).logits }
+
+    /// The logits and the instance head's output (nil without one), both in the session's slots.
+    private func networkOutputs(_ input: Tensor, _ ws: Workspace) -> (logits: Tensor, instances: Tensor?) {
         precondition(input.channels == 3 && input.height > 0 && input.width > 0, "input must be 3×H×W, got \(input.shape)")
         let context = ws.context
         let plan = ws.plan(height: input.height, width: input.width) { GraphPlan(graph, height: input.height, width: input.width) }
@@ -139,6 +153,6 @@ public final class SFNetModel: SegmentationModel, SessionRunner {
                                  alignCorners: config.warpAlignCorners, context: context, name: node.name)
             }
         }
-        return tensor(graph.output)
+        return (tensor(graph.output), graph.instanceOutput.map(tensor))
     }
 }

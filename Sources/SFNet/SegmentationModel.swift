@@ -26,6 +26,9 @@ protocol SessionRunner: AnyObject, Sendable {
     func predictLabels(input: Tensor, outputHeight: Int, outputWidth: Int, into labels: UnsafeMutableBufferPointer<UInt8>,
                        _ ws: Workspace)
     func lowResolutionLogits(input: Tensor, _ ws: Workspace) -> Tensor
+    /// predictLabels, and the instance head's output in a fresh CHW tensor (the model must have the head).
+    func predictLabelsAndInstances(input: Tensor, outputHeight: Int, outputWidth: Int,
+                                   into labels: UnsafeMutableBufferPointer<UInt8>, _ ws: Workspace) -> Tensor
 }
 
 /// The per-stream state of forward passes: the execution context (scratch, indirection tables, profiling,
@@ -100,6 +103,19 @@ public final class InferenceSession {
         precondition(labels.count >= outputHeight * outputWidth, "labels buffer too small")
         pool.withTurn {
             runner.predictLabels(input: input, outputHeight: outputHeight, outputWidth: outputWidth, into: labels, workspace)
+        }
+    }
+
+    /// Train ids into `labels` as `predictLabels`, and the instance head's output from the same pass: fp32
+    /// `config.instanceHead.channels`×h×w at the network's fusion resolution (heatmap logits per thing class,
+    /// then dx, dy in cells), in a fresh tensor. The model must have an instance head (`config.instanceHead`).
+    public func predictLabelsAndInstances(input: Tensor, outputHeight: Int, outputWidth: Int,
+                                          into labels: UnsafeMutableBufferPointer<UInt8>) -> Tensor {
+        precondition(config.instanceHead != nil, "the model has no instance head")
+        precondition(labels.count >= outputHeight * outputWidth, "labels buffer too small")
+        return pool.withTurn {
+            runner.predictLabelsAndInstances(input: input, outputHeight: outputHeight, outputWidth: outputWidth,
+                                             into: labels, workspace)
         }
     }
 

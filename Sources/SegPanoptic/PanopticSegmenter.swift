@@ -1,4 +1,12 @@
-/// How label maps become panoptic segments without a trained instance head.
+/// Where a frame's instances come from.
+public enum InstanceSource: String, Sendable, CaseIterable {
+    /// The model's instance head (`InstanceHeadDecoder`): centres and offsets, a class per object.
+    case head
+    /// Connected components of the thing classes in the semantic labels (training-free).
+    case components
+}
+
+/// How label maps (and the instance head's output) become panoptic segments.
 public struct PanopticOptions: Sendable, Equatable {
     public var classes: PanopticClasses = .cityscapes
     /// The fusion's size threshold (pixels at the map's size): smaller isolated thing regions are noise.
@@ -7,8 +15,15 @@ public struct PanopticOptions: Sendable, Equatable {
     public var minSegmentArea = 64
     /// Fuse (`PanopticFusion.fuse`); false uses the components as segments directly (a baseline).
     public var fuse = true
+    /// The instance source; `.head` needs the instance head's output with every frame.
+    public var source: InstanceSource = .components
     /// The training-free instance source's regions.
     public var grouping: ConnectedComponents.Grouping = .class
+    /// The instance head's centres: heatmap probability a peak needs, and at most this many per frame.
+    public var centreThreshold = 0.3
+    public var maxCentres = 200
+    /// What decides a head instance's class.
+    public var instanceClass: InstanceClassRule = .centre
     /// IoU a segment needs with the previous frame's to keep its id.
     public var trackIoU = 0.1
 
@@ -27,7 +42,8 @@ public struct PanopticResult: Sendable {
     }
 }
 
-/// Connected components → fusion → (optionally) tracking, for one stream or a set of still images.
+/// Instances (connected components or the instance head) → fusion → (optionally) tracking, for one stream
+/// or a set of still images.
 /// Single owner: the tracker remembers the previous frame.
 public final class PanopticSegmenter {
     public let options: PanopticOptions
@@ -39,9 +55,21 @@ public final class PanopticSegmenter {
         tracker = track ? InstanceTracker(minIoU: options.trackIoU) : nil
     }
 
-    public func segment(labels: UnsafeBufferPointer<UInt8>, width: Int, height: Int) -> PanopticResult {
-        let instances = ConnectedComponents.instances(semantic: labels, width: width, height: height, classes: options.classes,
+    /// `head`: the instance head's output for this frame, required with `options.source == .head`.
+    public func segment(labels: UnsafeBufferPointer<UInt8>, width: Int, height: Int,
+                        head: InstanceHeadOutput? = nil) -> PanopticResult {
+        let instances: InstanceMap
+        switch options.source {
+        case .head:
+            guard let head else { preconditionFailure("instance source .head without the head's output") }
+            instances = InstanceHeadDecoder.instances(
+                semantic: labels, width: width, height: height, head: head, classes: options.classes,
+                threshold: InstanceHeadDecoder.logit(probability: options.centreThreshold), topK: options.maxCentres,
+                minArea: options.minSegmentArea, classFrom: options.instanceClass)
+        case .components:
+            instances = ConnectedComponents.instances(semantic: labels, width: width, height: height, classes: options.classes,
                                                       minArea: options.minSegmentArea, grouping: options.grouping)
+        }
         let map = options.fuse
             ? PanopticFusion.fuse(semantic: labels, instances: instances, classes: options.classes,
                                   minSegmentArea: options.minSegmentArea)

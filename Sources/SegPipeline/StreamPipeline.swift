@@ -245,6 +245,8 @@ final class FrameSlot: @unchecked Sendable {
     var outputHeight = 0
     var classCounts = [UInt32](repeating: 0, count: 256)
     var panoptic: PanopticResult?
+    /// The instance head's output for this frame (panoptic runs with the head as instance source).
+    var instanceHead: InstanceHeadOutput?
 
     func releaseBuffers() {
         frameRGB.release()
@@ -399,7 +401,10 @@ final class RunContext: Sendable {
             let input = slot.input!
             let labels = slot.networkLabels.reserve(input.width * input.height)
             configuration.networkInputObserver?(slot.index, input)
-            session.predictLabels(input: input, into: UnsafeMutableBufferPointer(start: labels, count: input.width * input.height))
+            slot.instanceHead = session.predictLabels(
+                input: input, outputHeight: input.height, outputWidth: input.width,
+                into: UnsafeMutableBufferPointer(start: labels, count: input.width * input.height),
+                instances: configuration.panoptic?.source == .head)
             slot.stageSeconds[Stage.inference.index] = Telemetry.now() - started
             metrics.record(.inference, seconds: slot.stageSeconds[Stage.inference.index])
             let pushing = Telemetry.now()
@@ -429,7 +434,8 @@ final class RunContext: Sendable {
             for i in 0..<256 { slot.classCounts[i] = 0 }
             seg_u8_histogram(netLabels, input.width * input.height, &slot.classCounts)
             if let panoptic {
-                slot.panoptic = panoptic.segment(labels: UnsafeBufferPointer(start: frameLabels, count: w * h), width: w, height: h)
+                slot.panoptic = panoptic.segment(labels: UnsafeBufferPointer(start: frameLabels, count: w * h), width: w, height: h,
+                                                 head: slot.instanceHead)
             }
             if let renderer {
                 let size = renderer.outputSize(frameWidth: w, frameHeight: h)

@@ -61,8 +61,12 @@ struct Eval: ParsableCommand {
                     throw CLIError("\(pair.labels) is \(truth.width)x\(truth.height) but its image is \(image.width)x\(image.height)",
                                    .dataError)
                 }
-                let labels = model.predictLabels(input: try builder.tensor(from: image),
-                                                 outputHeight: image.height, outputWidth: image.width)
+                var labels = [UInt8](repeating: 0, count: image.width * image.height)
+                let input = try builder.tensor(from: image)
+                let head = labels.withUnsafeMutableBufferPointer {
+                    model.predictLabels(input: input, outputHeight: image.height, outputWidth: image.width, into: $0,
+                                        instances: segmenter?.options.source == .head)
+                }
                 do {
                     try labels.withUnsafeBufferPointer { p in
                         try truth.pixels.withUnsafeBufferPointer { try matrix.add(prediction: p, groundTruth: $0) }
@@ -71,7 +75,9 @@ struct Eval: ParsableCommand {
                     throw CLIError("\(pair.labels): \(error)", .dataError)
                 }
                 if let segmenter {
-                    let result = labels.withUnsafeBufferPointer { segmenter.segment(labels: $0, width: image.width, height: image.height) }
+                    let result = labels.withUnsafeBufferPointer {
+                        segmenter.segment(labels: $0, width: image.width, height: image.height, head: head)
+                    }
                     try result.map.labels.withUnsafeBufferPointer { p in
                         try truth.pixels.withUnsafeBufferPointer { try fusedMatrix.add(prediction: p, groundTruth: $0) }
                     }

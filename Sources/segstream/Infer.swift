@@ -65,21 +65,27 @@ struct Infer: ParsableCommand {
                 let still = try StillFrame(path: path)
                 let image = try converter.rgb24(still.frame)
                 let input = try builder.tensor(from: still.frame)
-                let labels: [UInt8]
+                var labels = [UInt8](repeating: 0, count: image.width * image.height)
                 var logitsData: Data?
+                var head: InstanceHeadOutput?
                 if logits {
                     let out = model.forward(input: input, outputHeight: image.height, outputWidth: image.width)
                     labels = LabelMaps.argmax(out)
                     logitsData = Npy.encode(out.data, shape: out.shape)
-                } else {
-                    labels = model.predictLabels(input: input, outputHeight: image.height, outputWidth: image.width)
+                }
+                if !logits || segmenter?.options.source == .head {
+                    // The labels path (and the instance head's output from the same pass).
+                    head = labels.withUnsafeMutableBufferPointer {
+                        model.predictLabels(input: input, outputHeight: image.height, outputWidth: image.width, into: $0,
+                                            instances: segmenter?.options.source == .head)
+                    }
                 }
                 let base = URL(fileURLWithPath: out).appendingPathComponent(Self.stem(path)).path
                 try ImageIO.writePNGAtomically(Image8(width: image.width, height: image.height, layout: .gray8, pixels: labels),
                                                to: base + "_labels.png")
                 let color = LabelMaps.colorize(labels, width: image.width, height: image.height, palette: config.palette)
                 let result = segmenter.map { s in
-                    labels.withUnsafeBufferPointer { s.segment(labels: $0, width: image.width, height: image.height) }
+                    labels.withUnsafeBufferPointer { s.segment(labels: $0, width: image.width, height: image.height, head: head) }
                 }
                 var overlay = Image8(width: image.width, height: image.height, layout: .rgb24)
                 let segments = result?.map.segments ?? []

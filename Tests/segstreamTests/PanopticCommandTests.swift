@@ -92,4 +92,31 @@ struct PanopticCommandTests {
         #expect(eval.status == 65)
         #expect(eval.stderr.contains("no instance ground truth"))
     }
+
+    @Test("--instances head: a model with the head runs it (infer, run); a model without it is a one-line usage error")
+    func instanceHead() throws {
+        let dir = try CLI.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let image = dir.appendingPathComponent("x.png").path
+        try CLI.ffmpeg(["-i", drive, "-frames:v", "1", "-vf", "scale=256:128", image])
+        // The shipped models have no instance head.
+        let refused = try CLI.segstream(["infer", image, "--out", dir.path + "/a", "--panoptic", "--instances", "head"])
+        #expect(refused.status == 64)
+        #expect(refused.stderr.contains("--instances head needs a model with an instance head"))
+        #expect(refused.stderr.split(separator: "\n").count == 1, "\(refused.stderr)")
+        // A model with the head (random weights): the head is the default source, and the outputs agree.
+        let headModel = CLI.packageRoot.appendingPathComponent("Tests/SFNetTests/Fixtures/df1_w16_instances.safetensors").path
+        let out = dir.path + "/b"
+        let infer = try CLI.segstream(["infer", image, "--out", out, "--panoptic", "--model", headModel, "--centre-threshold", "0.2"])
+        #expect(infer.status == 0, "\(infer.stderr)")
+        let info = try json(out + "/x_panoptic.json")
+        let ids = try panopticIDs(out + "/x_panoptic.png")
+        #expect(Set(ids.filter { $0 != 0 }) == Set((info["segments_info"] as? [[String: Any]] ?? []).map { $0["id"] as! Int }))
+        let run = try CLI.segstream(["run", drive, "--max-frames", "2", "--model", headModel, "--panoptic", "--instances", "head",
+                                     "--panoptic-out", dir.path + "/c", "--telemetry", "/dev/null"])
+        #expect(run.status == 0, "\(run.stderr)")
+        #expect(FileManager.default.fileExists(atPath: dir.path + "/c/000001_panoptic.json"))
+        let bad = try CLI.segstream(["infer", image, "--out", dir.path + "/d", "--panoptic", "--centre-threshold", "1"])
+        #expect(bad.status == 64)
+    }
 }

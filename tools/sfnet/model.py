@@ -5,6 +5,12 @@ Module attribute names reproduce the SFSegNets state-dict keys exactly (`layer0.
 reference loads with `load_state_dict(strict=True)` once its `module.` prefix and unused `dsn` keys are gone.
 This file is the independent oracle for the Swift engine's parity fixtures and the network that
 `tools/train.py` trains.
+
+Optional instance head (`instance_head=True`, issue #14): on the decoder's fused feature (the output of
+`head.conv_last.0`, fpn_dim channels at the classifier's resolution), two 3×3 convs + BN + ReLU and a 1×1 conv
+with bias to INSTANCE_HEAD_CHANNELS channels: one centre-heatmap logit per thing class (THING_CLASSES, in
+train-id order), then the offset (dx, dy) from the cell to its instance's centre, in cells of that map
+(CenterNet / Panoptic-DeepLab style). Its keys are `head.instance_head.*`; a model without it is unchanged.
 """
 from __future__ import annotations
 
@@ -24,6 +30,9 @@ CITYSCAPES_PALETTE = [
     (250, 170, 30), (220, 220, 0), (107, 142, 35), (152, 251, 152), (70, 130, 180), (220, 20, 60),
     (255, 0, 0), (0, 0, 142), (0, 0, 70), (0, 60, 100), (0, 80, 100), (0, 0, 230), (119, 11, 32),
 ]
+# Train ids of the thing classes (person … bicycle): the instance head's heatmap channels, in this order.
+THING_CLASSES = tuple(range(11, 19))
+INSTANCE_HEAD_CHANNELS = len(THING_CLASSES) + 2
 MEAN = (0.485, 0.456, 0.406)
 STD = (0.229, 0.224, 0.225)
 
@@ -178,7 +187,8 @@ def conv3x3_bn_relu(cin: int, cout: int) -> nn.Sequential:
 
 
 class UperNetAlignHead(nn.Module):
-    def __init__(self, inplane: int, num_classes: int, fpn_inplanes, fpn_dim: int, warp_align_corners: bool = True):
+    def __init__(self, inplane: int, num_classes: int, fpn_inplanes, fpn_dim: int, warp_align_corners: bool = True,
+                 instance_head: bool = False):
         super().__init__()
         self.ppm = PSPModule(inplane, fpn_dim)
         self.fpn_in = nn.ModuleList(
@@ -189,8 +199,14 @@ class UperNetAlignHead(nn.Module):
             AlignedModule(fpn_dim, fpn_dim // 2, warp_align_corners) for _ in fpn_inplanes[:-1])
         self.conv_last = nn.Sequential(
             conv3x3_bn_relu(len(fpn_inplanes) * fpn_dim, fpn_dim), nn.Conv2d(fpn_dim, num_classes, 1, bias=True))
+        # Registered after conv_last, so state-dict order (and model files) put it last.
+        self.instance_head = nn.Sequential(
+            conv3x3_bn_relu(fpn_dim, fpn_dim), conv3x3_bn_relu(fpn_dim, fpn_dim),
+            nn.Conv2d(fpn_dim, INSTANCE_HEAD_CHANNELS, 1, bias=True)
+        ) if instance_head else None
 
-    def forward(self, feats):
+    def decode(self, feats):
+        """The fused decoder feature (conv_last.0's output), before the classifier."""
         f = self.ppm(feats[-1])
         pyramid = [f]
         for i in reversed(range(len(feats) - 1)):
@@ -200,14 +216,22 @@ class UperNetAlignHead(nn.Module):
         pyramid.reverse()
         size = pyramid[0].shape[2:]
         fused = [pyramid[0]] + [F.interpolate(p, size=size, mode="bilinear", align_corners=True) for p in pyramid[1:]]
-        return self.conv_last(torch.cat(fused, 1))
+        return self.conv_last[0](torch.cat(fused, 1))
+
+    def forward(self, feats):
+        """Logits at the classifier's resolution; with the instance head, also its output there."""
+        feature = self.decode(feats)
+        logits = self.conv_last[1](feature)
+        if self.instance_head is None:
+            return logits
+        return logits, self.instance_head(feature)
 
 
 class SFNet(nn.Module):
     """SFNet; `forward` returns logits at the input's size (no softmax), as the reference's eval does."""
 
     def __init__(self, arch: str = "df1", num_classes: int = 19, warp_align_corners: bool = True,
-                 width_divisor: int = 1):
+                 width_divisor: int = 1, instance_head: bool = False):
         super().__init__()
         if arch not in ARCHS:
             raise ValueError(f"unknown arch {arch!r}; expected one of {ARCHS}")
@@ -221,11 +245,11 @@ class SFNet(nn.Module):
             for name in ("layer0", "layer1", "layer2", "layer3", "layer4"):
                 setattr(self, name, getattr(backbone, name))
             self.head = UperNetAlignHead(512 // d, num_classes, [64 // d, 128 // d, 256 // d, 512 // d], 128 // d,
-                                         warp_align_corners)
+                                         warp_align_corners, instance_head)
         else:
             self.backbone = DFNetV1(d) if arch == "df1" else DFNetV2(d)
             self.head = UperNetAlignHead(512 // d, num_classes, [128 // d, 256 // d, 512 // d], 64 // d,
-                                         warp_align_corners)
+                                         warp_align_corners, instance_head)
 
     def features(self, x):
         if self.arch == "r18":
@@ -236,11 +260,20 @@ class SFNet(nn.Module):
             return [c1, c2, c3, self.layer4(c3)]
         return self.backbone(x)
 
+    @property
+    def has_instance_head(self) -> bool:
+        return self.head.instance_head is not None
+
     def forward(self, x):
-        logits = self.head(self.features(x))
-        return F.interpolate(logits, size=x.shape[2:], mode="bilinear", align_corners=True)
+        """Logits at the input's size; with the instance head, (logits, instance output at the classifier's
+        resolution: heatmap logits and offsets in cells, not upsampled)."""
+        out = self.head(self.features(x))
+        logits, instances = out if self.has_instance_head else (out, None)
+        logits = F.interpolate(logits, size=x.shape[2:], mode="bilinear", align_corners=True)
+        return logits if instances is None else (logits, instances)
 
 
-def build_sfnet(arch: str, num_classes: int = 19, warp_align_corners: bool = True, width_divisor: int = 1) -> SFNet:
+def build_sfnet(arch: str, num_classes: int = 19, warp_align_corners: bool = True, width_divisor: int = 1,
+                instance_head: bool = False) -> SFNet:
     """width_divisor > 1 divides every channel count (not the 3 inputs nor the classes): narrow test models."""
-    return SFNet(arch, num_classes, warp_align_corners, width_divisor)
+    return SFNet(arch, num_classes, warp_align_corners, width_divisor, instance_head)

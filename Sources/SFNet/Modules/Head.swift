@@ -1,6 +1,7 @@
 /// The SFNet head (head.*): PPM on the top feature, then top-down per level fpn_in (1×1), FAM and fpn_out
 /// (3×3), the fuse concat [P2, up(P3), …, up(P5)], conv_last (3×3) and the classifier (1×1, fp32 logits).
-/// Parameters in the state dict's order: ppm, fpn_in, fpn_out, fpn_out_align, conv_last.
+/// Parameters in the state dict's order: ppm, fpn_in, fpn_out, fpn_out_align, conv_last, and the optional
+/// instance head on conv_last.0's output (`InstanceHead`).
 struct Head {
     let ppm: PPM
     let fpnIn: [ConvSpec]
@@ -8,9 +9,10 @@ struct Head {
     let fam: [FAM]
     let convLast: ConvSpec
     let classifier: ConvSpec
+    let instanceHead: InstanceHead?
     let dim: Int
 
-    init(featureChannels c: [Int], dim f: Int, classes: Int) {
+    init(featureChannels c: [Int], dim f: Int, classes: Int, instanceHead layout: InstanceHeadLayout? = nil) {
         dim = f
         ppm = PPM(inChannels: c.last!, dim: f)
         let levels = c.count - 1
@@ -26,15 +28,18 @@ struct Head {
         convLast = ConvSpec(name: "head.conv_last.0.0", inChannels: c.count * f, outChannels: f, kernel: 3, padding: 1,
                             batchNorm: "head.conv_last.0.1", relu: true)
         classifier = ConvSpec(name: "head.conv_last.1", inChannels: f, outChannels: classes, kernel: 1, hasBias: true)
+        instanceHead = layout.map { InstanceHead(dim: f, layout: $0) }
     }
 
-    var parameters: [ConvSpec] { ppm.parameters + fpnIn + fpnOut + fam.flatMap(\.parameters) + [convLast, classifier] }
+    var parameters: [ConvSpec] {
+        ppm.parameters + fpnIn + fpnOut + fam.flatMap(\.parameters) + [convLast, classifier] + (instanceHead?.parameters ?? [])
+    }
 }
 
 extension Graph {
     /// From the backbone's features (the last one the PPM's top, inside concat `ppmCat`) to the logits at
-    /// the fusion resolution.
-    mutating func head(_ h: Head, features: [Int], ppmCat: Int) -> Int {
+    /// the fusion resolution, and the instance head's output there (nil without one).
+    mutating func head(_ h: Head, features: [Int], ppmCat: Int) -> (logits: Int, instances: Int?) {
         let f = h.dim, levels = features.count
         let p5 = ppm(h.ppm, ppmCat, top: features.last!)
         let fused = addConcat(SFNetInt8Plan.fuseConcat, channels: levels * f, like: features[0])
@@ -52,6 +57,7 @@ extension Graph {
             _ = resize("head.fuse.resize.\(j)", pyramid[j]!, into: slice(fused, (j * f)..<((j + 1) * f)))
         }
         let hidden = conv(h.convLast, whole(fused))
-        return conv(h.classifier, hidden, float: true)
+        let logits = conv(h.classifier, hidden, float: true)
+        return (logits, h.instanceHead.map { instanceHead($0, hidden) })
     }
 }
