@@ -60,7 +60,7 @@ struct CrashSafetyTests {
                 decodedTotal += decoded.frames
                 if !started || !wasKilled {
                     failures.append("\(output): did not run until the kill")
-                } else if due > 0 && (!decoded.clean || decoded.frames < due) {
+                } else if due > 0 && (!Self.cleanUpToTheKill(decoded.errors, status: decoded.clean) || decoded.frames < due) {
                     failures.append("\((output as NSString).lastPathComponent) killed \(String(format: "%.2f", delay)) s after its first frame:"
                                     + " \(due + 50) frames were done, \(decoded.frames) decode; \(decoded.errors.prefix(200))")
                 } else if due <= 0 {
@@ -71,6 +71,18 @@ struct CrashSafetyTests {
         let report = "\(failures.count) of \(jobs.count) runs:\n" + failures.joined(separator: "\n")
         #expect(failures.isEmpty, "\(report)")
         #expect(decodedTotal >= reportedTotal, "\(decodedTotal) frames decoded, \(reportedTotal) due")
+    }
+}
+
+extension CrashSafetyTests {
+    /// ffprobe found nothing wrong but, at most, the file's end: a kill during the write of a Matroska cluster
+    /// (several write() calls) leaves that last cluster cut short, which ffprobe reports as "File ended
+    /// prematurely" after decoding every complete cluster; the frame count above checks those. Any other message
+    /// (a broken header, a damaged frame) is a failure.
+    static func cleanUpToTheKill(_ errors: String, status clean: Bool) -> Bool {
+        if clean { return true }
+        let lines = errors.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        return !lines.isEmpty && lines.allSatisfy { $0.hasPrefix("[matroska,webm @") && $0.hasSuffix("] File ended prematurely") }
     }
 }
 
