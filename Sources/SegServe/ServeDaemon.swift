@@ -80,6 +80,9 @@ public final class ServeDaemon: @unchecked Sendable {
     /// says 503); nil: 10 ticks, at least 10 s.
     public var progressTimeout: Duration?
     private var tickTimeout: Duration { progressTimeout ?? max(tickInterval * 10, .seconds(10)) }
+    /// How often the loop returns the allocator's free pages to the kernel (``AllocatorTuning/releaseFreeMemory()``).
+    public var memoryTrimInterval: Duration = .seconds(60)
+    private var lastMemoryTrim = MonotonicClock.now()
 
     /// Loads every model `config` needs (throws ``ServeError`` when one cannot be loaded) and prepares the sources;
     /// nothing runs before ``run()``.
@@ -204,6 +207,10 @@ public final class ServeDaemon: @unchecked Sendable {
         execute(commands)
         snapshot.withLock { $0 = supervisor }
         sendStatus(ready: false)
+        if now - lastMemoryTrim >= memoryTrimInterval {
+            AllocatorTuning.releaseFreeMemory()
+            lastMemoryTrim = now
+        }
     }
 
     private func handle(_ event: SourceEvent) {
