@@ -15,6 +15,7 @@ trap 'kill $pid 2>/dev/null || true; [ -n "${KEEP:-}" ] || rm -rf "$tmp"' EXIT
 clip=$(realpath samples/drive.mp4)
 {
     echo "state_dir: $tmp/state"
+    echo "http: 127.0.0.1:0   # on, as by default, on any free port"
     echo "defaults: {model: $model, loop: true, drop: oldest, outputs: {recording: {segment: 1m}}}"
     echo "sources:"
     for i in $(seq 1 "$n"); do echo "  cam$i: $clip"; done
