@@ -19,6 +19,7 @@ public final class StatusServer: Sendable {
     private let daemon = Locked<ServeDaemon?>(nil)
     private let snapshots = SnapshotEncoder()
     private let task = Locked<Task<Void, Never>?>(nil)
+    private let executor = HTTPTaskExecutor()
     private let logger: Logger
 
     public init(version: String, logger: Logger) {
@@ -29,10 +30,9 @@ public final class StatusServer: Sendable {
     /// From now on the endpoints describe `daemon`.
     public func attach(_ daemon: ServeDaemon) { self.daemon.withLock { $0 = daemon } }
 
-    /// Binds `listen` and serves on Hummingbird's event loops; returns the bound port once listening, or throws
-    /// ``ServeError`` with one line (address in use, no such address) when it cannot. Blocks the calling thread
-    /// until then: call it from a thread of its own (the CLI's main thread), not from a Swift concurrency task,
-    /// whose threads the server itself needs.
+    /// Binds `listen` and serves on Hummingbird's event loops, its tasks on ``HTTPTaskExecutor``; returns the bound
+    /// port once listening, or throws ``ServeError`` with one line (address in use, no such address) when it
+    /// cannot. Blocks the calling thread until then: call it from a thread of its own (the CLI's main thread).
     public func start(_ listen: HTTPListen) throws -> Int {
         let outcome = Locked<Result<Int, ServeError>?>(nil)
         let bound = DispatchSemaphore(value: 0)
@@ -46,7 +46,7 @@ public final class StatusServer: Sendable {
                 bound.signal()
             },
             logger: quiet)
-        let task = Task {
+        let task = Task(executorPreference: executor) {
             var reason = "the server stopped before it listened"
             do {
                 try await app.runService(gracefulShutdownSignals: [])

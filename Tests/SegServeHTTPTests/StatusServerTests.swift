@@ -125,6 +125,29 @@ struct StatusServerTests {
         #expect(try await Self.waitFor(5) { try await h.get("/healthz").status == 200 })
     }
 
+    @Test("/healthz is answered while every thread of Swift concurrency's global executor is blocked")
+    func answersWhileTheGlobalExecutorIsBlocked() async throws {
+        let h = try await onThread { try Harness() }
+        defer { h.stop() }
+        h.attachAndRun()
+        // Hold every cooperative thread (one per core, and a few more in case the pool is wider), then ask from a
+        // plain thread: the answer must not need them.
+        let release = DispatchSemaphore(value: 0)
+        let holders = ProcessInfo.processInfo.activeProcessorCount + 2
+        for _ in 0..<holders { Task.detached { release.wait() } }
+        let port = h.port
+        let answer = Locked<Result<Int, any Error>?>(nil)
+        let done = DispatchSemaphore(value: 0)
+        Thread {
+            Thread.sleep(forTimeInterval: 0.5)   // let the holders start
+            answer.withLock { $0 = Result { try HTTPAnswer.fetch(port: port, path: "/healthz", method: "GET").status } }
+            done.signal()
+            for _ in 0..<holders { release.signal() }
+        }.start()
+        try await onThread { done.wait() }
+        #expect(try answer.withLock { $0 }?.get() == 200)
+    }
+
     @Test("/metrics: Prometheus text with per-source counters that move, latency histograms, source up, frame age, reconnects, process metrics; labels are names, never URLs")
     func metrics() async throws {
         let h = try await onThread { try Harness() }
