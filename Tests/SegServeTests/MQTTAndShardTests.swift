@@ -132,18 +132,8 @@ struct MQTTUnitTests {
 struct MQTTQueueTests {
     @Test("no broker (a closed port): publishing returns at once, the queue holds at most queue_size messages and counts the dropped")
     func boundedQueue() throws {
-        // A port nobody listens on: bound to port 0, read back, closed.
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
-        }
-        close(fd)
         var settings = MQTTSettings(host: "127.0.0.1")
-        settings.port = Int(UInt16(bigEndian: address.sin_port))
+        settings.port = unusedLoopbackPort()   // nobody listens there
         settings.queueSize = 100
         let publisher = MQTTPublisher(settings: settings, shard: Shard(index: 2, count: 3),
                                       backoff: BackoffSettings(initial: .milliseconds(50), cap: .milliseconds(200)),
@@ -165,17 +155,7 @@ extension MQTTQueueTests {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("segserve-mqtt-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
-        // A free port: bound to 0, read back, closed.
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
-        }
-        close(fd)
-        let port = Int(UInt16(bigEndian: address.sin_port))
+        let port = unusedLoopbackPort()
         let conf = dir.appendingPathComponent("mosquitto.conf")
         try "listener \(port) 127.0.0.1\nallow_anonymous true\npersistence false\n".write(to: conf, atomically: true, encoding: .utf8)
         let broker = Process()
@@ -290,4 +270,18 @@ struct ShardTests {
         let parts = (1...3).map { config.sharded(Shard(index: $0, count: 3)!).sources.map(\.name) }
         #expect(parts.flatMap { $0 }.sorted() == config.sources.map(\.name).sorted())
     }
+}
+
+/// A loopback TCP port nobody listens on now: bound to port 0, read back, closed.
+private func unusedLoopbackPort() -> Int {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(fd) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    _ = withUnsafeMutablePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
+    }
+    return Int(UInt16(bigEndian: address.sin_port))
 }
