@@ -50,6 +50,8 @@ public struct SFNetConfig: Sendable, Equatable {
     public var networkScale: Double
     /// The instance head, when the file has one (nil: semantic segmentation only).
     public var instanceHead: InstanceHeadLayout?
+    /// Optional decoder blocks (issue #15); `.none` for the reference SFNet.
+    public var decoderBlocks: DecoderBlocks
 
     public static let cityscapesClassNames = [
         "road", "sidewalk", "building", "wall", "fence", "pole", "traffic light", "traffic sign",
@@ -68,7 +70,7 @@ public struct SFNetConfig: Sendable, Equatable {
     public init(arch: SFNetArch, numClasses: Int = 19, widthDivisor: Int = 1, classNames: [String]? = nil,
                 palette: [[UInt8]]? = nil, mean: [Float] = SFNetConfig.imagenetMean, std: [Float] = SFNetConfig.imagenetStd,
                 warpAlignCorners: Bool = true, source: String = "", precision: ModelPrecision = .fp32,
-                networkScale: Double = 1, instanceHead: InstanceHeadLayout? = nil) {
+                networkScale: Double = 1, instanceHead: InstanceHeadLayout? = nil, decoderBlocks: DecoderBlocks = .none) {
         precondition(numClasses >= 1 && [1, 2, 4, 8, 16].contains(widthDivisor))
         precondition(Self.networkScaleRange.contains(networkScale))
         self.arch = arch
@@ -84,6 +86,7 @@ public struct SFNetConfig: Sendable, Equatable {
         self.precision = precision
         self.networkScale = networkScale
         self.instanceHead = instanceHead
+        self.decoderBlocks = decoderBlocks
     }
 
     public static let networkScaleRange = 0.125...8.0
@@ -164,9 +167,10 @@ public struct SFNetConfig: Sendable, Equatable {
             }
             instanceHead = InstanceHeadLayout(thingClasses: ids)
         }
+        let blocks = try json("decoder_blocks").map { try DecoderBlocks(json: $0) } ?? .none
         self.init(arch: arch, numClasses: numClasses, widthDivisor: divisor, classNames: names, palette: palette,
                   mean: mean, std: std, warpAlignCorners: align, source: m["source"] ?? "", precision: precision,
-                  networkScale: networkScale, instanceHead: instanceHead)
+                  networkScale: networkScale, instanceHead: instanceHead, decoderBlocks: blocks)
     }
 
     /// The `__metadata__` a file with this config carries.
@@ -183,6 +187,7 @@ public struct SFNetConfig: Sendable, Equatable {
         if let h = instanceHead {
             m["instance_head"] = "{\"thing_classes\": \(encode(h.thingClasses)), \"offset\": \"dx,dy\", \"offset_unit\": \"cells\"}"
         }
+        if let b = decoderBlocks.metadataValue { m["decoder_blocks"] = b }
         return m
     }
 }
