@@ -46,25 +46,33 @@ public struct DecoderBlocks: Sendable, Equatable {
         return n
     }
 
-    /// Parses the `decoder_blocks` value (already decoded from JSON).
-    init(json value: Any) throws {
-        func bad(_ why: String) -> ModelFileError {
-            let text = (try? JSONSerialization.data(withJSONObject: value, options: [.fragmentsAllowed])).map { String(decoding: $0, as: UTF8.self) } ?? "\(value)"
-            return .invalidMetadata(key: "decoder_blocks", value: text, reason: why)
+    /// A `decoder_blocks` value: JSON `true`/`false` or a string (decoded strictly: `1` is not `true`).
+    private enum Field: Decodable {
+        case flag(Bool), text(String)
+        init(from decoder: any Decoder) throws {
+            let c = try decoder.singleValueContainer()
+            if let b = try? c.decode(Bool.self) { self = .flag(b) } else { self = .text(try c.decode(String.self)) }
         }
-        guard let o = value as? [String: Any] else { throw bad("expected an object such as {\"dfm\": true}") }
+    }
+
+    /// Parses the `decoder_blocks` metadata text.
+    init(metadataText text: String) throws {
+        func bad(_ why: String) -> ModelFileError { .invalidMetadata(key: "decoder_blocks", value: text, reason: why) }
+        guard let fields = try? JSONDecoder().decode([String: Field].self, from: Data(text.utf8)) else {
+            throw bad("expected an object of true/false and strings, such as {\"dfm\": true, \"seem\": \"s-daspp\"}")
+        }
         self.init()
-        for (key, v) in o.sorted(by: { $0.key < $1.key }) {
+        for (key, field) in fields.sorted(by: { $0.key < $1.key }) {
             func flag() throws -> Bool {
-                guard let n = v as? NSNumber, CFGetTypeID(n) == CFBooleanGetTypeID() else { throw bad("\(key) must be true or false") }
-                return n.boolValue
+                guard case .flag(let b) = field else { throw bad("\(key) must be true or false") }
+                return b
             }
             switch key {
             case "dfm": featureModulator = try flag()
             case "ifbf": balancedFusion = try flag()
             case "bam": boundaryAttention = try flag()
             case "seem":
-                guard let s = v as? String, let variant = SemanticEnhancement(rawValue: s) else {
+                guard case .text(let s) = field, let variant = SemanticEnhancement(rawValue: s) else {
                     throw bad("seem must be \"s-daspp\" or \"fs\"")
                 }
                 semanticEnhancement = variant

@@ -167,7 +167,7 @@ public struct SFNetConfig: Sendable, Equatable {
             }
             instanceHead = InstanceHeadLayout(thingClasses: ids)
         }
-        let blocks = try json("decoder_blocks").map { try DecoderBlocks(json: $0) } ?? .none
+        let blocks = try m["decoder_blocks"].map { try DecoderBlocks(metadataText: $0) } ?? .none
         self.init(arch: arch, numClasses: numClasses, widthDivisor: divisor, classNames: names, palette: palette,
                   mean: mean, std: std, warpAlignCorners: align, source: m["source"] ?? "", precision: precision,
                   networkScale: networkScale, instanceHead: instanceHead, decoderBlocks: blocks)
