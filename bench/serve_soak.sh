@@ -7,11 +7,16 @@
 #   - restarts, and how many were recovered: a `connected` event in that source's frames.jsonl after the restart,
 #     within the backoff cap + 5 s of the restarted server's READY,
 #   - frames processed / dropped (inference busy) / skipped by `fps:` per source, from the `closed` events,
+#   - frames lost inside a connection: the camera sends the clip at CLIP_FPS from its first frame on, so the frames
+#     a connection received are contiguous in pts from its first one; every gap is a frame it sent that we lost.
+#     Except in the last GOP before a kill: the clip has B-frames (x264's default), sent in decode order (I P B B B),
+#     so a kill mid-GOP cuts B-frames that come before frames already received in pts: those were never sent, and
+#     are counted apart ("cut by the kill"). GOPs start every whole second (-g CLIP_FPS, no scene cuts).
 #   - that every segment decodes (`ffmpeg -v error -i SEG -f null -` prints nothing).
 #
 # Usage: bench/serve_soak.sh [MINUTES] [RESTART_EVERY_S] [SOURCES]      defaults 60 180 4 (the issue's soak)
 # Environment: CLIP (default samples/drive.mp4), CLIP_SIZE (512x256), CLIP_FPS (8), SCALE (0.5), FPS (all),
-#   BIN (default .build/release/segstream), KEEP=1 keeps the state directory. Exit status 1 if a check fails (RSS > 5 %, a restart not recovered,
+#   BIN (default .build/release/segstream), KEEP=1 keeps the state directory. Exit status 1 if a check fails (RSS > 5 %, a restart not recovered, a frame dropped or lost (with FPS=all),
 #   a segment that does not decode, the daemon not exiting 0).
 #
 # Sizing for a 2-core machine: each camera sends the clip scaled to CLIP_SIZE at CLIP_FPS (H.264, a key frame
@@ -184,6 +189,8 @@ else:
 if recovered != len(restarts): ok = False
 
 tot = [0, 0, 0]
+tot_lost = [0]
+tot_cut = [0]
 for name, ls in ev.items():
     closed = [l for l in ls if l.get("event") == "closed"]
     frames = sum(c["frames"] for c in closed)
@@ -193,12 +200,35 @@ for name, ls in ev.items():
     conns = sum(1 for l in ls if l.get("event") == "connected")
     disc = [l.get("reason", "") for l in ls if l.get("event") in ("disconnected", "stalled")]
     lat = sorted(l["latency_ms"] for l in ls if l["type"] == "frame") or [0]
+    # per connection (frame lines between one `connected` and the next): the pts span against the frames seen
+    spans, cur = [], []
+    for l in ls:
+        if l.get("event") == "connected":
+            if cur: spans.append(cur)
+            cur = []
+        elif l["type"] == "frame" and (fps == "all"):
+            cur.append(l["pts"])
+    if cur: spans.append(cur)
+    def holes(c, upto):   # frames missing between the first pts and `upto` (exclusive)
+        seen = {round(p * clip_fps) for p in c if p < upto}
+        return (round(upto * clip_fps) - round(min(c) * clip_fps)) - len(seen) if seen else 0
+    import math
+    lost = sum(holes(c, math.floor(max(c) + 1e-6)) for c in spans)   # up to the last GOP's key frame
+    cut = sum(holes(c, max(c) + 1 / clip_fps) for c in spans) - lost
+    tot_cut[0] += cut
+    first_pts = max((min(c) for c in spans), default=0)
+    tot_lost[0] += lost
     # frames the camera could have sent: the run minus the outages (disconnect/stall ... next connected)
     print(f"{name}: processed {frames} ({lines_f} frame lines), dropped (inference busy) {dropped}, skipped by fps: {skipped}, "
-          f"connections {conns}, disconnections {len(disc)}, latency p50 {lat[len(lat) // 2]:.0f} ms, p95 {lat[int(len(lat) * 0.95)]:.0f} ms")
+          f"connections {conns}, disconnections {len(disc)}, latency p50 {lat[len(lat) // 2]:.0f} ms, p95 {lat[int(len(lat) * 0.95)]:.0f} ms, "
+          f"lost inside connections {lost}, cut by the kill in the last GOP {cut} (latest first frame of a connection at pts {first_pts:g} s)")
     tot[0] += frames; tot[1] += dropped; tot[2] += skipped
 print(f"all: processed {tot[0]} ({tot[0] / (minutes * 60):.1f} fps), dropped (inference busy) {tot[1]}, skipped by fps {tot[2]}; "
       f"the cameras offer {n} x {clip_fps:g} = {n * clip_fps:g} fps while connected")
+if fps == "all":
+    print(f"lost: {tot_lost[0]} frames the cameras sent inside their connections" + ("" if tot_lost[0] == 0 else ": NOT none")
+          + f"; {tot_cut[0]} B-frames of a last GOP never sent (server killed)")
+    if tot_lost[0] or tot[1]: ok = False
 sys.exit(0 if ok else 1)
 PY
 echo "state directory: $tmp (rss.csv, restarts.csv, serve.log, serve.yaml)$([ -n "${KEEP:-}" ] || echo ', removed; KEEP=1 keeps it')"

@@ -10,7 +10,8 @@ import SFNet
 /// its own thread, linked by bounded queues, from an injected `FrameSource` to pluggable `FrameSink`s.
 ///
 /// - **Queues**: only the entrance queue (decode → preprocess) may drop frames (`.dropOldest`, the default
-///   for live sources; counted); the others always wait, so an admitted frame always reaches the sinks.
+///   for live sources: a frame that waited longer than `maxWait` is dropped and counted, so latency stays
+///   bounded while a burst is absorbed); the others always wait, so an admitted frame always reaches the sinks.
 ///   Frame buffers circulate through a free list of slots: no per-frame allocation.
 /// - **Sinks** run on the encode thread, in the order given: first the `.output` sinks (annotated video,
 ///   masks; their time is the encode stage), then the `.report` sinks (JSON lines, telemetry, progress),
@@ -35,6 +36,13 @@ public final class StreamPipeline: Sendable {
         public var start: Double?
         /// nil = `.wait` for files, `.dropOldest` for live sources.
         public var dropPolicy: QueueOverflowPolicy?
+        /// With `.dropOldest`: the longest a decoded frame waits for its turn before it is dropped as stale
+        /// (seconds). A reconnect hands over the frames read while probing the stream in one burst, and networks
+        /// deliver in bursts: these are kept and caught up on instead of dropped. 0 keeps only the newest frame
+        /// (a one-frame entrance: the lowest latency when inference cannot keep up, and drops at every burst).
+        public var maxWait: Double = 1
+        /// At most this many frames wait at the entrance of a dropping run (bounds the decoded frames held).
+        public static let maxWaitingFrames = 16
         /// The annotated frame, drawn when a sink wants it.
         public var style = RenderStyle()
         /// Panoptic segmentation in the render stage (components, fusion, stable ids; drawn as instances, and
@@ -93,7 +101,16 @@ public final class StreamPipeline: Sendable {
                              metrics: RunMetrics(factory: metrics, stream: stream.name))
         run.shared.withLock { $0.networkSize = configuration.networkSize }
         let policy = configuration.dropPolicy ?? (stream.isLive ? .dropOldest : .wait)
-        let entrance = BoundedQueue<DemuxedFrame>(capacity: stream.isLive ? 1 : 3, policy: policy)
+        let entrance: BoundedQueue<DemuxedFrame>
+        if policy == .dropOldest {
+            let maxWait = configuration.maxWait, dropped = run.metrics.framesDropped
+            entrance = maxWait > 0
+                ? BoundedQueue(capacity: Configuration.maxWaitingFrames, policy: .dropOldest,
+                               isStale: { Telemetry.now() - $0.queuedAt > maxWait }, onDrop: { dropped.increment() })
+                : BoundedQueue(capacity: 1, policy: .dropOldest, onDrop: { dropped.increment() })
+        } else {
+            entrance = BoundedQueue(capacity: stream.isLive ? 1 : 3, policy: .wait)
+        }
         let toInference = BoundedQueue<FrameSlot>(capacity: 2, policy: .wait)
         let toRender = BoundedQueue<FrameSlot>(capacity: 2, policy: .wait)
         let toEncode = BoundedQueue<FrameSlot>(capacity: 2, policy: .wait)
@@ -223,7 +240,10 @@ struct UnsafeTransfer<Value>: @unchecked Sendable {
 /// A decoded frame and when its demuxing began (the start of its end-to-end latency).
 struct DemuxedFrame: Sendable {
     let frame: VideoFrame
+    /// When the decode stage began reading it (the start of its end-to-end latency).
     let demuxedAt: Double
+    /// When it entered the entrance queue (its age there decides whether it went stale).
+    let queuedAt: Double
 }
 
 /// Buffers for one frame in flight, reused frame after frame (allocated again only when a size changes).
@@ -330,9 +350,7 @@ final class RunContext: Sendable {
             metrics.framesDecoded.increment()
             admitted += 1
             let pushing = Telemetry.now()
-            if case .queuedDropping = entrance.push(DemuxedFrame(frame: frame, demuxedAt: started)) {
-                metrics.framesDropped.increment()
-            }
+            entrance.push(DemuxedFrame(frame: frame, demuxedAt: started, queuedAt: pushing))   // the queue counts drops
             metrics.recordWait(.decode, .output, seconds: Telemetry.now() - pushing)
         }
     }

@@ -78,6 +78,7 @@ struct SourceSettings {
     var model: String?
     var fps: Double??  // .some(nil): `fps: all`
     var drop: DropPolicy?
+    var maxWait: Duration?
     var stallTimeout: Duration?
     var recording = RecordingSettings()
     var json = JSONSettings()
@@ -117,6 +118,7 @@ struct SourceSettings {
         if let model { r.model = model }
         if let fps { r.fps = fps }
         if let drop { r.drop = drop }
+        if let maxWait { r.maxWait = maxWait }
         if let stallTimeout { r.stallTimeout = stallTimeout }
         if let events { r.events = events }
         if let v = recording.enabled { r.recording.enabled = v }
@@ -147,7 +149,7 @@ struct ConfigParser {
     private var context: String?
 
     static let topLevelKeys = ["state_dir", "backoff", "defaults", "sources", "mqtt", "http"]
-    static let sourceKeys = ["url", "loop", "size", "scale", "precision", "model", "fps", "drop", "stall_timeout",
+    static let sourceKeys = ["url", "loop", "size", "scale", "precision", "model", "fps", "drop", "max_wait", "stall_timeout",
                              "outputs", "events"]
     static let outputKeys = ["recording", "json", "masks"]
     static let recordingKeys = ["enabled", "format", "segment", "keep_count", "keep_age"]
@@ -427,6 +429,14 @@ struct ConfigParser {
                     problem(value, "\(path): must be above 0 and at most 240 (or \"all\"), got \(value.scalar!.string)")
                 }
             case "drop": s.drop = choice(value, path)
+            case "max_wait":
+                if let text = string(value, path) {
+                    if let d = Self.parseDuration(text), d <= .seconds(10) {
+                        s.maxWait = d
+                    } else {
+                        problem(value, "\(path): expected a duration from 0 to 10s such as 0, 500ms or 1s, got \"\(text)\"")
+                    }
+                }
             case "stall_timeout":
                 if let d = duration(value, path) { s.stallTimeout = d }
             case "outputs": readOutputs(value, prefix: path + ".", into: &s)
@@ -511,6 +521,7 @@ struct ConfigParser {
         }
         if let fps = s.fps { source.fps = fps }
         if let drop = s.drop { source.drop = drop }
+        if let maxWait = s.maxWait { source.maxWait = maxWait }
         if let stall = s.stallTimeout { source.stallTimeout = stall }
         if s.recording.enabled == false {
             source.recording = nil

@@ -112,7 +112,7 @@ public enum Precision: String, Sendable, Equatable, CaseIterable {
 public enum DropPolicy: String, Sendable, Equatable, CaseIterable {
     /// Every frame is processed; the source waits (files).
     case wait
-    /// A one-frame entrance queue; the oldest frame is dropped and counted (live sources).
+    /// Frames that waited longer than the source's `maxWait` are dropped, oldest first, and counted (live sources).
     case oldest
 }
 
@@ -170,6 +170,9 @@ public struct SourceConfig: Sendable, Equatable {
     /// Process at most this many frames per second, evenly spaced; nil: every frame.
     public var fps: Double?
     public var drop: DropPolicy
+    /// With `drop: oldest`: how long a decoded frame may wait for inference before it is dropped as stale
+    /// (`max_wait`); zero keeps only the newest frame.
+    public var maxWait: Duration = .seconds(1)
     /// No decoded frame for this long while connecting or running counts as a failure.
     public var stallTimeout: Duration = .seconds(20)
     public var recording: RecordingOutput? = RecordingOutput()

@@ -95,6 +95,7 @@ final class SourceRunner {
         case .scale(let scale): configuration.scale = scale
         }
         configuration.dropPolicy = source.drop == .wait ? .wait : .dropOldest
+        configuration.maxWait = source.maxWait.seconds
         pipeline = StreamPipeline(model: model, configuration: configuration, metrics: metrics)
         previous = predecessor?.current?.done
         do {

@@ -69,8 +69,11 @@ struct Run: ParsableCommand {
     @Option(name: .long, help: "Seconds between telemetry records (default 5).")
     var telemetryInterval: Double = 5
 
-    @Option(name: .long, help: "When inference falls behind: wait (every frame; default for files) or oldest (drop the oldest queued frame; default for live sources).")
+    @Option(name: .long, help: "When inference falls behind: wait (every frame; default for files) or oldest (drop frames that waited longer than --max-wait, oldest first; default for live sources).")
     var drop: String?
+
+    @Option(name: .long, help: "With --drop oldest: seconds a decoded frame may wait for inference before it is dropped (default 1; 0 keeps only the newest frame).")
+    var maxWait: Double = 1
 
     @Option(name: .long, help: "x264 constant rate factor (default 23).")
     var crf: Double = 23
@@ -100,6 +103,7 @@ struct Run: ParsableCommand {
         if !(0...1).contains(alpha) { throw ValidationError("--alpha must be between 0 and 1") }
         if !["present", "all", "none"].contains(legend) { throw ValidationError("--legend must be present, all or none") }
         if let drop, !["wait", "oldest"].contains(drop) { throw ValidationError("--drop must be wait or oldest") }
+        if !(0...10).contains(maxWait) { throw ValidationError("--max-wait must be between 0 and 10 seconds") }
         if !(telemetryInterval > 0) { throw ValidationError("--telemetry-interval must be positive") }
         if !(0...51).contains(crf) { throw ValidationError("--crf must be between 0 and 51") }
         if let inputTimeout, !(inputTimeout > 0) { throw ValidationError("--input-timeout must be positive") }
@@ -135,6 +139,7 @@ struct Run: ParsableCommand {
             configuration.maxFrames = maxFrames
             configuration.start = start
             configuration.dropPolicy = drop.map { $0 == "wait" ? .wait : .dropOldest }
+            configuration.maxWait = maxWait
             configuration.style = style
             configuration.panoptic = try panoptic.options(for: model.config)
 

@@ -33,6 +33,35 @@ struct BoundedQueueTests {
         #expect(queue.pop() == nil)
     }
 
+    @Test("with a staleness rule: a burst of fresh elements is kept; stale ones are evicted on push and skipped on pop, never the last")
+    func staleElementsAreDropped() {
+        let staleBelow = Locked(-1)   // elements below this value are stale
+        let drops = Locked(0)
+        let queue = BoundedQueue<Int>(capacity: 4, policy: .dropOldest, isStale: { $0 < staleBelow.withLock { $0 } },
+                                      onDrop: { drops.withLock { $0 += 1 } })
+        for i in 0..<3 { if case .queuedDropping = queue.push(i) { Issue.record("a fresh burst must not drop") } }
+        #expect(queue.depth == 3 && queue.dropped == 0)
+        staleBelow.withLock { $0 = 2 }
+        #expect(queue.pop() == 2)            // 0 and 1 went stale while waiting
+        #expect(queue.dropped == 2)
+        queue.push(3); queue.push(4)
+        staleBelow.withLock { $0 = 5 }
+        guard case .queuedDropping(let last) = queue.push(5) else {
+            Issue.record("stale elements must be evicted on push")
+            return
+        }
+        #expect(last == 4 && queue.dropped == 4 && queue.depth == 1)
+        staleBelow.withLock { $0 = 100 }
+        #expect(queue.pop() == 5)            // stale, but the newest: kept
+        staleBelow.withLock { $0 = -1 }
+        for i in 6..<12 { queue.push(i) }    // the count bound still holds: 6 and 7 evicted
+        #expect(queue.dropped == 6 && drops.withLock { $0 } == 6)
+        queue.close()
+        var rest: [Int] = []
+        while let v = queue.pop() { rest.append(v) }
+        #expect(rest == [8, 9, 10, 11])
+    }
+
     @Test("push after close hands the element back")
     func pushAfterClose() {
         let queue = BoundedQueue<String>(capacity: 1, policy: .wait)

@@ -49,6 +49,30 @@ struct StreamPipelineTests {
         }
     }
 
+    /// A live source whose frames all arrive at once (as a reconnect's probe backlog does): with the default
+    /// `maxWait` the burst is caught up on, nothing dropped; with a short one and a slow consumer, the frames
+    /// that waited too long are dropped and counted, and the newest is always processed.
+    @Test("live entrance: a burst within max_wait is kept whole; frames older than max_wait are dropped, the newest kept")
+    func liveBurstBoundedByAge() throws {
+        let model = try Self.loadModel()
+        var configuration = StreamPipeline.Configuration()
+        configuration.networkSize = NetworkSize(width: 64, height: 32)
+        let kept = StreamPipeline(model: model, configuration: configuration, metrics: TestMetrics())
+        let all = CollectingSink(role: .report)
+        let whole = try kept.run(source: SyntheticSource(width: 40, height: 24, frames: 12, live: true), sinks: [all])
+        #expect(whole.frames == 12 && whole.dropped == 0)
+        #expect(all.frames.map(\.index) == Array(0..<12))
+
+        configuration.maxWait = 0.05
+        let metrics = TestMetrics()
+        let bounded = StreamPipeline(model: model, configuration: configuration, metrics: metrics)
+        let slow = CollectingSink(role: .report) { _ in Thread.sleep(forTimeInterval: 0.03) }
+        let summary = try bounded.run(source: SyntheticSource(width: 40, height: 24, frames: 12, live: true), sinks: [slow])
+        #expect(summary.dropped > 0 && summary.frames + summary.dropped == 12)
+        #expect(slow.frames.last?.pts == MediaTime(value: 11, timeBase: Rational(1, 10)))
+        #expect(try metrics.expectCounter(PipelineMetric.framesDropped, [("stream", "synthetic"), ("reason", "inference_busy")]).totalValue == Int64(summary.dropped))
+    }
+
     @Test("quantize's calibration inputs equal what run feeds the network for the same frames, bit for bit")
     func calibrationEqualsRunInput() throws {
         let clip = try TestClips.testsrc(width: 200, height: 120, frames: 10)
@@ -188,18 +212,22 @@ struct SinkFailure: Error {}
 final class SyntheticSource: FrameSource {
     let width: Int, height: Int, frames: Int
     let failAfter: Bool
+    /// Reported as a live source (a camera): the pipeline then drops instead of waiting.
+    let live: Bool
     private var next = 0
     private var counted = SourceDamage()
 
-    init(width: Int, height: Int, frames: Int, failAfter: Bool = false) {
+    init(width: Int, height: Int, frames: Int, failAfter: Bool = false, live: Bool = false) {
         self.width = width
         self.height = height
         self.frames = frames
         self.failAfter = failAfter
+        self.live = live
     }
 
     var streamInfo: StreamInfo {
-        StreamInfo(name: "synthetic", width: width, height: height, timeBase: Rational(1, 10), frameRate: Rational(10, 1))
+        StreamInfo(name: "synthetic", width: width, height: height, timeBase: Rational(1, 10), frameRate: Rational(10, 1),
+                   isLive: live)
     }
 
     var damage: SourceDamage { counted }

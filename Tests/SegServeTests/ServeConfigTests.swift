@@ -166,6 +166,11 @@ struct ServeConfigParsingTests {
                 == ["test.yaml:1: source a: size: expected WIDTHxHEIGHT, each 32 to 8192 (e.g. 1024x512), got \"31x100\""])
         #expect(problems("sources: {a: {url: rtsp://h/, size: 640}}")
                 == ["test.yaml:1: source a: size: expected WIDTHxHEIGHT, each 32 to 8192 (e.g. 1024x512), got \"640\""])
+        #expect(try parse("sources: {a: {url: rtsp://h/}}").sources[0].maxWait == .seconds(1))
+        #expect(try parse("defaults: {max_wait: 0}\nsources: {a: {url: rtsp://h/}, b: {url: rtsp://h/, max_wait: 250ms}}")
+                .sources.map(\.maxWait) == [.zero, .milliseconds(250)])
+        #expect(problems("sources: {a: {url: rtsp://h/, max_wait: 11s}}")
+                == ["test.yaml:1: source a: max_wait: expected a duration from 0 to 10s such as 0, 500ms or 1s, got \"11s\""])
     }
 
     @Test("backoff: max_retries forever or a count; initial above cap is a problem")
@@ -257,7 +262,7 @@ struct ServeConfigProblemTests {
         #expect(problems("sourcs: {}\nsources: {a: rtsp://h/}")
                 == ["test.yaml:1: unknown key \"sourcs\" (did you mean \"sources\"?)"])
         #expect(problems("sources: {a: {url: rtsp://h/, colour: red}}")
-                == ["test.yaml:1: source a: unknown key \"colour\" (expected one of: url, loop, size, scale, precision, model, fps, drop, stall_timeout, outputs, events)"])
+                == ["test.yaml:1: source a: unknown key \"colour\" (expected one of: url, loop, size, scale, precision, model, fps, drop, max_wait, stall_timeout, outputs, events)"])
         #expect(problems("sources: {a: {url: rtsp://h/, outputs: {masks: {evry: 2}}}}")
                 == ["test.yaml:1: source a: unknown key \"outputs.masks.evry\" (did you mean \"every\"?)"])
     }
