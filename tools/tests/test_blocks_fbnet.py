@@ -137,3 +137,31 @@ def test_block_checkpoint_converts_with_decoder_blocks_and_without_bwbce(tmp_pat
     # Half a block is refused, naming the missing tensor.
     torch.save({k: v for k, v in state.items() if k != "head.ifbf.0.fc_l.weight"}, path)
     assert cc.main([str(path), "-o", out, "--arch", "df1", "--width-divisor", "8"]) == 65
+
+
+def test_train_with_blocks_from_a_plain_file_exports_a_block_model(tmp_path):
+    # The ablation's path end to end on two tiny scenes: --init from a plain model file, --blocks dfm,ifbf with the
+    # BwBCE loss, export through the converter.
+    import numpy as np
+    from PIL import Image
+    rng = np.random.default_rng(0)
+    for i in range(2):
+        img_dir, lab_dir = tmp_path / "data/leftImg8bit/train/c", tmp_path / "data/gtFine/train/c"
+        img_dir.mkdir(parents=True, exist_ok=True)
+        lab_dir.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(rng.integers(0, 255, (64, 128, 3), dtype=np.uint8)).save(img_dir / f"s{i}_leftImg8bit.png")
+        Image.fromarray(rng.integers(0, 19, (64, 128), dtype=np.uint8)).save(lab_dir / f"s{i}_gtFine_labelTrainIds.png")
+    torch.manual_seed(4)
+    init = str(tmp_path / "plain.safetensors")
+    save_file({k: v.contiguous() for k, v in build_sfnet("df1", 19).state_dict().items()
+               if not k.endswith("num_batches_tracked")}, init)
+    out = str(tmp_path / "blocks.safetensors")
+    code = train.main(["--data", str(tmp_path / "data"), "--work-dir", str(tmp_path / "run"), "--arch", "df1",
+                       "--iters", "2", "--batch", "2", "--crop", "64x128", "--blocks", "dfm,ifbf", "--init", init,
+                       "--eval-frames", "0", "--threads", "1", "--workers", "0", "--no-bf16", "--export", out,
+                       "--export-dtype", "f32"])
+    assert code == 0
+    with safe_open(out, "pt") as f:
+        assert json.loads(f.metadata()["decoder_blocks"]) == BLOCKS
+        keys = set(f.keys())
+    assert "head.ifbf.0.fc_h.weight" in keys and not any(k.startswith("head.dfm.bwbce") for k in keys)
