@@ -11,6 +11,8 @@ Tests/SFNetTests/Fixtures/<arch>_*.safetensors  narrow SFNet model files (docs/m
 Tests/SFNetTests/Fixtures/<arch>_*_io.safetensors inputs and the oracle's logits (tools/sfnet/model.py)
 Tests/SFNetTests/Fixtures/df1_w16_instances*.safetensors  the same with the instance head; the io file also
                                                 holds the head's output (`instances<i>`, at the fusion resolution)
+Tests/SFNetTests/Fixtures/<arch>_w16_<blocks>*.safetensors  the same with decoder blocks (issue #15;
+                                                block_network_cases: the blocks dict is a parameter)
 """
 from __future__ import annotations
 
@@ -26,7 +28,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tools"))
 from sfnet import build_sfnet, CITYSCAPES_CLASSES, CITYSCAPES_PALETTE, MEAN, STD  # noqa: E402
 from sfnet.model import flow_warp  # noqa: E402
-from convert_checkpoint import instance_head_metadata  # noqa: E402
+from sfnet.blocks_fbnet import BalancedFusion, FeatureModulator  # noqa: E402
+from convert_checkpoint import instance_head_metadata, training_only as cc_training_only  # noqa: E402
 
 ENGINE_DIR = os.path.join(ROOT, "Tests", "SegEngineTests", "Fixtures")
 SFNET_DIR = os.path.join(ROOT, "Tests", "SFNetTests", "Fixtures")
@@ -117,6 +120,16 @@ def op_cases():
         up = F.interpolate(x[None], size=(ho, wo), mode="bilinear", align_corners=True)[0]
         add(f"upsample_argmax_{name}", "upsample_argmax", {"height": ho, "width": wo},
             x=x, y=up.argmax(0).to(torch.float32))
+    # Decoder-block gates (issue #15): the modules' own arithmetic on random logits, odd sizes.
+    for name, ch, h, w in [("modulate_7x13", 5, 7, 13), ("modulate_1x1", 9, 1, 1), ("modulate_wide", 17, 3, 37)]:
+        x, spatial, channel = rnd(ch, h, w), rnd(1, h, w) * 2, rnd(ch, 1, 1) * 2
+        y = x * torch.sigmoid(spatial) * torch.sigmoid(channel)
+        add(name, "modulate", {}, x=x, spatial=spatial, channel=channel, y=x + y)
+    for name, ch, h, w in [("balanced_sum_7x13", 5, 7, 13), ("balanced_sum_wide", 17, 3, 37)]:
+        high, low, a_h, a_l = rnd(ch, h, w), rnd(ch, h, w), rnd(2 * ch, 1, 1), rnd(2 * ch, 1, 1)
+        wgt = 2 * torch.sigmoid(a_h + a_l)
+        add(name, "balanced_sum", {}, high=high, low=low, logits_high=a_h, logits_low=a_l,
+            y=wgt[:ch] * high + wgt[ch:] * low)
     return tensors, cases
 
 
@@ -155,6 +168,41 @@ def network_cases():
     return [("r18_w16", "r18", 19, 16, True, [(51, 77), (32, 64)]),
             ("df1_w16_ac0", "df1", 7, 16, False, [(64, 128), (37, 51)]),
             ("df2_w16", "df2", 11, 16, True, [(67, 93)])]
+
+
+def block_network_cases():
+    # (file stem, arch, classes, warp align_corners, input sizes, decoder_blocks, seed): narrow (w16) models
+    # with decoder blocks, for the parity and int8 tests; a file with every block on is one more row.
+    return [("df1_w16_dfm_ifbf", "df1", 19, True, [(48, 96), (37, 51)], {"dfm": True, "ifbf": True}, 15),
+            ("r18_w16_ifbf", "r18", 19, True, [(51, 77)], {"ifbf": True}, 16)]
+
+
+def randomize_blocks(model: torch.nn.Module, g: torch.Generator):
+    """Block weights away from their initialisation (IFBF starts as a plain addition, which would test nothing)."""
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, (FeatureModulator, BalancedFusion)):
+                for p in m.parameters():
+                    p.copy_(torch.randn(p.shape, generator=g) * 0.5)
+
+
+def write_block_networks():
+    for stem, arch, classes, align, sizes, blocks, seed in block_network_cases():
+        g = torch.Generator().manual_seed(seed)
+        torch.manual_seed(seed)
+        model = build_sfnet(arch, classes, align, 16, decoder_blocks=blocks).eval()
+        randomize_bn(model, g)
+        randomize_blocks(model, g)
+        sd = {k: c(v) for k, v in model.state_dict().items() if not cc_training_only(k)}
+        meta = {**model_metadata(arch, classes, 16, align), "decoder_blocks": json.dumps(blocks, sort_keys=True)}
+        save_file(sd, os.path.join(SFNET_DIR, f"{stem}.safetensors"), metadata=meta)
+        io = {}
+        for i, (h, w) in enumerate(sizes):
+            x = torch.randn(3, h, w, generator=g)
+            with torch.no_grad():
+                io[f"logits{i}"] = c(model(x[None])[0])
+            io[f"input{i}"] = c(x)
+        save_file(io, os.path.join(SFNET_DIR, f"{stem}_io.safetensors"))
 
 
 def main():
@@ -196,6 +244,7 @@ def main():
         io[f"logits{i}"] = c(logits[0])
         io[f"instances{i}"] = c(instances[0])
     save_file(io, os.path.join(SFNET_DIR, "df1_w16_instances_io.safetensors"))
+    write_block_networks()
     total = sum(os.path.getsize(os.path.join(d, f)) for d in (ENGINE_DIR, SFNET_DIR) for f in os.listdir(d))
     print(f"fixtures written, {total / 1e6:.2f} MB")
 

@@ -99,6 +99,12 @@ typedef struct seg_qu8_ukernels {
     seg_qu8_argmax_row_fn argmax_row;
     seg_qu8_dot_fn dot;      /* NULL: narrow convs use igemm too */
     size_t dot_mr;
+    /* The decoder blocks' gates (gate.c). */
+    void (*modulate)(size_t c, const uint8_t *x, size_t x_stride, uint8_t x_zp, float x_mult, const float *gs,
+                     const float *gc, uint8_t *y, size_t y_stride, uint8_t y_zp, size_t p0, size_t p1);
+    void (*balanced_sum)(size_t c, const uint8_t *h, size_t h_stride, uint8_t h_zp, const float *mh, const uint8_t *l,
+                         size_t l_stride, uint8_t l_zp, const float *ml, uint8_t *y, size_t y_stride, uint8_t y_zp,
+                         size_t p0, size_t p1);
 } seg_qu8_ukernels;
 
 const seg_qu8_ukernels *seg_qu8_ukernels_get(seg_isa isa);

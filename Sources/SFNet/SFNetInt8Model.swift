@@ -173,6 +173,11 @@ public final class SFNetInt8Model: SegmentationModel, SessionRunner {
             GraphPlan(graph, height: height, width: width, elements: { s, isFloat in
                 isFloat ? s.channels * s.height * s.width : Self.u8Elements(s.channels, s.height, s.width)
             }, scratch: { i, x, y in
+                switch graph.nodes[i].op {
+                case .modulate: return [QOps.modulateScratch(channels: x.channels, height: x.height, width: x.width)]
+                case .balancedSum: return [QOps.balancedSumScratch(channels: x.channels)]
+                default: break
+                }
                 guard let layer = layers[i] else { return [] }
                 let onInput = graph.nodes[i].inputs[0] == graph.input
                 switch layer {
@@ -269,6 +274,17 @@ public final class SFNetInt8Model: SegmentationModel, SessionRunner {
                 QOps.warpAdd(high: qt(x), flow: ft(flow).data, flowStride: 4 * graph.values[flow].channels,
                              lat: qt(node.inputs[2]), into: qt(y), alignCorners: config.warpAlignCorners, context: context,
                              isa: isa, name: node.name)
+            case .warp:
+                let flow = node.inputs[1]
+                QOps.warpAdd(high: qt(x), flow: ft(flow).data, flowStride: 4 * graph.values[flow].channels, lat: nil,
+                             into: qt(y), alignCorners: config.warpAlignCorners, context: context, isa: isa, name: node.name)
+            case .modulate:
+                QOps.modulate(qt(x), spatial: ft(node.inputs[1]).data, channel: ft(node.inputs[2]).data, into: qt(y),
+                              scratch: ws.slots[scratch[0]].pointer, context: context, isa: isa, name: node.name)
+            case .balancedSum:
+                QOps.balancedSum(high: qt(x), low: qt(node.inputs[1]), logitsHigh: ft(node.inputs[2]).data,
+                                 logitsLow: ft(node.inputs[3]).data, into: qt(y), scratch: ws.slots[scratch[0]].pointer,
+                                 context: context, isa: isa, name: node.name)
             }
         }
         return (ft(graph.output), graph.instanceOutput.map(ft))

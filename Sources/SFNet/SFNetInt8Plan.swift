@@ -60,11 +60,11 @@ struct SFNetInt8Plan {
                 if let input { group(input) }
                 if let output { group(output); observed[s.name] = output }
                 io[s.name] = (input, output)
-            case .warpAdd:
+            case .warpAdd, .modulate, .balancedSum:
                 let sum = groupOf[node.output]!
                 group(sum)
                 observed[node.name] = sum
-            case .maxPool, .adaptiveAveragePool, .resize:
+            case .maxPool, .adaptiveAveragePool, .resize, .warp:
                 break
             }
         }

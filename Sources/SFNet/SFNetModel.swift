@@ -128,7 +128,15 @@ public final class SFNetModel: SegmentationModel, SessionRunner {
     private func networkOutputs(_ input: Tensor, _ ws: Workspace) -> (logits: Tensor, instances: Tensor?) {
         precondition(input.channels == 3 && input.height > 0 && input.width > 0, "input must be 3×H×W, got \(input.shape)")
         let context = ws.context
-        let plan = ws.plan(height: input.height, width: input.width) { GraphPlan(graph, height: input.height, width: input.width) }
+        let plan = ws.plan(height: input.height, width: input.width) {
+            GraphPlan(graph, height: input.height, width: input.width, scratch: { i, x, _ in
+                switch graph.nodes[i].op {
+                case .modulate: [Gates.modulateScratch(channels: x.channels, height: x.height, width: x.width)]
+                case .balancedSum: [Gates.balancedSumScratch(channels: x.channels)]
+                default: []
+                }
+            })
+        }
         var buffers = [Tensor?](repeating: nil, count: plan.bufferShapes.count)
         func tensor(_ v: Int) -> Tensor { v == graph.input ? input : buffers[plan.bufferOfValue[v]]!.channelSlice(graph.channels(v)) }
         graph.execute(plan, take: { b in
@@ -151,6 +159,16 @@ public final class SFNetModel: SegmentationModel, SessionRunner {
             case .warpAdd:
                 FlowWarp.warpAdd(high: x, flow: tensor(node.inputs[1]), lat: tensor(node.inputs[2]), into: y,
                                  alignCorners: config.warpAlignCorners, context: context, name: node.name)
+            case .warp:
+                FlowWarp.warpAdd(high: x, flow: tensor(node.inputs[1]), lat: nil, into: y,
+                                 alignCorners: config.warpAlignCorners, context: context, name: node.name)
+            case .modulate:
+                Gates.modulate(x, spatial: tensor(node.inputs[1]), channel: tensor(node.inputs[2]), into: y,
+                               scratch: ws.slots[plan.scratchSlots[i][0]].pointer, context: context, name: node.name)
+            case .balancedSum:
+                Gates.balancedSum(high: x, low: tensor(node.inputs[1]), logitsHigh: tensor(node.inputs[2]),
+                                  logitsLow: tensor(node.inputs[3]), into: y,
+                                  scratch: ws.slots[plan.scratchSlots[i][0]].pointer, context: context, name: node.name)
             }
         }
         return (tensor(graph.output), graph.instanceOutput.map(tensor))

@@ -11,12 +11,17 @@ Optional instance head (`instance_head=True`, issue #14): on the decoder's fused
 with bias to INSTANCE_HEAD_CHANNELS channels: one centre-heatmap logit per thing class (THING_CLASSES, in
 train-id order), then the offset (dx, dy) from the cell to its instance's centre, in cells of that map
 (CenterNet / Panoptic-DeepLab style). Its keys are `head.instance_head.*`; a model without it is unchanged.
+
+Optional decoder blocks (`decoder_blocks`, issue #15, docs/blocks.md): FBNet's Dual Feature Modulator on P5
+(`head.dfm.*`) and IFBFNet's balanced fusion at every FAM fusion (`head.ifbf.<i>.*`), from blocks_fbnet.py.
 """
 from __future__ import annotations
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+from .blocks_fbnet import BalancedFusion, FeatureModulator
 
 ARCHS = ("r18", "df1", "df2")
 
@@ -188,7 +193,7 @@ def conv3x3_bn_relu(cin: int, cout: int) -> nn.Sequential:
 
 class UperNetAlignHead(nn.Module):
     def __init__(self, inplane: int, num_classes: int, fpn_inplanes, fpn_dim: int, warp_align_corners: bool = True,
-                 instance_head: bool = False):
+                 instance_head: bool = False, decoder_blocks: dict | None = None):
         super().__init__()
         self.ppm = PSPModule(inplane, fpn_dim)
         self.fpn_in = nn.ModuleList(
@@ -204,14 +209,25 @@ class UperNetAlignHead(nn.Module):
             conv3x3_bn_relu(fpn_dim, fpn_dim), conv3x3_bn_relu(fpn_dim, fpn_dim),
             nn.Conv2d(fpn_dim, INSTANCE_HEAD_CHANNELS, 1, bias=True)
         ) if instance_head else None
+        # Optional paper blocks (issue #15, tools/sfnet/blocks_*.py), registered last: files without them keep
+        # their tensors and order.
+        blocks = dict(decoder_blocks or {})
+        unknown = sorted(set(blocks) - {"dfm", "ifbf"})
+        if unknown:
+            raise ValueError(f"unknown decoder blocks {unknown}")
+        self.dfm = FeatureModulator(fpn_dim, num_classes) if blocks.get("dfm") else None
+        self.ifbf = nn.ModuleList(BalancedFusion(fpn_dim) for _ in fpn_inplanes[:-1]) if blocks.get("ifbf") else None
 
     def decode(self, feats):
         """The fused decoder feature (conv_last.0's output), before the classifier."""
         f = self.ppm(feats[-1])
+        if self.dfm is not None:
+            f = self.dfm(f)
         pyramid = [f]
         for i in reversed(range(len(feats) - 1)):
             lat = self.fpn_in[i](feats[i])
-            f = lat + self.fpn_out_align[i](lat, f)
+            warped = self.fpn_out_align[i](lat, f)
+            f = lat + warped if self.ifbf is None else self.ifbf[i](lat, warped)
             pyramid.append(self.fpn_out[i](f))
         pyramid.reverse()
         size = pyramid[0].shape[2:]
@@ -231,7 +247,7 @@ class SFNet(nn.Module):
     """SFNet; `forward` returns logits at the input's size (no softmax), as the reference's eval does."""
 
     def __init__(self, arch: str = "df1", num_classes: int = 19, warp_align_corners: bool = True,
-                 width_divisor: int = 1, instance_head: bool = False):
+                 width_divisor: int = 1, instance_head: bool = False, decoder_blocks: dict | None = None):
         super().__init__()
         if arch not in ARCHS:
             raise ValueError(f"unknown arch {arch!r}; expected one of {ARCHS}")
@@ -245,11 +261,11 @@ class SFNet(nn.Module):
             for name in ("layer0", "layer1", "layer2", "layer3", "layer4"):
                 setattr(self, name, getattr(backbone, name))
             self.head = UperNetAlignHead(512 // d, num_classes, [64 // d, 128 // d, 256 // d, 512 // d], 128 // d,
-                                         warp_align_corners, instance_head)
+                                         warp_align_corners, instance_head, decoder_blocks)
         else:
             self.backbone = DFNetV1(d) if arch == "df1" else DFNetV2(d)
             self.head = UperNetAlignHead(512 // d, num_classes, [128 // d, 256 // d, 512 // d], 64 // d,
-                                         warp_align_corners, instance_head)
+                                         warp_align_corners, instance_head, decoder_blocks)
 
     def features(self, x):
         if self.arch == "r18":
@@ -274,6 +290,7 @@ class SFNet(nn.Module):
 
 
 def build_sfnet(arch: str, num_classes: int = 19, warp_align_corners: bool = True, width_divisor: int = 1,
-                instance_head: bool = False) -> SFNet:
-    """width_divisor > 1 divides every channel count (not the 3 inputs nor the classes): narrow test models."""
-    return SFNet(arch, num_classes, warp_align_corners, width_divisor, instance_head)
+                instance_head: bool = False, decoder_blocks: dict | None = None) -> SFNet:
+    """width_divisor > 1 divides every channel count (not the 3 inputs nor the classes): narrow test models.
+    decoder_blocks: the optional paper blocks, as the model file's `decoder_blocks` JSON (None/{}: none)."""
+    return SFNet(arch, num_classes, warp_align_corners, width_divisor, instance_head, decoder_blocks)

@@ -127,9 +127,25 @@ typedef struct seg_f32_ukernels {
                              size_t nt, float *v, size_t ldv);
     void (*winograd43_output)(const float *m, size_t cout, size_t nt, size_t tilesW, size_t t0, size_t Ho,
                               size_t Wo, const float *bias, const float *res, int relu, float *y);
+    void (*modulate)(const float *x, size_t C, size_t HW, const float *gs, const float *gc, float *y, size_t p0,
+                     size_t p1);
+    void (*balanced_sum)(const float *h, const float *l, size_t C, size_t HW, const float *wh, const float *wl,
+                         float *y, size_t p0, size_t p1);
 } seg_f32_ukernels;
 /* The table for `isa`, or for seg_isa_active() when `isa` is not supported here. */
 const seg_f32_ukernels *seg_f32_ukernels_get(seg_isa isa);
+
+/* The decoder blocks' gates (gate.c; issue #15, docs/blocks.md), planar CHW, pixels [p0, p1) of HW per channel,
+   bit-identical in every ISA (AVX2 and AVX-512 run gate-avx2.c):
+   modulate (FBNet DFM):         y[c][p] = x[c][p] + (x[c][p]·gs[p])·gc[c]
+   balanced sum (IFBFNet):       y[c][p] = wh[c]·h[c][p] + wl[c]·l[c][p]
+   gs, gc, wh, wl are the gates (seg_f32_sigmoid of the gate convs' logits). */
+void seg_f32_modulate_isa(seg_isa isa, const float *x, size_t C, size_t HW, const float *gs, const float *gc, float *y,
+                          size_t p0, size_t p1);
+void seg_f32_balanced_sum_isa(seg_isa isa, const float *h, const float *l, size_t C, size_t HW, const float *wh,
+                              const float *wl, float *y, size_t p0, size_t p1);
+/* y[i] = scale / (1 + expf(−x[i])): the gates, once per op (scalar in every ISA). */
+void seg_f32_sigmoid(const float *x, size_t n, float scale, float *y);
 
 /* Fork-join pool for the engines' per-layer fan-out (pool.c). `helpers` threads besides the caller; they
    spin about 0.1 ms after each run before sleeping, so back-to-back layers skip the thread wake-up.
@@ -284,6 +300,17 @@ void seg_qu8_warp_bilinear_isa(seg_isa isa, size_t c, size_t in_h, size_t in_w, 
                                size_t x_stride, uint8_t x_zp, size_t out_h, size_t out_w, const float *flow,
                                size_t flow_stride, uint8_t *y, size_t y_stride, int align_corners,
                                const seg_qu8_add_params *add, size_t row_begin, size_t row_end);
+
+/* The decoder blocks' gates on u8 NHWC (gate.c; issue #15), pixels [p0, p1) at p·stride bytes, c channels, in float
+   with no FMA, identical in every ISA, then y = lrintf(min(max(v, −y_zp), 255 − y_zp)) + y_zp:
+   modulate (FBNet DFM):    v = (x − x_zp)·x_mult; v = v + (v·gs[p])·gc[k]      (x_mult = s_x/s_y)
+   balanced sum (IFBFNet):  v = (h − h_zp)·mh[k] + (l − l_zp)·ml[k]              (mh = W_h·s_h/s_y, ml = W_l·s_l/s_y) */
+void seg_qu8_modulate_isa(seg_isa isa, size_t c, const uint8_t *x, size_t x_stride, uint8_t x_zp, float x_mult,
+                          const float *gs, const float *gc, uint8_t *y, size_t y_stride, uint8_t y_zp, size_t p0,
+                          size_t p1);
+void seg_qu8_balanced_sum_isa(seg_isa isa, size_t c, const uint8_t *h, size_t h_stride, uint8_t h_zp, const float *mh,
+                              const uint8_t *l, size_t l_stride, uint8_t l_zp, const float *ml, uint8_t *y,
+                              size_t y_stride, uint8_t y_zp, size_t p0, size_t p1);
 
 /* Adaptive average pool (PyTorch bins: start = floor(i·L/s), end = ceil((i+1)·L/s)) of u8 NHWC
    [in_h][in_w][c] to [out_h][out_w][c], same scale/zp; y = (sum + n/2) / n (n = window size). */
