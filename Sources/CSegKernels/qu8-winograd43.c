@@ -1,5 +1,5 @@
 /* int8 Winograd F(4×4,3×3): exactness check, weight transform, the ISA-neutral driver and the scalar
-   reference kernels (the oracle of the AVX-512 VNNI ones). The transforms are integer, so every kernel
+   reference kernels (the oracle of the AVX2 and AVX-512 VNNI ones). The transforms are integer, so every kernel
    computes the same values whatever its operation order; see qu8-winograd43.h for why the result equals
    the dense conv's. */
 #pragma STDC FP_CONTRACT OFF
@@ -176,6 +176,12 @@ static const seg_qu8_wino_ukernels scalar_kernels = {
     .gemm_mr = 1,
     .output = seg_qu8_wino_output__scalar,
 };
+static const seg_qu8_wino_ukernels avx2_kernels = {
+    .input = seg_qu8_wino_input__avx2,
+    .gemm = seg_qu8_wino_gemm_4x16__avx2,
+    .gemm_mr = 4,
+    .output = seg_qu8_wino_output__avx2,
+};
 static const seg_qu8_wino_ukernels avx512vnni_kernels = {
     .input = seg_qu8_wino_input__avx512vnni,
     .gemm = seg_qu8_wino_gemm_6x64__avx512vnni,
@@ -183,7 +189,7 @@ static const seg_qu8_wino_ukernels avx512vnni_kernels = {
     .output = seg_qu8_wino_output__avx512vnni,
 };
 
-int seg_qu8_winograd43_isa_has_kernels(seg_isa isa) { return isa == SEG_ISA_AVX512VNNI; }
+int seg_qu8_winograd43_isa_has_kernels(seg_isa isa) { return isa == SEG_ISA_AVX2 || isa == SEG_ISA_AVX512VNNI; }
 
 /* ---- driver ---- */
 
@@ -210,7 +216,9 @@ size_t seg_qu8_winograd43_tile_rows(const seg_qu8_winograd43_args *a) {
 
 void seg_qu8_winograd43_isa(seg_isa isa, const seg_qu8_winograd43_args *a, size_t row_begin, size_t row_end,
                             void *scratch) {
-    const seg_qu8_wino_ukernels *uk = isa == SEG_ISA_AVX512VNNI ? &avx512vnni_kernels : &scalar_kernels;
+    const seg_qu8_wino_ukernels *uk = isa == SEG_ISA_AVX512VNNI ? &avx512vnni_kernels
+                                      : isa == SEG_ISA_AVX2     ? &avx2_kernels
+                                                                : &scalar_kernels;
     const seg_qu8_winograd43_weights *w = a->w;
     const size_t d = a->dilation, th = phase_tiles(a->out_h, d), tw = phase_tiles(a->out_w, d), cols = d * tw;
     if (row_end > d * th) row_end = d * th;

@@ -1,5 +1,5 @@
 /* Internal to CSegKernels: the int8 Winograd F(4×4,3×3) contracts shared by the scalar reference
-   (qu8-winograd43.c) and the AVX-512 VNNI kernels (qu8-winograd43-avx512vnni.c).
+   (qu8-winograd43.c), the AVX2 and the AVX-512 VNNI kernels (qu8-winograd43-avx2.c, -avx512vnni.c).
 
    Exactness. With V = Bᵀ·d·B (d the 6×6 u8 input patch), U = G·g·Gᵀ (integer G below) and
    S = A24ᵀ·(Σ_c U⊙V)·A24, S = 576·acc exactly, acc being the dense conv's accumulator Σ x·w (padding
@@ -57,6 +57,10 @@ typedef struct seg_qu8_wino_ukernels {
     seg_qu8_wino_output_fn output;
 } seg_qu8_wino_ukernels;
 
+void seg_qu8_wino_input__avx2(size_t, size_t, const uint8_t *const[36], int16_t *, size_t);
+void seg_qu8_wino_gemm_4x16__avx2(size_t, size_t, size_t, const int16_t *, size_t, const int16_t *, int32_t *, size_t);
+void seg_qu8_wino_output__avx2(size_t, const int32_t *, size_t, const seg_qu8_wino_epilogue *, uint8_t *const[16],
+                               const uint8_t *const[16]);
 void seg_qu8_wino_input__avx512vnni(size_t, size_t, const uint8_t *const[36], int16_t *, size_t);
 void seg_qu8_wino_gemm_6x64__avx512vnni(size_t, size_t, size_t, const int16_t *, size_t, const int16_t *, int32_t *,
                                         size_t);
