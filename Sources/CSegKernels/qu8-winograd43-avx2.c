@@ -97,7 +97,8 @@ static inline SEG_TARGET void at32(const __m256i s[6], __m256i o[4]) {
 }
 
 SEG_TARGET void seg_qu8_wino_output__avx2(size_t nc, const int32_t *m, size_t e_stride, const seg_qu8_wino_epilogue *e,
-                                          uint8_t *const y[16], const uint8_t *const r[16]) {
+                                          uint8_t *const y[16], const uint8_t *const r[16], int32_t *partial,
+                                          int acc_in, int acc_out) {
     const __m256 lo = _mm256_set1_ps(e->lo), hi = _mm256_set1_ps(e->hi), rmult = _mm256_set1_ps(e->r_mult);
     const __m256i yzp = _mm256_set1_epi32(e->y_zp), rzp = _mm256_set1_epi32(e->r_zp);
     const __m256i inv9 = _mm256_set1_epi32((int32_t)SEG_QU8_WINO_INV9);
@@ -127,7 +128,14 @@ SEG_TARGET void seg_qu8_wino_output__avx2(size_t nc, const int32_t *m, size_t e_
                 uint8_t *yp = y[k * 4 + q];
                 if (!yp) continue;
                 const __m256i p64 = _mm256_sub_epi32(_mm256_mullo_epi32(out[q], inv9), centre64);
-                const __m256i acc = _mm256_add_epi32(_mm256_srai_epi32(p64, 6), centre);
+                __m256i acc = _mm256_add_epi32(_mm256_srai_epi32(p64, 6), centre);
+                /* partial rows are 64 wide, so whole 8-lane blocks stay inside them */
+                int32_t *part = partial + (k * 4 + q) * SEG_QU8_GROUP + j;
+                if (acc_in) acc = _mm256_add_epi32(acc, _mm256_loadu_si256((const __m256i *)part));
+                if (acc_out) {
+                    _mm256_storeu_si256((__m256i *)part, acc);
+                    continue;
+                }
                 __m256 v = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_add_epi32(acc, bias)), mult);
                 if (e->has_r) {
                     uint8_t rb[8] = {0};

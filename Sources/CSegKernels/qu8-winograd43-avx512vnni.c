@@ -105,7 +105,8 @@ static inline SEG_TARGET void at32(const __m512i s[6], __m512i o[4]) {
 
 SEG_TARGET void seg_qu8_wino_output__avx512vnni(size_t nc, const int32_t *m, size_t e_stride,
                                                 const seg_qu8_wino_epilogue *e, uint8_t *const y[16],
-                                                const uint8_t *const r[16]) {
+                                                const uint8_t *const r[16], int32_t *partial, int acc_in,
+                                                int acc_out) {
     const __m512 lo = _mm512_set1_ps(e->lo), hi = _mm512_set1_ps(e->hi), rmult = _mm512_set1_ps(e->r_mult);
     const __m512i yzp = _mm512_set1_epi32(e->y_zp), rzp = _mm512_set1_epi32(e->r_zp);
     const __m512i inv9 = _mm512_set1_epi32((int32_t)SEG_QU8_WINO_INV9);
@@ -130,7 +131,13 @@ SEG_TARGET void seg_qu8_wino_output__avx512vnni(size_t nc, const int32_t *m, siz
                 uint8_t *yp = y[k * 4 + q];
                 if (!yp) continue;
                 const __m512i p64 = _mm512_sub_epi32(_mm512_mullo_epi32(out[q], inv9), centre64);
-                const __m512i acc = _mm512_add_epi32(_mm512_srai_epi32(p64, 6), centre);
+                __m512i acc = _mm512_add_epi32(_mm512_srai_epi32(p64, 6), centre);
+                int32_t *part = partial + (k * 4 + q) * SEG_QU8_GROUP + j;
+                if (acc_in) acc = _mm512_add_epi32(acc, _mm512_maskz_loadu_epi32(mask, part));
+                if (acc_out) {
+                    _mm512_mask_storeu_epi32(part, mask, acc);
+                    continue;
+                }
                 __m512 v = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(acc, bias)), mult);
                 if (e->has_r) {
                     const __m128i rq = _mm_maskz_loadu_epi8(mask, r[k * 4 + q] + j);

@@ -1,4 +1,4 @@
-/* int8 Winograd F(4×4,3×3): exactness check, weight transform, the ISA-neutral driver and the scalar
+/* int8 Winograd F(4×4,3×3): exactness slices, weight transform, the ISA-neutral driver and the scalar
    reference kernels (the oracle of the AVX2 and AVX-512 VNNI ones). The transforms are integer, so every kernel
    computes the same values whatever its operation order; see qu8-winograd43.h for why the result equals
    the dense conv's. */
@@ -10,26 +10,42 @@
 
 static size_t round_up(size_t x, size_t m) { return (x + m - 1) / m * m; }
 
-/* The accumulator's range over all u8 inputs, [255·Σ w⁻, 255·Σ w⁺], and its midpoint. */
-static void acc_range(size_t cin, const int8_t *wo, int64_t *lo, int64_t *hi) {
-    int64_t neg = 0, pos = 0;
-    for (size_t i = 0; i < cin * 9; i++) {
-        if (wo[i] < 0) neg += wo[i];
-        else pos += wo[i];
-    }
-    *lo = 255 * neg;
-    *hi = 255 * pos;
+/* The largest width 255·Σ|w| a slice's accumulator range may have (see seg_qu8_winograd43_slices). */
+#define SLICE_WIDTH_MAX ((1 << 26) - 2)
+
+/* Σ|w| of output channel o over input channel pair k (9 taps each). */
+static int64_t pair_l1(size_t cin, const int8_t *w, size_t o, size_t k) {
+    int64_t s = 0;
+    for (size_t c = 2 * k; c < 2 * k + 2 && c < cin; c++)
+        for (size_t t = 0; t < 9; t++) s += w[(o * cin + c) * 9 + t] < 0 ? -w[(o * cin + c) * 9 + t] : w[(o * cin + c) * 9 + t];
+    return s;
 }
 
-int seg_qu8_winograd43_exact(size_t cout, size_t cin, const int8_t *w) {
-    for (size_t o = 0; o < cout; o++) {
-        int64_t lo, hi;
-        acc_range(cin, w + o * cin * 9, &lo, &hi);
-        const int64_t c = (lo + hi) >> 1;   /* the centre the recovery uses */
-        if (hi - c > (1 << 25) - 1 || c - lo > (1 << 25)) return 0;
+/* Greedy slices of channel pairs: a slice grows while every output channel's 255·Σ|w| over it stays
+   ≤ SLICE_WIDTH_MAX. Writes the nslices + 1 boundaries when `bounds` is non-NULL; returns nslices (0 when
+   out of memory). One pair is always within the bound (255·2286), so every layer has slices. */
+static size_t slice_pairs(size_t cout, size_t cin, const int8_t *w, size_t *bounds) {
+    const size_t kc2 = (cin + 1) / 2;
+    int64_t *sum = calloc(cout ? cout : 1, sizeof *sum);
+    if (!sum) return 0;
+    size_t n = 0;
+    if (bounds) bounds[0] = 0;
+    for (size_t k = 0; k < kc2; k++) {
+        int fits = 1;
+        for (size_t o = 0; o < cout && fits; o++) fits = 255 * (sum[o] + pair_l1(cin, w, o, k)) <= SLICE_WIDTH_MAX;
+        if (!fits) {
+            if (bounds) bounds[n + 1] = k;
+            n++;
+            memset(sum, 0, cout * sizeof *sum);
+        }
+        for (size_t o = 0; o < cout; o++) sum[o] += pair_l1(cin, w, o, k);
     }
-    return 1;
+    if (bounds) bounds[n + 1] = kc2;
+    free(sum);
+    return n + 1;
 }
+
+size_t seg_qu8_winograd43_slices(size_t cout, size_t cin, const int8_t *w) { return slice_pairs(cout, cin, w, NULL); }
 
 /* G = [1 0 0; −1 −1 −1; −1 1 −1; 1 2 4; 1 −2 4; 0 0 1]: the F(4,3) kernel transform with its row
    denominators (4, 6, 6, 24, 24, 1) moved into A24 (qu8_wino_at). */
@@ -45,26 +61,37 @@ seg_qu8_winograd43_weights *seg_qu8_winograd43_pack(const seg_qu8_conv_weights *
     p->kc2 = (cin + 1) / 2;
     p->cin_pad = round_up(cin, SEG_QU8_WINO_CBLOCK);
     p->ngroups = dense->ngroups;
+    p->nslices = slice_pairs(cout, cin, w, NULL);
+    p->slice = malloc((p->nslices + 1) * sizeof *p->slice);
     const size_t nch = p->ngroups * SEG_QU8_GROUP, gstride = 36 * p->kc2 * 128;
     const size_t ubytes = round_up(p->ngroups * gstride * sizeof(int16_t), 64), vbytes = round_up(nch * 4, 64);
-    p->mem = aligned_alloc(64, ubytes + 4 * vbytes);
-    if (!p->mem) { free(p); return NULL; }
-    memset(p->mem, 0, ubytes + 4 * vbytes);
+    const size_t cbytes = round_up(p->nslices * nch * 4, 64);
+    p->mem = aligned_alloc(64, ubytes + 2 * vbytes + 2 * cbytes);
+    if (!p->mem || !p->slice || p->nslices == 0) { free(p->mem); free(p->slice); free(p); return NULL; }
+    slice_pairs(cout, cin, w, p->slice);
+    memset(p->mem, 0, ubytes + 2 * vbytes + 2 * cbytes);
     p->u = (int16_t *)p->mem;
     p->bias = (int32_t *)((char *)p->mem + ubytes);
     p->mult = (float *)((char *)p->mem + ubytes + vbytes);
     p->centre = (int32_t *)((char *)p->mem + ubytes + 2 * vbytes);
-    p->centre64 = (uint32_t *)((char *)p->mem + ubytes + 3 * vbytes);
+    p->centre64 = (uint32_t *)((char *)p->mem + ubytes + 2 * vbytes + cbytes);
     memcpy(p->bias, dense->bias, cout * sizeof(int32_t));
     memcpy(p->mult, dense->mult, cout * sizeof(float));
     const size_t cout16 = round_up(cout, 16);
     for (size_t o = 0; o < cout; o++) {
         const size_t g = o / SEG_QU8_GROUP, j = o % SEG_QU8_GROUP;
         const size_t gn = cout16 - g * SEG_QU8_GROUP < SEG_QU8_GROUP ? cout16 - g * SEG_QU8_GROUP : SEG_QU8_GROUP;
-        int64_t lo, hi;
-        acc_range(cin, w + o * cin * 9, &lo, &hi);
-        p->centre[o] = (int32_t)((lo + hi) >> 1);
-        p->centre64[o] = (uint32_t)p->centre[o] * 64u;
+        for (size_t sl = 0; sl < p->nslices; sl++) {   /* the slice's range [255·Σw⁻, 255·Σw⁺] and its midpoint */
+            int64_t lo = 0, hi = 0;
+            for (size_t c = 2 * p->slice[sl]; c < 2 * p->slice[sl + 1] && c < cin; c++)
+                for (size_t t = 0; t < 9; t++) {
+                    const int8_t v = w[(o * cin + c) * 9 + t];
+                    if (v < 0) lo += 255 * v;
+                    else hi += 255 * v;
+                }
+            p->centre[sl * nch + o] = (int32_t)((lo + hi) >> 1);
+            p->centre64[sl * nch + o] = (uint32_t)p->centre[sl * nch + o] * 64u;
+        }
         for (size_t c = 0; c < cin; c++) {
             const int8_t *k = w + (o * cin + c) * 9;
             int t[6][3];   /* G·k */
@@ -83,6 +110,7 @@ seg_qu8_winograd43_weights *seg_qu8_winograd43_pack(const seg_qu8_conv_weights *
 
 void seg_qu8_winograd43_weights_free(seg_qu8_winograd43_weights *w) {
     if (!w) return;
+    free(w->slice);
     free(w->mem);
     free(w);
 }
@@ -146,7 +174,8 @@ static void seg_qu8_wino_gemm_1x64__scalar(size_t mr, size_t nc, size_t kc2, con
 }
 
 static void seg_qu8_wino_output__scalar(size_t nc, const int32_t *m, size_t e_stride, const seg_qu8_wino_epilogue *e,
-                                        uint8_t *const y[16], const uint8_t *const r[16]) {
+                                        uint8_t *const y[16], const uint8_t *const r[16], int32_t *partial,
+                                        int acc_in, int acc_out) {
     const seg_qu8_epilogue ep = {.r = e->has_r ? (const uint8_t *)1 : NULL, .r_mult = e->r_mult, .r_zp = e->r_zp,
                                  .y_zp = e->y_zp, .lo = e->lo, .hi = e->hi};
     for (size_t j = 0; j < nc; j++) {
@@ -163,7 +192,10 @@ static void seg_qu8_wino_output__scalar(size_t nc, const int32_t *m, size_t e_st
             for (int q = 0; q < 4; q++) {
                 uint8_t *yp = y[k * 4 + q];
                 if (!yp) continue;
-                const int32_t acc = seg_qu8_wino_recover(out[q], e->centre[j], e->centre64[j]);
+                int32_t acc = seg_qu8_wino_recover(out[q], e->centre[j], e->centre64[j]);
+                int32_t *part = partial + (k * 4 + q) * SEG_QU8_GROUP + j;
+                if (acc_in) acc += *part;
+                if (acc_out) { *part = acc; continue; }
                 yp[j] = seg_qu8_requant(acc, e->bias[j], e->mult[j], &ep, e->has_r ? r[k * 4 + q][j] : 0);
             }
         }
@@ -204,7 +236,7 @@ static size_t block_tiles(const seg_qu8_winograd43_weights *w) {
 
 size_t seg_qu8_winograd43_scratch_bytes(const seg_qu8_winograd43_weights *w) {
     const size_t nb = block_tiles(w);
-    return round_up(36 * nb * w->cin_pad * 2, 64) + 36 * nb * SEG_QU8_GROUP * 4 + round_up(w->cin_pad, 64);
+    return round_up(36 * nb * w->cin_pad * 2, 64) + (36 + 16) * nb * SEG_QU8_GROUP * 4 + round_up(w->cin_pad, 64);
 }
 
 /* Per dilation phase, output rows (columns) py, py + d, …: ceil(out/d) of them, in tiles of 4. */
@@ -226,9 +258,10 @@ void seg_qu8_winograd43_isa(seg_isa isa, const seg_qu8_winograd43_args *a, size_
     const size_t nb_max = block_tiles(w), cin_pad = w->cin_pad;
     int16_t *v = scratch;
     int32_t *m = (int32_t *)((char *)scratch + round_up(36 * nb_max * cin_pad * 2, 64));
-    uint8_t *zrow = (uint8_t *)(m + 36 * nb_max * SEG_QU8_GROUP);
+    int32_t *partial = m + 36 * nb_max * SEG_QU8_GROUP;   /* [tile][16 pixels][64] */
+    uint8_t *zrow = (uint8_t *)(partial + 16 * nb_max * SEG_QU8_GROUP);
     memset(zrow, a->x_zp, cin_pad);
-    const size_t gstride = 36 * w->kc2 * 128;
+    const size_t gstride = 36 * w->kc2 * 128, nch = w->ngroups * SEG_QU8_GROUP, cout16 = round_up(w->cout, 16);
     seg_qu8_wino_epilogue e0 = {
         .r_mult = a->r_mult,
         .r_zp = a->r_zp,
@@ -264,27 +297,33 @@ void seg_qu8_winograd43_isa(seg_isa isa, const seg_qu8_winograd43_args *a, size_
         for (size_t g = 0; g < w->ngroups; g++) {
             const size_t oc0 = g * SEG_QU8_GROUP;
             const size_t nc = w->cout - oc0 < SEG_QU8_GROUP ? w->cout - oc0 : SEG_QU8_GROUP;
+            const size_t gn = cout16 - oc0 < SEG_QU8_GROUP ? cout16 - oc0 : SEG_QU8_GROUP;
             const int16_t *ug = w->u + g * gstride;
-            for (size_t el = 0; el < 36; el++)
-                for (size_t i = 0; i < nb; i += uk->gemm_mr) {
-                    const size_t mr = nb - i < uk->gemm_mr ? nb - i : uk->gemm_mr;
-                    uk->gemm(mr, nc, w->kc2, v + (el * nb_max + i) * cin_pad, cin_pad, ug + el * w->kc2 * 128,
-                             m + (el * nb_max + i) * SEG_QU8_GROUP, SEG_QU8_GROUP);
+            uint8_t *yp[96][16];
+            const uint8_t *rp[96][16];
+            for (size_t j = 0; j < nb; j++)
+                for (int k = 0; k < 16; k++) {
+                    const ptrdiff_t o = out_px[j][k];
+                    yp[j][k] = o < 0 ? NULL : a->y + (size_t)o * a->y_stride + oc0;
+                    rp[j][k] = o < 0 || !a->r ? NULL : a->r + (size_t)o * a->r_stride + oc0;
                 }
             seg_qu8_wino_epilogue e = e0;
             e.bias = w->bias + oc0;
             e.mult = w->mult + oc0;
-            e.centre = w->centre + oc0;
-            e.centre64 = w->centre64 + oc0;
-            for (size_t j = 0; j < nb; j++) {
-                uint8_t *yp[16];
-                const uint8_t *rp[16];
-                for (int k = 0; k < 16; k++) {
-                    const ptrdiff_t o = out_px[j][k];
-                    yp[k] = o < 0 ? NULL : a->y + (size_t)o * a->y_stride + oc0;
-                    rp[k] = o < 0 || !a->r ? NULL : a->r + (size_t)o * a->r_stride + oc0;
-                }
-                uk->output(nc, m + j * SEG_QU8_GROUP, nb_max * SEG_QU8_GROUP, &e, yp, rp);
+            for (size_t sl = 0; sl < w->nslices; sl++) {
+                const size_t k0 = w->slice[sl], k1 = w->slice[sl + 1];
+                for (size_t el = 0; el < 36; el++)
+                    for (size_t i = 0; i < nb; i += uk->gemm_mr) {
+                        const size_t mr = nb - i < uk->gemm_mr ? nb - i : uk->gemm_mr;
+                        uk->gemm(mr, nc, k1 - k0, v + (el * nb_max + i) * cin_pad + 2 * k0, cin_pad,
+                                 ug + el * w->kc2 * 128 + k0 * gn * 2, m + (el * nb_max + i) * SEG_QU8_GROUP,
+                                 SEG_QU8_GROUP);
+                    }
+                e.centre = w->centre + sl * nch + oc0;
+                e.centre64 = w->centre64 + sl * nch + oc0;
+                for (size_t j = 0; j < nb; j++)
+                    uk->output(nc, m + j * SEG_QU8_GROUP, nb_max * SEG_QU8_GROUP, &e, yp[j], rp[j],
+                               partial + j * 16 * SEG_QU8_GROUP, sl > 0, sl + 1 < w->nslices);
             }
         }
     }

@@ -70,10 +70,32 @@ struct QU8WinogradTests {
         for _ in 0..<120 {
             let c = Self.randomCase(&rng)
             let p = ConvProblem(c, &rng)
-            #expect(p.w.withUnsafeBufferPointer { seg_qu8_winograd43_exact(c.cout, c.cin, $0.baseAddress) } == 1)
             let bad = mismatch(WinogradRun(p).run(SEG_ISA_SCALAR), p.run(SEG_ISA_SCALAR))
             #expect(bad == nil, "Winograd != dense: \(bad ?? ""); \(c); \(TestSeed.note)")
             if bad != nil { return }
+        }
+    }
+
+    /// Wide layers with uniform weights in [−127, 127] need several input-channel slices (255·Σ|w| > 2^26).
+    @Test("layers cut into several slices equal the dense conv, in every ISA")
+    func slices() {
+        var rng = TestSeed.rng("wino.slices")
+        for i in 0..<6 {
+            var c = Self.randomCase(&rng)
+            c.cin = [517, 600, 1030][i % 3]
+            c.cout = [7, 64, 80][i % 3]
+            c.inH = min(c.inH, 9); c.inW = min(c.inW, 11)
+            while c.outH < 1 || c.outW < 1 { c.inH += 1; c.inW += 1 }
+            c.xStride = (c.cin + 3) / 4 * 4
+            c.yStride = c.cout + i % 2
+            let p = ConvProblem(c, &rng)
+            let slices = p.w.withUnsafeBufferPointer { seg_qu8_winograd43_slices(c.cout, c.cin, $0.baseAddress) }
+            #expect(slices >= 2, "\(c): \(slices) slice(s)")
+            let run = WinogradRun(p), want = p.run(SEG_ISA_SCALAR)
+            for isa in [SEG_ISA_SCALAR] + simdISAs {
+                let bad = mismatch(run.run(isa, split: 0.5), want)
+                #expect(bad == nil, "\(isaName(isa)) Winograd != dense: \(bad ?? ""); \(c); \(TestSeed.note)")
+            }
         }
     }
 
@@ -92,12 +114,12 @@ struct QU8WinogradTests {
         }
     }
 
-    /// Weights at the exactness bound (channel 0: 255·Σ|w| = 2^26 − 2, the largest accepted, sign by input channel; channels
-    /// 1 and 2 as large, all positive and all negative) with the inputs that reach the accumulator's extremes: all 255, all 0,
+    /// Weights at the exactness bound (channel 0: 255·Σ|w| = 2^26 − 2, the most one slice takes, sign by input channel; channels
+    /// 1 and 2 as large or past it, all positive and all negative) with the inputs that reach the accumulator's extremes: all 255, all 0,
     /// and 255 exactly where channel 0's weights are positive (its maximum) or negative (its minimum). The
-    /// output scale puts those extremes about 50 LSB from the zero point, unclamped, so a wrong recovery
+    /// output scale puts those extremes at most 56 LSB from the zero point, unclamped, so a wrong recovery
     /// (off by a multiple of 2^26) changes the bytes.
-    @Test("exact at the accumulator's extremes; layers past the bound are refused")
+    @Test("exact at the accumulator's extremes, in one slice and in two")
     func extremes() {
         var rng = TestSeed.rng("wino.extremes")
         let cin = 256, cout = 3, k = cin * 9
@@ -113,33 +135,36 @@ struct QU8WinogradTests {
             }
             return w
         }
-        // The largest accepted Σ|w|: 255·263 172 = 67 108 860 ≤ 2^26 − 2; one more is refused.
-        #expect(seg_qu8_winograd43_exact(1, cin, channel(sum: 263_172)) == 1)
-        #expect(seg_qu8_winograd43_exact(1, cin, channel(sum: 263_173)) == 0)
+        // The largest Σ|w| one slice takes: 255·263 172 = 67 108 860 ≤ 2^26 − 2; one more needs two.
+        #expect(seg_qu8_winograd43_slices(1, cin, channel(sum: 263_172)) == 1)
+        #expect(seg_qu8_winograd43_slices(1, cin, channel(sum: 263_173)) == 2)
         let w0 = channel(sum: 263_172)
         #expect(w0.reduce(0) { $0 + abs(Int($1)) } == 263_172)
-        let weights = w0 + channel(sum: 263_172, sign: 1) + channel(sum: 263_172, sign: -1)
-        #expect(seg_qu8_winograd43_exact(cout, cin, weights) == 1)
-        var c = ConvCase(cin: cin, cout: cout, kh: 3, kw: 3, pad: 1, inH: 9, inW: 10, xStride: cin, yStride: cout)
-        c.bias = false
-        let n = c.inH * c.inW * cin
-        let inputs: [[UInt8]] = [
-            [UInt8](repeating: 255, count: n), [UInt8](repeating: 0, count: n),
-            (0..<n).map { negative[$0 % cin] ? 0 : 255 }, (0..<n).map { negative[$0 % cin] ? 255 : 0 },
-        ]
-        for input in inputs {
-            // |acc − zp·Σw| ≤ 255·263172; real = that·0.02·w_scale (≤ 0.015) ⇒ ≤ 20 140; 50 LSB ≈ 400.
-            let p = ConvProblem(c, &rng, weights: weights, input: input, outputScale: 400, outputZeroPoint: 128)
-            let run = WinogradRun(p)
-            let want = p.run(SEG_ISA_SCALAR)
-            #expect(!want.contains(0) && !want.contains(255), "outputs clamped: the case would hide a wrong acc")
-            for isa in [SEG_ISA_SCALAR] + simdISAs {
-                let bad = mismatch(run.run(isa), want)
-                #expect(bad == nil, "\(isaName(isa)) Winograd != dense at the extremes: \(bad ?? ""); \(TestSeed.note)")
+        for (weights, slices) in [(w0 + channel(sum: 263_172, sign: 1) + channel(sum: 263_172, sign: -1), 1),
+                                  (w0 + channel(sum: 292_608, sign: 1) + channel(sum: 292_608, sign: -1), 2)] {
+            #expect(seg_qu8_winograd43_slices(cout, cin, weights) == slices)
+            var c = ConvCase(cin: cin, cout: cout, kh: 3, kw: 3, pad: 1, inH: 9, inW: 10, xStride: cin, yStride: cout)
+            c.bias = false
+            let n = c.inH * c.inW * cin
+            let inputs: [[UInt8]] = [
+                [UInt8](repeating: 255, count: n), [UInt8](repeating: 0, count: n),
+                (0..<n).map { negative[$0 % cin] ? 0 : 255 }, (0..<n).map { negative[$0 % cin] ? 255 : 0 },
+            ]
+            for input in inputs {
+                // |acc − zp·Σw| ≤ 255·292608; real = that·0.02·w_scale (≤ 0.015) ⇒ ≤ 22 390; 56 LSB at 400.
+                let p = ConvProblem(c, &rng, weights: weights, input: input, outputScale: 400, outputZeroPoint: 128)
+                let run = WinogradRun(p)
+                let want = p.run(SEG_ISA_SCALAR)
+                #expect(!want.contains(0) && !want.contains(255), "outputs clamped: the case would hide a wrong acc")
+                for isa in [SEG_ISA_SCALAR] + simdISAs {
+                    let bad = mismatch(run.run(isa), want)
+                    #expect(bad == nil, "\(isaName(isa)) Winograd != dense at the extremes: \(bad ?? ""); \(TestSeed.note)")
+                }
             }
         }
-        // 256 channels × 9 taps all at 127: 255·Σ|w| = 74.6 M > 2^26.
-        #expect(seg_qu8_winograd43_exact(1, cin, [Int8](repeating: 127, count: k)) == 0)
-        #expect(seg_qu8_winograd43_exact(1, 1, [Int8](repeating: -127, count: 9)) == 1)
+        // 256 channels × 9 taps all at 127: 255·Σ|w| = 74.6 M > 2^26; 1200 channels: 349 M, 6 slices.
+        #expect(seg_qu8_winograd43_slices(1, cin, [Int8](repeating: 127, count: k)) == 2)
+        #expect(seg_qu8_winograd43_slices(1, 1200, [Int8](repeating: -127, count: 1200 * 9)) == 6)
+        #expect(seg_qu8_winograd43_slices(1, 1, [Int8](repeating: -127, count: 9)) == 1)
     }
 }

@@ -240,19 +240,20 @@ void seg_qu8_conv_isa(seg_isa isa, const seg_qu8_conv_args *a, size_t pixel_begi
 
 /* int8 Winograd F(4×4,3×3) for 3×3 stride-1 convs with u8 output (qu8-winograd43*.c; docs/int8.md): 36
    int16 products per 4×4 outputs instead of 144 int8 ones. Integer transforms and int32 arithmetic modulo
-   2^32 make it exact: it writes the same bytes as seg_qu8_conv on every layer seg_qu8_winograd43_exact accepts.
-   Any dilation and padding (a dilated conv runs as dilation² undilated phases). Tiles: each of the
-   dilation² phases is cut into 4×4 tiles; tile rows (seg_qu8_winograd43_tile_rows) are the unit of work. */
+   2^32 make it exact: it writes the same bytes as seg_qu8_conv, for any weights and inputs. Any dilation and
+   padding (a dilated conv runs as dilation² undilated phases). Tiles: each of the dilation² phases is cut
+   into 4×4 tiles; tile rows (seg_qu8_winograd43_tile_rows) are the unit of work. */
 typedef struct seg_qu8_winograd43_weights seg_qu8_winograd43_weights;
 
-/* 1 when the integer path provably equals seg_qu8_conv for 3×3 s8 weights [cout][cin][3][3] and any u8
-   input: for every output channel o, 255·Σ|w[o]| ≤ 2^26 − 2 (the dense accumulator then lies within
-   2^25 of a per-channel centre, which is what the result recovered from 576·acc mod 2^32 needs). */
-int seg_qu8_winograd43_exact(size_t cout, size_t cin, const int8_t *w);
+/* How many slices of the input channels the exact path cuts the reduction into for 3×3 s8 weights
+   [cout][cin][3][3]: each slice's partial accumulator must lie within 2^25 of a per-channel centre for every
+   u8 input (255·Σ|w[o]| over the slice ≤ 2^26 − 2), which is what recovering it from 576·acc mod 2^32 needs.
+   Slices are greedy runs of channel pairs; each costs one more output transform. */
+size_t seg_qu8_winograd43_slices(size_t cout, size_t cin, const int8_t *w);
 
-/* Transforms weights [cout][cin][3][3] (which seg_qu8_winograd43_exact accepts) to int16
-   U = G·g·Gᵀ with G = [1 0 0; −1 −1 −1; −1 1 −1; 1 2 4; 1 −2 4; 0 0 1] and takes the epilogue (bias, mult)
-   from `dense`, the same weights packed by seg_qu8_conv_pack for u8 output. NULL on allocation failure. */
+/* Transforms weights [cout][cin][3][3] to int16 U = G·g·Gᵀ with
+   G = [1 0 0; −1 −1 −1; −1 1 −1; 1 2 4; 1 −2 4; 0 0 1] and takes the epilogue (bias, mult) from `dense`,
+   the same weights packed by seg_qu8_conv_pack for u8 output. NULL on allocation failure. */
 seg_qu8_winograd43_weights *seg_qu8_winograd43_pack(const seg_qu8_conv_weights *dense, const int8_t *w);
 void seg_qu8_winograd43_weights_free(seg_qu8_winograd43_weights *w);
 

@@ -22,8 +22,8 @@ public final class QConv2d: @unchecked Sendable {
         /// Indirect GEMM with `vpdpbusd` (every conv).
         case igemm
         /// Winograd F(4×4,3×3) with int16 operands (`vpdpwssd`): 36 products per 4×4 outputs instead of 144,
-        /// at half the int8 rate. Applies to 3×3 stride-1 u8-output convs with ≥ 8 input and output channels
-        /// whose weights pass the exactness bound (`seg_qu8_winograd43_exact`), any padding and dilation.
+        /// at half the int8 rate. Applies to 3×3 stride-1 u8-output convs with ≥ 8 input and output channels,
+        /// any padding and dilation (wide layers may need several input-channel slices, docs/int8.md).
         case winograd4x4
     }
 
@@ -81,9 +81,7 @@ public final class QConv2d: @unchecked Sendable {
         guard let p else { fatalError("\(name): out of memory packing weights") }
         packed = p
         let winogradShape = kernelSize == 3 && stride == 1 && output != nil && inChannels >= 8 && outChannels >= 8
-        winogradSource = winogradShape && weight.withUnsafeBufferPointer {
-            seg_qu8_winograd43_exact(outChannels, inChannels, $0.baseAddress) != 0
-        } ? weight : nil
+        winogradSource = winogradShape ? weight : nil
     }
 
     deinit {
