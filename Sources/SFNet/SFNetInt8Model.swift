@@ -23,6 +23,9 @@ public final class SFNetInt8Model: SegmentationModel, SessionRunner {
         case fp32(Conv2d, input: QuantParams?, output: QuantParams?)
     }
 
+    /// The convs that run int8, in graph order (tests and tools inspect them, e.g. `allowsWinograd`).
+    public var int8Convs: [QConv2d] { layers.compactMap { if case .int8(let c)? = $0 { return c } else { return nil } } }
+
     private let inputParams: QuantParams?
     /// The network (`Graph.sfnet`), the layer of every conv node (by node index), the params of every u8
     /// value and of every concat.

@@ -5,6 +5,8 @@
 // A/B of the fp32 conv algorithms in one process, interleaved per iteration (medians; steadier than
 // separate runs on a shared machine): --algorithms auto,winograd2x2[,winograd4x4,im2col] [--profile]
 // ("auto" is the engine's rule; a named one is forced wherever it applies, see Conv2d.forcedAlgorithm).
+// int8 models take igemm,winograd4x4 (QConv2d.forcedAlgorithm); their "auto" times each conv's two
+// algorithms over its first 4 runs, so give it --warmup 4 or more.
 // A setting may carry its own Winograd scratch budget in MiB: auto@8 (else --winograd-bytes or the default).
 import Foundation
 import SegEngine
@@ -13,7 +15,8 @@ import SFNet
 let usage = """
     usage: SegBench [--arch r18|df1|df2 | --model FILE] [--height H] [--width W] [--threads N]
                     [--iterations N] [--warmup N] [--mode labels|logits] [--profile]
-                    [--algorithms auto,winograd2x2[@MiB],...] [--panel-bytes B] [--winograd-bytes B]
+                    [--algorithms auto,winograd2x2[@MiB],...|auto,igemm,winograd4x4] [--panel-bytes B]
+                    [--winograd-bytes B]
     """
 /// A usage mistake: say what and exit 64 (EX_USAGE), rather than benchmark something else than was asked.
 func usageError(_ message: String) -> Never {
@@ -113,19 +116,23 @@ if flags.contains("profile") {
 /// Times the forward pass under each algorithm setting, round-robin within every iteration, and prints the
 /// median per setting (whole network, then per layer with --profile).
 @MainActor func compareAlgorithms(_ names: [String]) {
-    struct Setting { var algorithm: Conv2d.Algorithm?, budget: Int }
+    struct Setting { var algorithm: Conv2d.Algorithm?, int8: QConv2d.Algorithm?, budget: Int }
     let defaultBudget = Conv2d.winogradBudgetBytes
     let settings: [Setting] = names.map { spec in
         let parts = spec.split(separator: "@", maxSplits: 1).map(String.init)
         let budget = parts.count > 1 ? Int(parts[1]).map { $0 << 20 } : defaultBudget
         guard let budget else { usageError("bad budget in \(spec) (MiB expected)") }
-        if parts[0] == "auto" { return Setting(algorithm: nil, budget: budget) }
+        if parts[0] == "auto" { return Setting(algorithm: nil, int8: nil, budget: budget) }
+        if let a = QConv2d.Algorithm(rawValue: parts[0]) { return Setting(algorithm: nil, int8: a, budget: budget) }
         guard let a = Conv2d.Algorithm(rawValue: parts[0]) else {
-            usageError("unknown algorithm \(parts[0]) (auto|\(Conv2d.Algorithm.allCases.map(\.rawValue).joined(separator: "|")))")
+            let all = Conv2d.Algorithm.allCases.map(\.rawValue) + QConv2d.Algorithm.allCases.map(\.rawValue)
+            usageError("unknown algorithm \(parts[0]) (auto|\(all.joined(separator: "|")))")
         }
-        return Setting(algorithm: a, budget: budget)
+        return Setting(algorithm: a, int8: nil, budget: budget)
     }
-    func apply(_ s: Setting) { Conv2d.forcedAlgorithm = s.algorithm; Conv2d.winogradBudgetBytes = s.budget }
+    func apply(_ s: Setting) {
+        Conv2d.forcedAlgorithm = s.algorithm; Conv2d.winogradBudgetBytes = s.budget; QConv2d.forcedAlgorithm = s.int8
+    }
     var totals = Array(repeating: [Double](), count: settings.count)
     var layers = Array(repeating: [String: [Double]](), count: settings.count)
     var order: [(String, Int)] = []
@@ -155,7 +162,7 @@ if flags.contains("profile") {
         (0..<planes).map { p in stride(from: p, to: l.count, by: planes).max { l[$0] < l[$1] }! / planes }
     }
     let reference = labels(logits[0])
-    apply(Setting(algorithm: nil, budget: defaultBudget))
+    apply(Setting(algorithm: nil, int8: nil, budget: defaultBudget))
     let scale = logits[0].reduce(0) { max($0, abs($1)) }
     for (k, name) in names.enumerated().dropFirst() {
         let diff = zip(logits[k], logits[0]).reduce(0) { max($0, abs($1.0 - $1.1)) }

@@ -36,6 +36,8 @@ public final class ExecutionContext {
     /// Int8 conv indirection tables, per conv and input geometry (built on first use, then reused: they
     /// depend on the geometry only, the kernel rebases them to whatever buffer is passed).
     var indirectionTables: [IndirectionKey: IndirectionTable] = [:]
+    /// Int8 conv algorithm trials and choices, per conv, input size and ISA (`QConv2d.algorithm`).
+    var int8AlgorithmTrials: [AlgorithmKey: AlgorithmTrial] = [:]
 
     /// A workspace on `pool` (default: the process-wide pool).
     public init(pool: WorkerPool = .shared) {

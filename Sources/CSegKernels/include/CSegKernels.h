@@ -254,6 +254,51 @@ void seg_qu8_conv(const seg_qu8_conv_args *a, size_t pixel_begin, size_t pixel_e
 /* Same with an explicit ISA (tests, benchmarks). The ISA must be supported (seg_isa_supported). */
 void seg_qu8_conv_isa(seg_isa isa, const seg_qu8_conv_args *a, size_t pixel_begin, size_t pixel_end);
 
+/* int8 Winograd F(4×4,3×3) for 3×3 stride-1 convs with u8 output (qu8-winograd43*.c; docs/int8.md): 36
+   int16 products per 4×4 outputs instead of 144 int8 ones. Integer transforms and int32 arithmetic modulo
+   2^32 make it exact: it writes the same bytes as seg_qu8_conv, for any weights and inputs. Any dilation and
+   padding (a dilated conv runs as dilation² undilated phases). Tiles: each of the dilation² phases is cut
+   into 4×4 tiles; tile rows (seg_qu8_winograd43_tile_rows) are the unit of work. */
+typedef struct seg_qu8_winograd43_weights seg_qu8_winograd43_weights;
+
+/* How many slices of the input channels the exact path cuts the reduction into for 3×3 s8 weights
+   [cout][cin][3][3]: each slice's partial accumulator must lie within 2^25 of a per-channel centre for every
+   u8 input (255·Σ|w[o]| over the slice ≤ 2^26 − 2), which is what recovering it from 576·acc mod 2^32 needs.
+   Slices are greedy runs of channel pairs; each costs one more output transform. */
+size_t seg_qu8_winograd43_slices(size_t cout, size_t cin, const int8_t *w);
+
+/* Transforms weights [cout][cin][3][3] to int16 U = G·g·Gᵀ with
+   G = [1 0 0; −1 −1 −1; −1 1 −1; 1 2 4; 1 −2 4; 0 0 1] and takes the epilogue (bias, mult) from `dense`,
+   the same weights packed by seg_qu8_conv_pack for u8 output. NULL on allocation failure. */
+seg_qu8_winograd43_weights *seg_qu8_winograd43_pack(const seg_qu8_conv_weights *dense, const int8_t *w);
+void seg_qu8_winograd43_weights_free(seg_qu8_winograd43_weights *w);
+
+typedef struct seg_qu8_winograd43_args {
+    const seg_qu8_winograd43_weights *w;
+    const uint8_t *x;      /* input pixel 0 (NHWC, x_stride bytes per pixel, in_w pixels per row) */
+    size_t x_stride, in_h, in_w;
+    size_t out_h, out_w;   /* in + 2·pad − 2·dilation */
+    size_t pad, dilation;
+    uint8_t x_zp;          /* padding value */
+    uint8_t *y;            /* output pixel 0, y_stride bytes per pixel */
+    size_t y_stride;
+    const uint8_t *r;      /* optional residual, r_stride bytes per pixel; NULL: none */
+    size_t r_stride;
+    float r_mult;          /* s_r / s_y */
+    uint8_t r_zp, y_zp, y_min, y_max;
+} seg_qu8_winograd43_args;
+
+/* Tile rows of the whole output (all phases). */
+size_t seg_qu8_winograd43_tile_rows(const seg_qu8_winograd43_args *a);
+/* Bytes of scratch one call needs (64-byte aligned), for this layer's channel counts. */
+size_t seg_qu8_winograd43_scratch_bytes(const seg_qu8_winograd43_weights *w);
+/* 1 when `isa` has vector Winograd kernels (else the scalar reference runs: correct, slow). */
+int seg_qu8_winograd43_isa_has_kernels(seg_isa isa);
+/* Computes every output pixel of tile rows [row_begin, row_end). Thread-safe for disjoint ranges with
+   distinct scratch. The ISA must be supported. */
+void seg_qu8_winograd43_isa(seg_isa isa, const seg_qu8_winograd43_args *a, size_t row_begin, size_t row_end,
+                            void *scratch);
+
 /* Bilinear resize of a u8 NHWC tensor [in_h][in_w][c] to [out_h][out_w][c], keeping the input's
    scale and zero point (the output is a convex combination of the taps). Source coordinates are
    computed in float (align_corners = 1: src = dst·(in−1)/(out−1), 0 when out = 1; align_corners = 0:
