@@ -8,6 +8,10 @@ Uses a CUDA GPU when one is present, otherwise the CPU with `--threads` threads.
 
     tools/train.py --data DATA --work-dir runs/df1 --arch df1 --iters 3600 --batch 8 --crop 256x512 \
         --export models/sfnet-df1-synth.safetensors
+
+Optional decoder blocks (issue #15, docs/blocks.md): `--blocks seem=s-daspp,bam` (names and values as a model
+file's `decoder_blocks`). With `--init` from a file without them, the blocks' weights start fresh (their own
+initialisation) and everything else is loaded.
 """
 from __future__ import annotations
 
@@ -28,6 +32,39 @@ from PIL import Image
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import convert_checkpoint  # noqa: E402
 from sfnet import MEAN, STD, build_sfnet  # noqa: E402
+from sfnet.blocks_seenet import extend_for_blocks  # noqa: E402
+
+
+def parse_blocks(text: str) -> dict:
+    """`seem=s-daspp,bam` → {"seem": "s-daspp", "bam": True}: a bare name switches a block on."""
+    blocks: dict = {}
+    for item in filter(None, (t.strip() for t in text.split(","))):
+        name, _, value = item.partition("=")
+        if name in blocks:
+            raise argparse.ArgumentTypeError(f"block {name!r} given twice")
+        blocks[name] = value if value else True
+    try:
+        build_sfnet("df1", 19, width_divisor=16, decoder_blocks=blocks)  # validates names and values
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e))
+    return blocks
+
+
+def load_init(model, path: str, arch: str, log=print) -> None:
+    """Loads a segstream model file's weights into `model`; tensors of decoder blocks the file lacks keep their
+    fresh initialisation (conv_last.0 widened by `extend_for_blocks` where a block feeds it). Anything else
+    missing or extra is an error."""
+    from safetensors.torch import load_file
+    weights = extend_for_blocks({k: v.float() for k, v in load_file(path).items()}, model)
+    missing, unexpected = model.load_state_dict(weights, strict=False)
+    reference = set(build_sfnet(arch, model.head.conv_last[1].out_channels,
+                                instance_head=model.has_instance_head).state_dict())
+    fresh = [k for k in missing if k not in reference]
+    missing = [k for k in missing if k in reference and not k.endswith("num_batches_tracked")]
+    if unexpected or missing:
+        raise SystemExit(f"train.py: {path} does not match arch {arch}: missing {missing[:3]}, "
+                         f"unexpected {unexpected[:3]}")
+    log(f"initialised from {path}" + (f" ({len(fresh)} new decoder-block tensors start fresh)" if fresh else ""))
 
 IGNORE = 255
 
@@ -179,6 +216,8 @@ def main(argv=None) -> int:
     p.add_argument("--resume", action="store_true")
     p.add_argument("--init", default=None,
                    help="start from the weights of a segstream model file (e.g. the shipped model) instead of scratch")
+    p.add_argument("--blocks", type=parse_blocks, default={}, metavar="NAME[=VALUE],...",
+                   help="optional decoder blocks (issue #15): seem=s-daspp|fs, bam")
     p.add_argument("--export", default=None, help="write the final model file here (via convert_checkpoint)")
     p.add_argument("--export-dtype", default="f16", choices=["f32", "f16", "bf16"])
     p.add_argument("--network-scale", type=float, default=None,
@@ -196,7 +235,7 @@ def main(argv=None) -> int:
     crop = tuple(int(v) for v in args.crop.split("x"))
     scale_range = tuple(float(v) for v in args.scale.split(","))
 
-    model = build_sfnet(args.arch, args.classes).to(device).train()
+    model = build_sfnet(args.arch, args.classes, decoder_blocks=args.blocks).to(device).train()
     # On the CPU, NHWC lets oneDNN's convolutions (fp32 and bf16) skip layout reorders: ~10 % per step.
     channels_last = device.type == "cpu"
     if channels_last:
@@ -205,13 +244,7 @@ def main(argv=None) -> int:
                                 weight_decay=args.weight_decay)
     it, elapsed = 0, 0.0
     if args.init:
-        from safetensors.torch import load_file
-        weights = {k: v.float() for k, v in load_file(args.init).items()}
-        missing, unexpected = model.load_state_dict(weights, strict=False)
-        if unexpected or any(not k.endswith("num_batches_tracked") for k in missing):
-            raise SystemExit(f"train.py: {args.init} does not match arch {args.arch}: missing {missing[:3]}, "
-                             f"unexpected {unexpected[:3]}")
-        print(f"initialised from {args.init}")
+        load_init(model, args.init, args.arch)
     if args.resume and os.path.exists(ckpt_path):
         state = torch.load(ckpt_path, map_location=device, weights_only=False)
         model.load_state_dict(state["state_dict"])
