@@ -16,6 +16,8 @@ struct Graph: Sendable {
         case resize
         /// inputs [high, flow, lat]: lat + warp(high, flow) (the FAM, fused).
         case warpAdd
+        /// inputs [attention, feature]: feature·(1 − σ(attention)) (SeENet's BAM gate), a value of its own group.
+        case boundaryGate
     }
 
     struct Node: Sendable {
@@ -124,6 +126,12 @@ struct Graph: Sendable {
         add(name, .warpAdd, [high, flow, lat], output: addValue(group: group, channels: values[lat].channels))
     }
 
+    /// feature·(1 − σ(attention)) (same shapes): a new value of quantization group `name`.
+    mutating func boundaryGate(_ name: String, attention: Int, feature: Int) -> Int {
+        precondition(values[attention].channels == values[feature].channels)
+        return add(name, .boundaryGate, [attention, feature], output: addValue(group: name, channels: values[feature].channels))
+    }
+
     // MARK: - Reading
 
     /// Every conv, in execution order.
@@ -153,7 +161,7 @@ struct Graph: Sendable {
         for node in nodes {
             switch node.op {
             case .maxPool, .adaptiveAveragePool, .resize: union(node.output, node.inputs[0])
-            case .conv, .warpAdd: break
+            case .conv, .warpAdd, .boundaryGate: break
             }
         }
         var name: [Int: String] = [:]
@@ -246,6 +254,10 @@ struct GraphPlan: Sendable {
             case .warpAdd:
                 let lat = shapes[node.inputs[2]]!
                 setShape(node.output, lat.height, lat.width)
+            case .boundaryGate:
+                let b = shapes[node.inputs[1]]!
+                precondition(x.height == b.height && x.width == b.width, "\(node.name): attention and feature sizes differ")
+                setShape(node.output, b.height, b.width)
             }
         }
         // Buffers, numbered as first written; a concat's slices share one.
