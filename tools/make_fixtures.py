@@ -11,8 +11,12 @@ Tests/SFNetTests/Fixtures/<arch>_*.safetensors  narrow SFNet model files (docs/m
 Tests/SFNetTests/Fixtures/<arch>_*_io.safetensors inputs and the oracle's logits (tools/sfnet/model.py)
 Tests/SFNetTests/Fixtures/df1_w16_instances*.safetensors  the same with the instance head; the io file also
                                                 holds the head's output (`instances<i>`, at the fusion resolution)
-Tests/SFNetTests/Fixtures/<arch>_w16_<blocks>*.safetensors  the same with decoder blocks (issue #15;
-                                                block_network_cases: the blocks dict is a parameter)
+Tests/SFNetTests/Fixtures/<stem>.safetensors    for each of block_cases(): a narrow model with optional decoder
+                                                blocks (issue #15, `decoder_blocks` metadata) and its io file
+
+Only the decoder-block fixtures (leaves every other file as it is):
+
+    python3 tools/make_fixtures.py --blocks
 """
 from __future__ import annotations
 
@@ -27,6 +31,7 @@ from safetensors.torch import save_file
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tools"))
 from sfnet import build_sfnet, CITYSCAPES_CLASSES, CITYSCAPES_PALETTE, MEAN, STD  # noqa: E402
+from sfnet.blocks_seenet import BoundaryAttention  # noqa: E402
 from sfnet.model import flow_warp  # noqa: E402
 from sfnet.blocks_fbnet import BalancedFusion, FeatureModulator  # noqa: E402
 from convert_checkpoint import instance_head_metadata, training_only as cc_training_only  # noqa: E402
@@ -130,6 +135,28 @@ def op_cases():
         wgt = 2 * torch.sigmoid(a_h + a_l)
         add(name, "balanced_sum", {}, high=high, low=low, logits_high=a_h, logits_low=a_l,
             y=wgt[:ch] * high + wgt[ch:] * low)
+
+    # Depthwise convs (SeENet's SeEM), appended last so the cases above keep their values:
+    # (name, C, H, W, k, dilation, bias, relu, residual); padding d·(k−1)/2 keeps the size.
+    for name, ch, h, w, k, d, bias, relu, res in [
+            ("dw3x3", 5, 9, 13, 3, 1, True, True, False), ("dw3x3_dil4_edges", 3, 6, 7, 3, 4, False, False, False),
+            ("dw3x3_dil8_res", 17, 12, 35, 3, 8, True, True, True), ("dw5x5", 4, 11, 19, 5, 1, True, False, False),
+            ("dw9x9_wide", 2, 7, 40, 9, 1, False, True, False)]:
+        x, wt = rnd(ch, h, w), rnd(ch, 1, k, k) * 0.3
+        b = rnd(ch) if bias else None
+        y = F.conv2d(x[None], wt, b, padding=d * (k - 1) // 2, dilation=d, groups=ch)[0]
+        ts = {"x": x, "w": wt}
+        if bias:
+            ts["b"] = b
+        if res:
+            r = rnd(*y.shape)
+            ts["res"] = r
+            y = y + r
+        ts["y"] = torch.relu(y) if relu else y
+        add(name, "dwconv", {"kernel": k, "dilation": d, "padding": d * (k - 1) // 2, "relu": relu}, **ts)
+    # The BAM gate b·(1 − σ(a)), with attention logits from far negative to far positive.
+    a, b = rnd(6, 7, 11) * 8, rnd(6, 7, 11)
+    add("gate_7x11", "gate", {}, a=a, b=b, y=b * (1 - torch.sigmoid(a)))
     return tensors, cases
 
 
@@ -170,42 +197,55 @@ def network_cases():
             ("df2_w16", "df2", 11, 16, True, [(67, 93)])]
 
 
-def block_network_cases():
-    # (file stem, arch, classes, warp align_corners, input sizes, decoder_blocks, seed): narrow (w16) models
-    # with decoder blocks, for the parity and int8 tests; a file with every block on is one more row.
-    return [("df1_w16_dfm_ifbf", "df1", 19, True, [(48, 96), (37, 51)], {"dfm": True, "ifbf": True}, 15),
-            ("r18_w16_ifbf", "r18", 19, True, [(51, 77)], {"ifbf": True}, 16)]
+def block_cases():
+    """Narrow models with decoder blocks, for the parity and int8 tests: (file stem, arch, classes, width_divisor,
+    warp align_corners, blocks, input sizes, seed); the last one has every block on."""
+    return [("df1_w16_dfm_ifbf", "df1", 19, 16, True, {"dfm": True, "ifbf": True}, [(48, 96), (37, 51)], 15),
+            ("r18_w16_ifbf", "r18", 19, 16, True, {"ifbf": True}, [(51, 77)], 16),
+            ("df1_w16_seem_bam", "df1", 7, 16, True, {"seem": "s-daspp", "bam": True}, [(64, 128), (45, 70)], 151),
+            ("r18_w16_seem_fs", "r18", 19, 16, True, {"seem": "fs"}, [(51, 77)], 152),
+            ("df2_w16_seem_fs_bam", "df2", 11, 16, False, {"seem": "fs", "bam": True}, [(67, 93)], 153),
+            ("df1_w16_all_blocks", "df1", 19, 16, True, {"dfm": True, "ifbf": True, "seem": "s-daspp", "bam": True},
+             [(64, 128), (45, 70)], 154)]
 
 
 def randomize_blocks(model: torch.nn.Module, g: torch.Generator):
-    """Block weights away from their initialisation (IFBF starts as a plain addition, which would test nothing)."""
+    """Block weights away from their initialisation: FBNet's and IFBF's at random (IFBF starts as a plain
+    addition, which would test nothing); BAM's attention spread, so its gate is neither ~0.5 nor saturated."""
     with torch.no_grad():
         for m in model.modules():
             if isinstance(m, (FeatureModulator, BalancedFusion)):
                 for p in m.parameters():
                     p.copy_(torch.randn(p.shape, generator=g) * 0.5)
+            if isinstance(m, BoundaryAttention):
+                m.attention.weight.mul_(4)
 
 
-def write_block_networks():
-    for stem, arch, classes, align, sizes, blocks, seed in block_network_cases():
+def write_block_fixtures():
+    for stem, arch, classes, divisor, align, blocks, sizes, seed in block_cases():
         g = torch.Generator().manual_seed(seed)
         torch.manual_seed(seed)
-        model = build_sfnet(arch, classes, align, 16, decoder_blocks=blocks).eval()
+        model = build_sfnet(arch, classes, align, divisor, decoder_blocks=blocks).eval()
         randomize_bn(model, g)
         randomize_blocks(model, g)
         sd = {k: c(v) for k, v in model.state_dict().items() if not cc_training_only(k)}
-        meta = {**model_metadata(arch, classes, 16, align), "decoder_blocks": json.dumps(blocks, sort_keys=True)}
+        meta = {**model_metadata(arch, classes, divisor, align), "decoder_blocks": json.dumps(blocks, sort_keys=True)}
         save_file(sd, os.path.join(SFNET_DIR, f"{stem}.safetensors"), metadata=meta)
         io = {}
         for i, (h, w) in enumerate(sizes):
             x = torch.randn(3, h, w, generator=g)
             with torch.no_grad():
-                io[f"logits{i}"] = c(model(x[None])[0])
+                y = model(x[None])[0]
             io[f"input{i}"] = c(x)
+            io[f"logits{i}"] = c(y)
         save_file(io, os.path.join(SFNET_DIR, f"{stem}_io.safetensors"))
 
 
 def main():
+    if sys.argv[1:] == ["--blocks"]:
+        write_block_fixtures()
+        print("decoder-block fixtures written")
+        return
     os.makedirs(ENGINE_DIR, exist_ok=True)
     os.makedirs(SFNET_DIR, exist_ok=True)
     tensors, cases = op_cases()
@@ -244,7 +284,7 @@ def main():
         io[f"logits{i}"] = c(logits[0])
         io[f"instances{i}"] = c(instances[0])
     save_file(io, os.path.join(SFNET_DIR, "df1_w16_instances_io.safetensors"))
-    write_block_networks()
+    write_block_fixtures()
     total = sum(os.path.getsize(os.path.join(d, f)) for d in (ENGINE_DIR, SFNET_DIR) for f in os.listdir(d))
     print(f"fixtures written, {total / 1e6:.2f} MB")
 

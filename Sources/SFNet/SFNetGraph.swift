@@ -25,6 +25,8 @@ struct Graph: Sendable {
         /// inputs [high, low, logits from high (2C×1×1, fp32), logits from low (2C×1×1, fp32)]:
         /// 2σ(a_h)·high + 2σ(a_l)·low, a = sum of the logits (IFBFNet's balanced fusion, `Modules/BalancedFusion.swift`).
         case balancedSum
+        /// inputs [attention, feature]: feature·(1 − σ(attention)) (SeENet's BAM gate), a value of its own group.
+        case boundaryGate
     }
 
     struct Node: Sendable {
@@ -153,6 +155,12 @@ struct Graph: Sendable {
         return add(name, .balancedSum, [high, low, logitsHigh, logitsLow], output: addValue(group: group, channels: c))
     }
 
+    /// feature·(1 − σ(attention)) (same shapes): a new value of quantization group `name`.
+    mutating func boundaryGate(_ name: String, attention: Int, feature: Int) -> Int {
+        precondition(values[attention].channels == values[feature].channels)
+        return add(name, .boundaryGate, [attention, feature], output: addValue(group: name, channels: values[feature].channels))
+    }
+
     // MARK: - Reading
 
     /// Every conv, in execution order.
@@ -182,7 +190,7 @@ struct Graph: Sendable {
         for node in nodes {
             switch node.op {
             case .maxPool, .adaptiveAveragePool, .resize, .warp: union(node.output, node.inputs[0])
-            case .conv, .warpAdd, .modulate, .balancedSum: break
+            case .conv, .warpAdd, .modulate, .balancedSum, .boundaryGate: break
             }
         }
         var name: [Int: String] = [:]
@@ -280,6 +288,10 @@ struct GraphPlan: Sendable {
                 setShape(node.output, flow.height, flow.width)
             case .modulate, .balancedSum:
                 setShape(node.output, x.height, x.width)
+            case .boundaryGate:
+                let b = shapes[node.inputs[1]]!
+                precondition(x.height == b.height && x.width == b.width, "\(node.name): attention and feature sizes differ")
+                setShape(node.output, b.height, b.width)
             }
         }
         // Buffers, numbered as first written; a concat's slices share one.

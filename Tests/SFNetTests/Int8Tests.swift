@@ -126,7 +126,7 @@ func quantizedFixture(_ name: String, method: CalibrationMethod = .percentile, f
     /// adding about half an output step of rounding); random narrow models have many near-ties, so
     /// overall label agreement is only required to be ≥ 85 % (measured 89–99 %), but every pixel
     /// whose low-resolution fp32 top-2 margin exceeds 5 % of the logit range must agree (98 %).
-    @Test(arguments: ["df1_w16_ac0", "r18_w16", "df2_w16"])
+    @Test(arguments: ["df1_w16_ac0", "r18_w16", "df2_w16", "df1_w16_seem_bam", "r18_w16_seem_fs", "df2_w16_seem_fs_bam"])
     func argmaxAgreesWithFP32(_ name: String) throws {
         let (fp32, int8, _) = try quantizedFixture(name)
         var agree = 0.0, confident = 0, confidentAgree = 0, err2: Float = 0, ref2: Float = 0

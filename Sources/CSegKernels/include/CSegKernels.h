@@ -89,6 +89,29 @@ void seg_f32_phases_gather(const float *x, size_t C, size_t H, size_t W, size_t 
 void seg_f32_phases_scatter(const float *p, size_t C, size_t H, size_t W, size_t d, const float *res, int relu,
                             float *y);
 
+/* Depthwise convolution (f32-dwconv.c), stride 1, k×k taps dilated by d, padding p on every side, channels [0, C)
+   (callers offset x, w, bias, res and y to split channels), CHW: Ho = H + 2p − d(k−1), Wo likewise;
+   y[c][i][j] = act(Σ_{u,v} w[c][u·k + v]·x[c][i − p + d·u][j − p + d·v] + bias[c] + res[c][i][j]), taps outside
+   the map skipped (zero padding), summed in tap order with one rounding per product and per sum (no FMA), then
+   seg_f32_bias_residual_relu: every ISA is bit-identical to the scalar one. bias/res may be NULL. */
+void seg_f32_dwconv(const float *x, size_t C, size_t H, size_t W, size_t k, size_t d, size_t p, const float *w,
+                    const float *bias, const float *res, int relu, float *y);
+void seg_f32_dwconv_isa(int isa, const float *x, size_t C, size_t H, size_t W, size_t k, size_t d, size_t p,
+                        const float *w, const float *bias, const float *res, int relu, float *y);
+/* Its row kernels: y[j] = y[j] + w·x[j] for j < n. */
+typedef void (*seg_f32_axpy_row_fn)(float *y, const float *x, float w, size_t n);
+void seg_f32_axpy_row__scalar(float *y, const float *x, float w, size_t n);
+void seg_f32_axpy_row__avx2(float *y, const float *x, float w, size_t n);
+void seg_f32_axpy_row__avx512(float *y, const float *x, float w, size_t n);
+
+/* Boundary gate of SeENet's BAM (f32-gate.c): y[j] = b[j]·(1 − σ(a[j])) = b[j] / (1 + e^a[j]), j < n (y may be
+   b). Scalar: expf; the SIMD variants use their own e^x, within 1e-6 relative of the scalar result. */
+void seg_f32_gate(const float *a, const float *b, float *y, size_t n);
+void seg_f32_gate_isa(int isa, const float *a, const float *b, float *y, size_t n);
+void seg_f32_gate_row__scalar(const float *a, const float *b, float *y, size_t n);
+void seg_f32_gate_row__avx2(const float *a, const float *b, float *y, size_t n);
+void seg_f32_gate_row__avx512(const float *a, const float *b, float *y, size_t n);
+
 /* Widening conversions for model loading (n elements, little-endian source). */
 void seg_f32_from_f16(const uint16_t *src, float *dst, size_t n);
 void seg_f32_from_bf16(const uint16_t *src, float *dst, size_t n);
@@ -382,6 +405,39 @@ void seg_qu8_upsample_argmax(const float *x, size_t C, size_t x_stride, size_t H
 void seg_qu8_upsample_argmax_isa(seg_isa isa, const float *x, size_t C, size_t x_stride, size_t Hi, size_t Wi,
                                  uint8_t *labels, size_t Ho, size_t Wo, int align_corners, size_t row_begin,
                                  size_t row_end, void *scratch);
+
+/* int8 depthwise convolution (qu8-dwconv*.c), stride 1, k×k taps (k·k ≤ SEG_QU8_DW_MAX_TAPS) dilated by
+   `dilation`, padding `pad` on every side, u8 NHWC in and out with per-tensor params, s8 weights [c][k][k] with
+   per-channel scales: y = clamp(round((Σ_taps (x − x_zp)·w + round(b/(s_x·s_w)))·s_x·s_w/s_y) + y_zp, y_min,
+   y_max), the dense conv's epilogue; a tap in the padding adds nothing (it reads the zero point). Every ISA is
+   bit-identical to the scalar one. pack: NULL on a bad argument or allocation failure. */
+#define SEG_QU8_DW_MAX_TAPS 121
+typedef struct seg_qu8_dw_weights seg_qu8_dw_weights;
+seg_qu8_dw_weights *seg_qu8_dwconv_pack(size_t c, size_t k, const int8_t *w, const float *w_scale, const float *bias,
+                                        float x_scale, float y_scale);
+void seg_qu8_dwconv_weights_free(seg_qu8_dw_weights *w);
+typedef struct seg_qu8_dwconv_args {
+    const seg_qu8_dw_weights *w;
+    const uint8_t *x;
+    size_t in_h, in_w, x_stride;   /* x_stride: bytes per input pixel (≥ c) */
+    size_t dilation, pad;
+    uint8_t *y;
+    size_t y_stride;               /* bytes per output pixel (≥ c) */
+    int32_t x_zp, y_zp;
+    uint8_t y_min, y_max;          /* y_min = y_zp: fused ReLU */
+} seg_qu8_dwconv_args;
+/* Output rows [row_begin, row_end) (disjoint ranges may run at once). */
+void seg_qu8_dwconv(const seg_qu8_dwconv_args *a, size_t row_begin, size_t row_end);
+void seg_qu8_dwconv_isa(seg_isa isa, const seg_qu8_dwconv_args *a, size_t row_begin, size_t row_end);
+
+/* int8 boundary gate of SeENet's BAM (qu8-gate*.c): for n pixels of c channels (strides in bytes),
+   y = clamp(round((b − b_zp)·T[a]), −y_zp, 255 − y_zp) + y_zp with the 256-float table of seg_qu8_gate_table,
+   T[q] = (1 − σ(s_a·(q − a_zp)))·s_b/s_y: y ≈ b·(1 − σ(a)) requantized. Every ISA is bit-identical. */
+void seg_qu8_gate_table(float a_scale, uint8_t a_zp, float b_scale, float y_scale, float *table);
+void seg_qu8_gate(size_t n, size_t c, const uint8_t *a, size_t a_stride, const uint8_t *b, size_t b_stride,
+                  const float *table, int32_t b_zp, int32_t y_zp, uint8_t *y, size_t y_stride);
+void seg_qu8_gate_isa(seg_isa isa, size_t n, size_t c, const uint8_t *a, size_t a_stride, const uint8_t *b,
+                      size_t b_stride, const float *table, int32_t b_zp, int32_t y_zp, uint8_t *y, size_t y_stride);
 
 /* ============================ end of int8 (qu8) section ==================================== */
 
