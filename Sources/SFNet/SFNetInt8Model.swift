@@ -201,7 +201,9 @@ public final class SFNetInt8Model: SegmentationModel, SessionRunner {
                 guard let layer = layers[i] else { return [] }
                 let onInput = graph.nodes[i].inputs[0] == graph.input
                 switch layer {
-                case .int8, .depthwise: return onInput ? [Self.u8Elements(x.channels, x.height, x.width)] : []
+                case .int8(let conv):
+                    return onInput && !conv.quantizesItsInput ? [Self.u8Elements(x.channels, x.height, x.width)] : []
+                case .depthwise: return onInput ? [Self.u8Elements(x.channels, x.height, x.width)] : []
                 case .fp32: return (onInput ? [] : [x.channels * x.height * x.width]) + [y.channels * y.height * y.width]
                 }
             })
@@ -324,12 +326,15 @@ public final class SFNetInt8Model: SegmentationModel, SessionRunner {
         return graph.values[v].concat.map { concatParams[$0]! } ?? valueParams[v]!
     }
 
-    /// A conv on the fp32 network input into u8 `y`: int8 convs quantize the input first
-    /// (`quantize_input`), fp32 ones quantize their output.
+    /// A conv on the fp32 network input into u8 `y`: int8 convs quantize the input first (the stem's
+    /// first conv in the same pass, `QConv2d.run(quantizing:)`; others as `quantize_input`), fp32 ones
+    /// quantize their output.
     private func runOnInput(_ ws: Workspace, _ layer: Layer, _ input: Tensor, into y: QTensor, scratch: [Int]) {
         switch layer {
         case .depthwise(let conv):
             preconditionFailure("\(conv.name): a depthwise conv on the network input")
+        case .int8(let conv) where conv.quantizesItsInput:
+            conv.run(quantizing: input, into: y, context: ws.context, isa: ws.context.isa)
         case .int8(let conv):
             let xq = u8View(ws.slots[scratch[0]], input.channels, input.height, input.width, inputParams!)
             QOps.quantize(input, into: xq, context: ws.context, name: "quantize_input")

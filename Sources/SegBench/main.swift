@@ -8,6 +8,8 @@
 // int8 models take igemm,winograd4x4 (QConv2d.forcedAlgorithm); their "auto" times each conv's two
 // algorithms over its first 4 runs, so give it --warmup 4 or more.
 // A setting may carry its own Winograd scratch budget in MiB: auto@8 (else --winograd-bytes or the default).
+// --save-output FILE writes the last pass's result raw (labels: H·W bytes; logits: C·H·W little-endian floats),
+// so two builds can be compared byte for byte (`cmp`) on the same input.
 import Foundation
 import SegEngine
 import SFNet
@@ -16,7 +18,7 @@ let usage = """
     usage: SegBench [--arch r18|df1|df2 | --model FILE] [--height H] [--width W] [--threads N]
                     [--iterations N] [--warmup N] [--mode labels|logits] [--profile]
                     [--algorithms auto,winograd2x2[@MiB],...|auto,igemm,winograd4x4] [--panel-bytes B]
-                    [--winograd-bytes B]
+                    [--winograd-bytes B] [--save-output FILE]
     """
 /// A usage mistake: say what and exit 64 (EX_USAGE), rather than benchmark something else than was asked.
 func usageError(_ message: String) -> Never {
@@ -24,7 +26,7 @@ func usageError(_ message: String) -> Never {
     exit(64)
 }
 let valueOptions: Set = ["arch", "model", "height", "width", "threads", "iterations", "warmup", "mode", "algorithms",
-                         "panel-bytes", "winograd-bytes"]
+                         "panel-bytes", "winograd-bytes", "save-output"]
 var options: [String: String] = [:]
 var flags: Set<String> = []
 var args = CommandLine.arguments.dropFirst()
@@ -100,6 +102,16 @@ print(String(format: "swift %@ %@ %dx%d threads=%d mode=%@: median %.1f ms (min 
              arch.rawValue, model.precision.rawValue, height, width, threads, mode, median, times.first!, times.last!, times.count,
              cpuTimes[cpuTimes.count / 2], peakRSSMiB()))
 
+if let path = options["save-output"] {
+    // One more pass, outside the timed ones, so that saving costs them nothing.
+    let bytes: Data
+    if mode == "logits" { bytes = model.forward(input: input).toArray().withUnsafeBytes { Data($0) } }
+    else { runOnce(); bytes = Data(labels) }
+    do { try bytes.write(to: URL(fileURLWithPath: path)) } catch {
+        FileHandle.standardError.write(Data("SegBench: cannot write \(path): \(error.localizedDescription)\n".utf8))
+        exit(74)   // EX_IOERR
+    }
+}
 print(String(format: "activation arena %.0f MiB", Double(model.activationBytes) / 1048576))
 if flags.contains("profile") {
     let timings = model.profile(input: input)

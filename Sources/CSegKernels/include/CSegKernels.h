@@ -321,6 +321,30 @@ int seg_qu8_winograd43_isa_has_kernels(seg_isa isa);
    distinct scratch. The ISA must be supported. */
 void seg_qu8_winograd43_isa(seg_isa isa, const seg_qu8_winograd43_args *a, size_t row_begin, size_t row_end,
                             void *scratch);
+/* The network's first conv fused with the input's quantization: 3 input channels, 3×3, stride 2, padding 1,
+   dilation 1, u8 output without residual, cout ≤ 64 (every SFNet stem; seg_qu8_stem_supported checks the
+   packed weights, the caller the geometry). x is fp32 CHW; each input row is quantized to RGBX words exactly
+   as QOps.quantize writes the network input (q = min(max(x·(1/x_scale) + x_zp, 0), 255) rounded half to
+   even; X = x_zp) into a ring of three row buffers when an output row first needs it, and the conv reads
+   those rows: neither the quantized image nor an indirection table exists. The output is bit-identical to
+   quantizing the image and running seg_qu8_conv on it (finite inputs; what a NaN becomes is unspecified).
+   Output rows [oy_begin, oy_end) of out_h = (in_h − 1)/2 + 1 rows of out_w = (in_w − 1)/2 + 1 pixels;
+   scratch: seg_qu8_stem_scratch_bytes(in_w) bytes, 64-byte aligned, private to the call (one per thread).
+   The weights must have been packed for x_scale and x_zp. */
+typedef struct seg_qu8_stem_args {
+    const seg_qu8_conv_weights *w;
+    const float *x;        /* channel c of pixel (iy, ix) at x[(c·in_h + iy)·in_w + ix] */
+    size_t in_h, in_w;
+    float x_scale;
+    uint8_t x_zp;
+    uint8_t *y;            /* output pixel (0, 0); pixel p at y + p·y_stride */
+    size_t y_stride;
+    uint8_t y_zp, y_min, y_max;
+} seg_qu8_stem_args;
+int seg_qu8_stem_supported(const seg_qu8_conv_weights *w);
+size_t seg_qu8_stem_scratch_bytes(size_t in_w);
+void seg_qu8_stem_conv(const seg_qu8_stem_args *a, size_t oy_begin, size_t oy_end, void *scratch);
+void seg_qu8_stem_conv_isa(seg_isa isa, const seg_qu8_stem_args *a, size_t oy_begin, size_t oy_end, void *scratch);
 
 /* Bilinear resize of a u8 NHWC tensor [in_h][in_w][c] to [out_h][out_w][c], keeping the input's
    scale and zero point (the output is a convex combination of the taps). Source coordinates are

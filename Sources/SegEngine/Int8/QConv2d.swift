@@ -223,6 +223,43 @@ public final class QConv2d: @unchecked Sendable {
         }
     }
 
+    /// Whether `run(quantizing:into:)` applies: the shape of every SFNet stem's first conv (3 input channels,
+    /// 3×3, stride 2, padding 1, u8 output, at most 64 outputs).
+    public var quantizesItsInput: Bool {
+        inChannels == 3 && kernelSize == 3 && stride == 2 && padding == 1 && dilation == 1 && output != nil
+            && seg_qu8_stem_supported(packed) != 0
+    }
+
+    /// u8 `y` gets relu?(conv(x)) for the fp32 CHW network input `x`, quantized with this conv's input params
+    /// exactly as `QOps.quantize` does it, in one pass (`seg_qu8_stem_conv`): each worker quantizes the input
+    /// rows its output rows need into a small ring, so neither the quantized image nor an indirection table
+    /// is made. Bit-identical to `QOps.quantize` followed by `run` (finite inputs). Only where
+    /// `quantizesItsInput`.
+    public func run(quantizing x: Tensor, into y: QTensor, context: ExecutionContext, isa: seg_isa? = nil) {
+        precondition(quantizesItsInput, "\(name): not a 3-channel 3×3/s2/p1 conv with u8 output")
+        let out = output!
+        let (ho, wo) = outputSize(height: x.height, width: x.width)
+        precondition(x.channels == 3 && x.height > 0 && x.width > 0, "\(name): input \(x.shape)")
+        precondition(y.channels == outChannels && y.height == ho && y.width == wo && y.params == out,
+                     "\(name): output is \(y.shape) \(y.params), expected [\(ho), \(wo), \(outChannels)] \(out)")
+        let args = seg_qu8_stem_args(
+            w: packed, x: UnsafePointer(x.data), in_h: x.height, in_w: x.width, x_scale: input.scale,
+            x_zp: input.zeroPoint, y: y.data, y_stride: y.pixelStride, y_zp: out.zeroPoint,
+            y_min: relu ? out.zeroPoint : 0, y_max: 255)
+        context.reserveScratch((seg_qu8_stem_scratch_bytes(x.width) + 3) / 4)
+        let bytes = outChannels * 27 + 4 * 3 * x.height * x.width + outChannels * ho * wo
+        context.measure(name, macs: macs(height: x.height, width: x.width), bytes: bytes) {
+            let workers = min(context.threads, ho)
+            context.parallel(workers) { t in
+                var a = args
+                let rows = ExecutionContext.split(ho, parts: workers, index: t)
+                let scratch = UnsafeMutableRawPointer(context.scratch(thread: t))
+                if let isa { seg_qu8_stem_conv_isa(isa, &a, rows.lowerBound, rows.upperBound, scratch) }
+                else { seg_qu8_stem_conv(&a, rows.lowerBound, rows.upperBound, scratch) }
+            }
+        }
+    }
+
     /// fp32 output: pixel p's `outChannels` floats at `y + p·yStride` bytes (NHWC).
     public func runFloat(_ x: QTensor, into y: UnsafeMutablePointer<Float>, yStride: Int, context: ExecutionContext,
                          isa: seg_isa? = nil) {
