@@ -321,6 +321,7 @@ int seg_qu8_winograd43_isa_has_kernels(seg_isa isa);
    distinct scratch. The ISA must be supported. */
 void seg_qu8_winograd43_isa(seg_isa isa, const seg_qu8_winograd43_args *a, size_t row_begin, size_t row_end,
                             void *scratch);
+
 /* The network's first conv fused with the input's quantization: 3 input channels, 3×3, stride 2, padding 1,
    dilation 1, u8 output without residual, cout ≤ 64 (every SFNet stem; seg_qu8_stem_supported checks the
    packed weights, the caller the geometry). x is fp32 CHW; each input row is quantized to RGBX words exactly
