@@ -27,10 +27,6 @@ public final class QConv2d: @unchecked Sendable {
         case winograd4x4
     }
 
-    /// Forces one algorithm instead of the measured choice (benchmarks, A/B runs, tests): Winograd wherever it
-    /// applies, the indirect GEMM elsewhere. Set it before running, never concurrently.
-    nonisolated(unsafe) public static var forcedAlgorithm: Algorithm?
-
     /// Runs of each algorithm timed before the choice is made (alternating; the faster best run wins).
     static let trialsPerAlgorithm = 2
 
@@ -96,13 +92,13 @@ public final class QConv2d: @unchecked Sendable {
         }.pointer
     }
 
-    /// The algorithm for the next run on an input of this size: `forcedAlgorithm` if set; else the indirect
+    /// The algorithm for the next run on an input of this size: `context.int8Algorithm` if set; else the indirect
     /// GEMM where Winograd does not apply or `isa` has no vector Winograd kernels; else, per context, the
     /// first `2·trialsPerAlgorithm` runs alternate the two and time them, and from then on the one with the
     /// faster best run runs. Both write the same bytes, so the trials are ordinary runs.
     func algorithm(height: Int, width: Int, isa: seg_isa, context: ExecutionContext) -> (Algorithm, AlgorithmTrial?) {
         guard allowsWinograd else { return (.igemm, nil) }
-        if let forced = QConv2d.forcedAlgorithm { return (forced, nil) }
+        if let forced = context.int8Algorithm { return (forced, nil) }
         guard seg_qu8_winograd43_isa_has_kernels(isa) != 0 else { return (.igemm, nil) }
         let key = AlgorithmKey(conv: ObjectIdentifier(self), height: height, width: width, isa: isa.rawValue)
         let trial: AlgorithmTrial
