@@ -75,7 +75,7 @@ int main(int argc, char **argv) {
         const size_t cin = sh->cin, cout = sh->cout, d = sh->dil, oh = sh->h, ow = sh->w, ih = oh, iw = ow;
         float *wf = malloc(cout * cin * 9 * sizeof *wf), *ws = malloc(cout * sizeof *ws), *bias = calloc(cout, 4);
         int8_t *w = malloc(cout * cin * 9);
-        for (size_t i = 0; i < cout * cin * 9; i++) wf[i] = uniform ? (float)rand() / RAND_MAX - 0.5f : (float)gauss();
+        for (size_t i = 0; i < cout * cin * 9; i++) wf[i] = uniform ? (float)(rand() / (double)RAND_MAX - 0.5) : (float)gauss();
         seg_qu8_quantize_weights(cout, cin * 9, wf, w, ws);
         const size_t xs = (cin + 3) / 4 * 4;
         uint8_t *x = malloc(ih * iw * xs), *y0 = malloc(oh * ow * cout), *y1 = malloc(oh * ow * cout);

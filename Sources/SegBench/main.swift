@@ -5,7 +5,7 @@
 // A/B of the fp32 conv algorithms in one process, interleaved per iteration (medians; steadier than
 // separate runs on a shared machine): --algorithms auto,winograd2x2[,winograd4x4,im2col] [--profile]
 // ("auto" is the engine's rule; a named one is forced wherever it applies, see Conv2d.forcedAlgorithm).
-// int8 models take igemm,winograd4x4 (QConv2d.forcedAlgorithm); their "auto" times each conv's two
+// int8 models take igemm,winograd4x4 (InferenceSession.int8Algorithm); their "auto" times each conv's two
 // algorithms over its first 4 runs, so give it --warmup 4 or more.
 // A setting may carry its own Winograd scratch budget in MiB: auto@8 (else --winograd-bytes or the default).
 // --save-output FILE writes the last pass's result raw (labels: H·W bytes; logits: C·H·W little-endian floats),
@@ -143,7 +143,7 @@ if flags.contains("profile") {
         return Setting(algorithm: a, int8: nil, budget: budget)
     }
     func apply(_ s: Setting) {
-        Conv2d.forcedAlgorithm = s.algorithm; Conv2d.winogradBudgetBytes = s.budget; QConv2d.forcedAlgorithm = s.int8
+        Conv2d.forcedAlgorithm = s.algorithm; Conv2d.winogradBudgetBytes = s.budget; model.int8Algorithm = s.int8
     }
     var totals = Array(repeating: [Double](), count: settings.count)
     var layers = Array(repeating: [String: [Double]](), count: settings.count)

@@ -5,17 +5,10 @@ import SFNet
 import Testing
 
 /// The exact int8 Winograd path inside real models: on every conv it applies to, and end to end, it must give
-/// the indirect GEMM's bytes. Serialized: the tests switch `QConv2d.forcedAlgorithm`, which no other suite sets.
-@Suite(.serialized) struct Int8WinogradTests {
+/// the indirect GEMM's bytes.
+@Suite struct Int8WinogradTests {
     static let bundledModel = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent().appendingPathComponent("models/sfnet-df1-synth-int8.safetensors")
-
-    /// Runs `body` with the algorithm forced, restoring the measured choice afterwards.
-    static func forcing<T>(_ a: QConv2d.Algorithm, _ body: () throws -> T) rethrows -> T {
-        QConv2d.forcedAlgorithm = a
-        defer { QConv2d.forcedAlgorithm = nil }
-        return try body()
-    }
 
     /// Every conv of the bundled model Winograd applies to, on random u8 inputs (all 256 codes, so also the
     /// extremes its exactness bound is about) with and without a residual: identical output bytes.
@@ -37,7 +30,8 @@ import Testing
             if let r = residual { for j in 0..<(ho * wo * r.pixelStride) { r.data[j] = UInt8.random(in: 0...255, using: &rng) } }
             let outputs = [QConv2d.Algorithm.igemm, .winograd4x4].map { a in
                 let y = QTensor(channels: conv.outChannels, height: ho, width: wo, params: conv.output!)
-                Self.forcing(a) { conv.run(x, into: y, residual: residual, context: context) }
+                context.int8Algorithm = a
+                conv.run(x, into: y, residual: residual, context: context)
                 return Array(UnsafeBufferPointer(start: y.data, count: ho * wo * y.pixelStride))
             }
             #expect(outputs[0] == outputs[1], "\(conv.name): Winograd differs from the indirect GEMM")
@@ -60,10 +54,12 @@ import Testing
         print("\(name): Winograd applies to \(convs.count) convs, \(convs.filter { $0.dilation > 1 }.count) dilated")
         #expect(convs.count >= 10 && (name != "r18_w16" || convs.contains { $0.dilation > 1 }))
         let x = syntheticFrame(height: 96, width: 160, seed: 5)
-        let logits = Self.forcing(.igemm) { session.lowResolutionLogits(input: x).toArray() }
-        let labels = Self.forcing(.igemm) { session.predictLabels(input: x) }
-        #expect(Self.forcing(.winograd4x4) { session.lowResolutionLogits(input: x).toArray() } == logits)
-        #expect(Self.forcing(.winograd4x4) { session.predictLabels(input: x) } == labels)
+        session.int8Algorithm = .igemm
+        let logits = session.lowResolutionLogits(input: x).toArray(), labels = session.predictLabels(input: x)
+        session.int8Algorithm = .winograd4x4
+        #expect(session.lowResolutionLogits(input: x).toArray() == logits)
+        #expect(session.predictLabels(input: x) == labels)
+        session.int8Algorithm = nil
         for run in 0..<5 { #expect(session.predictLabels(input: x) == labels, "measured choice, run \(run)") }
     }
 }

@@ -11,7 +11,7 @@ import Foundation
 ///
 /// 3×3 stride-1 convs with u8 output may instead run the exact int8 Winograd F(4×4,3×3) (`Algorithm`,
 /// docs/int8.md): the same output bytes, fewer multiplies. Which one runs is measured per conv, input size
-/// and ISA in each `ExecutionContext` (`algorithm(for:…)`).
+/// and ISA in each `ExecutionContext` (`algorithm(height:width:isa:context:)`).
 ///
 /// `@unchecked Sendable`: `packed` is an opaque pointer to weights written once in `init` and only read
 /// afterwards (freed in `deinit`); `winogradWeights` is made once under a lock; every other stored property
@@ -27,11 +27,7 @@ public final class QConv2d: @unchecked Sendable {
         case winograd4x4
     }
 
-    /// Forces one algorithm instead of the measured choice (benchmarks, A/B runs, tests): Winograd wherever it
-    /// applies, the indirect GEMM elsewhere. Set it before running, never concurrently.
-    nonisolated(unsafe) public static var forcedAlgorithm: Algorithm?
-
-    /// Runs of each algorithm timed before the choice is made (alternating, the faster median wins).
+    /// Runs of each algorithm timed before the choice is made (alternating; the faster best run wins).
     static let trialsPerAlgorithm = 2
 
     public let name: String
@@ -96,13 +92,13 @@ public final class QConv2d: @unchecked Sendable {
         }.pointer
     }
 
-    /// The algorithm for the next run on an input of this size: `forcedAlgorithm` if set; else the indirect
+    /// The algorithm for the next run on an input of this size: `context.int8Algorithm` if set; else the indirect
     /// GEMM where Winograd does not apply or `isa` has no vector Winograd kernels; else, per context, the
     /// first `2·trialsPerAlgorithm` runs alternate the two and time them, and from then on the one with the
-    /// smaller median runs. Both write the same bytes, so the trials are ordinary runs.
+    /// faster best run runs. Both write the same bytes, so the trials are ordinary runs.
     func algorithm(height: Int, width: Int, isa: seg_isa, context: ExecutionContext) -> (Algorithm, AlgorithmTrial?) {
         guard allowsWinograd else { return (.igemm, nil) }
-        if let forced = QConv2d.forcedAlgorithm { return (forced, nil) }
+        if let forced = context.int8Algorithm { return (forced, nil) }
         guard seg_qu8_winograd43_isa_has_kernels(isa) != 0 else { return (.igemm, nil) }
         let key = AlgorithmKey(conv: ObjectIdentifier(self), height: height, width: width, isa: isa.rawValue)
         let trial: AlgorithmTrial
@@ -161,7 +157,9 @@ public final class QConv2d: @unchecked Sendable {
         if let r = residual { precondition(r.shape == y.shape, "\(name): residual shape \(r.shape) != \(y.shape)") }
         let (algorithm, trial) = self.algorithm(height: x.height, width: x.width, isa: isa ?? seg_isa_active(),
                                                 context: context)
-        if algorithm == .winograd4x4 { _ = winograd }   // made before any timing
+        // Weights and tables are made before the clock starts: the trials time the steady state.
+        let ind = algorithm == .igemm ? table(for: x, context: context) : nil
+        if algorithm == .winograd4x4 { _ = winograd }
         let t0 = DispatchTime.now().uptimeNanoseconds
         context.measure(name, macs: macs(height: x.height, width: x.width),
                         bytes: bytesMoved(height: x.height, width: x.width, residual: residual != nil)) {
@@ -169,7 +167,6 @@ public final class QConv2d: @unchecked Sendable {
                 runWinograd(x, into: y, residual: residual, context: context, isa: isa)
                 return
             }
-            let ind = table(for: x, context: context)
             var args = seg_qu8_conv_args()
             args.w = packed
             args.ind = ind
@@ -320,7 +317,7 @@ final class AlgorithmTrial {
         if algorithm == .igemm { igemm.append(seconds) } else { winograd.append(seconds) }
         let n = QConv2d.trialsPerAlgorithm
         guard igemm.count >= n && winograd.count >= n else { return }
-        func median(_ v: [Double]) -> Double { let s = v.sorted(); return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2 }
-        chosen = median(winograd) < median(igemm) ? .winograd4x4 : .igemm
+        // The best run of each: another process stealing the CPU only ever makes a run slower.
+        chosen = winograd.min()! < igemm.min()! ? .winograd4x4 : .igemm
     }
 }
