@@ -4,6 +4,7 @@
 # the median of the rounds' medians and the best min per binary, and the ratio new/old.
 # Usage: bench/ab_segbench.sh OLD_SEGBENCH NEW_SEGBENCH [rounds] [iterations]
 #   CONFIGS="df1-int8:512x1024 df1-fp32:1024x2048 r18-fp32:512x1024" bench/ab_segbench.sh old/SegBench new/SegBench 5 5
+#   R18_INT8=r18-int8.safetensors CONFIGS="r18-int8:512x1024" bench/ab_segbench.sh old/SegBench new/SegBench 5 3
 set -euo pipefail
 cd "$(dirname "$0")/.."
 old=$1; new=$2; rounds=${3:-5}; iterations=${4:-5}
@@ -18,6 +19,7 @@ for config in $configs; do
     df1-int8) args=(--model models/sfnet-df1-synth-int8.safetensors) ;;
     df1-fp32) args=(--model models/sfnet-df1-synth.safetensors) ;;
     r18-fp32) args=(--arch r18) ;;
+    r18-int8) args=(--model "${R18_INT8:?r18-int8 needs R18_INT8=an int8 R18 model file (segstream quantize)}") ;;
     *) echo "unknown network $net" >&2; exit 64 ;;
   esac
   : >$ab/old; : >$ab/new; : >$ab/oldmin; : >$ab/newmin
