@@ -2,7 +2,10 @@
    stride-2 conv over three quantized rows. The conv reads its taps at fixed offsets from the row pointers
    (pixel ox, tap kx at byte 8·ox + 4·kx), so it needs no pointer lists; the 12 pixels × 32 channels tile (or
    6 × 64) keeps 24 zmm accumulators, which start at the bias. The epilogue is the igemm's u8 one, operation
-   for operation, so the output is bit-identical to the generic path. */
+   for operation, so the output is bit-identical to the generic path; or, where the caller has proved
+   |v| < 2^30 for every output (pack = 1; 32 or 64 channels), its integer twin: round, add the zero point,
+   saturate with vpackssdw/vpackuswb and clamp to [y_min, y_max] in u8, which gives the same bytes because
+   the clamp bounds are integers and rounding is monotone. */
 #pragma STDC FP_CONTRACT OFF
 #include <immintrin.h>
 #include <string.h>
@@ -44,9 +47,10 @@ static inline SEG_TARGET __m512i bcast4(const uint8_t *p) {
 
 /* MR output pixels from ox (m of them valid; FULL: m == MR, constant offsets) × NB·16 channels. */
 static inline __attribute__((always_inline)) SEG_TARGET void tile(const int NB, const int MR, const int FULL,
-                                                                   const uint8_t *const rows[3], size_t ox, size_t m,
-                                                                   size_t nc, const int8_t *w, uint8_t *y,
-                                                                   size_t y_stride, const seg_qu8_epilogue *e) {
+                                                                   const int PACK, const uint8_t *const rows[3],
+                                                                   size_t ox, size_t m, size_t nc, const int8_t *w,
+                                                                   uint8_t *y, size_t y_stride,
+                                                                   const seg_qu8_epilogue *e) {
     __m512i acc[MR][NB];
 #pragma clang loop unroll(full)
     for (int b = 0; b < NB; b++) {
@@ -76,6 +80,38 @@ static inline __attribute__((always_inline)) SEG_TARGET void tile(const int NB, 
     }
     const __m512 lo = _mm512_set1_ps(e->lo), hi = _mm512_set1_ps(e->hi);
     const __m512i yzp = _mm512_set1_epi32(e->y_zp);
+    if (PACK) {
+        /* Four vectors of 16 int32 → 64 bytes: after the in-lane packs, dword 4l + d holds channels 4l … 4l+3 of
+           vector d; the permutation puts vector d's 16 bytes at 16·d. NB = 4: one pixel; NB = 2: two pixels. */
+        const __m512i order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+        const __m512i ymin = _mm512_set1_epi8((char)(e->y_zp + (int32_t)e->lo));
+        const __m512i ymax = _mm512_set1_epi8((char)(e->y_zp + (int32_t)e->hi));
+        __m512 mult[NB];
+#pragma clang loop unroll(full)
+        for (int b = 0; b < NB; b++) mult[b] = _mm512_loadu_ps(e->mult + b * 16);
+        const __mmask64 m64 = nc >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << nc) - 1);
+        const __mmask32 m32 = nc >= 32 ? ~(__mmask32)0 : (((__mmask32)1 << nc) - 1);
+#pragma clang loop unroll(full)
+        for (int i = 0; i < MR; i += 4 / NB) {
+            if (!FULL && (size_t)i >= m) break;
+            __m512i q[4];
+#pragma clang loop unroll(full)
+            for (int v = 0; v < 4; v++) {
+                const int ii = i + v / NB, b = v % NB;
+                q[v] = _mm512_add_epi32(_mm512_cvtps_epi32(_mm512_mul_ps(_mm512_cvtepi32_ps(acc[ii][b]), mult[b])), yzp);
+            }
+            __m512i u = _mm512_packus_epi16(_mm512_packs_epi32(q[0], q[1]), _mm512_packs_epi32(q[2], q[3]));
+            u = _mm512_min_epu8(_mm512_max_epu8(_mm512_permutexvar_epi32(order, u), ymin), ymax);
+            if (NB == 4) {
+                _mm512_mask_storeu_epi8(y + (ox + (size_t)i) * y_stride, m64, u);
+            } else {
+                _mm256_mask_storeu_epi8(y + (ox + (size_t)i) * y_stride, m32, _mm512_castsi512_si256(u));
+                if (FULL || (size_t)i + 1 < m)
+                    _mm256_mask_storeu_epi8(y + (ox + (size_t)i + 1) * y_stride, m32, _mm512_extracti64x4_epi64(u, 1));
+            }
+        }
+        return;
+    }
     __m512 mult[NB];
     __mmask16 mask[NB];
 #pragma clang loop unroll(full)
@@ -97,23 +133,29 @@ static inline __attribute__((always_inline)) SEG_TARGET void tile(const int NB, 
     }
 }
 
-static inline __attribute__((always_inline)) SEG_TARGET void row_nb(const int NB, const int MR,
+static inline __attribute__((always_inline)) SEG_TARGET void row_nb(const int NB, const int MR, const int PACK,
                                                                      const uint8_t *const rows[3], size_t ox_begin,
                                                                      size_t ox_end, size_t nc, const int8_t *w,
                                                                      uint8_t *y, size_t y_stride,
                                                                      const seg_qu8_epilogue *e) {
     size_t ox = ox_begin;
-    for (; ox + MR <= ox_end; ox += MR) tile(NB, MR, 1, rows, ox, MR, nc, w, y, y_stride, e);
-    if (ox < ox_end) tile(NB, MR, 0, rows, ox, ox_end - ox, nc, w, y, y_stride, e);
+    for (; ox + MR <= ox_end; ox += MR) tile(NB, MR, 1, PACK, rows, ox, MR, nc, w, y, y_stride, e);
+    if (ox < ox_end) tile(NB, MR, 0, PACK, rows, ox, ox_end - ox, nc, w, y, y_stride, e);
 }
 
 SEG_TARGET void seg_qu8_stem_row_ukernel__avx512vnni(const uint8_t *const rows[3], size_t ox_begin, size_t ox_end,
                                                      size_t nc, const int8_t *w, uint8_t *y, size_t y_stride,
-                                                     const seg_qu8_epilogue *e) {
+                                                     const seg_qu8_epilogue *e, int pack) {
     switch ((nc + 15) / 16) {
-    case 4: row_nb(4, 6, rows, ox_begin, ox_end, nc, w, y, y_stride, e); break;
-    case 3: row_nb(3, 8, rows, ox_begin, ox_end, nc, w, y, y_stride, e); break;
-    case 2: row_nb(2, 12, rows, ox_begin, ox_end, nc, w, y, y_stride, e); break;
-    default: row_nb(1, 12, rows, ox_begin, ox_end, nc, w, y, y_stride, e); break;
+    case 4:
+        if (pack) row_nb(4, 6, 1, rows, ox_begin, ox_end, nc, w, y, y_stride, e);
+        else row_nb(4, 6, 0, rows, ox_begin, ox_end, nc, w, y, y_stride, e);
+        break;
+    case 3: row_nb(3, 8, 0, rows, ox_begin, ox_end, nc, w, y, y_stride, e); break;
+    case 2:
+        if (pack) row_nb(2, 12, 1, rows, ox_begin, ox_end, nc, w, y, y_stride, e);
+        else row_nb(2, 12, 0, rows, ox_begin, ox_end, nc, w, y, y_stride, e);
+        break;
+    default: row_nb(1, 12, 0, rows, ox_begin, ox_end, nc, w, y, y_stride, e); break;
     }
 }

@@ -1,6 +1,7 @@
 /* The network's first conv fused with the input's quantization (CSegKernels.h, seg_qu8_stem_conv): the driver,
    the scalar row quantizer and the per-ISA table. */
 #pragma STDC FP_CONTRACT OFF
+#include <math.h>
 #include <string.h>
 
 #include "qu8-stem.h"
@@ -37,8 +38,24 @@ static const stem_ukernels g_stem[SEG_ISA_COUNT] = {
 
 #define MAX_MR 6 /* the widest igemm tile (6x64c4) */
 
+/* Whether |(float)(acc + bias)·mult| < 2^30 for every output channel and input: |acc| ≤ 255·Σ|w|, and the int32
+   acc + bias is at most 2^31 in magnitude whatever it is; float rounding adds a relative 2^−23 at most, far
+   from the 2^31 − 256 where cvtps2dq and the zero point's addition could overflow. */
+static int pack_is_exact(const seg_qu8_conv_weights *w) {
+    const size_t gn = (w->cout + 15) / 16 * 16;
+    for (size_t c = 0; c < w->cout; c++) {
+        double s = 0;
+        for (size_t t = 0; t < 9; t++)
+            for (size_t k = 0; k < 3; k++) s += fabs((double)w->w[(t * gn + c) * 4 + k]);
+        double bound = 255.0 * s + fabs((double)w->bias[c]);
+        if (bound > 2147483648.0) bound = 2147483648.0;
+        if (!(bound * fabs((double)w->mult[c]) < 1073741824.0)) return 0;
+    }
+    return 1;
+}
+
 void seg_qu8_stem_conv_variant(seg_isa isa, const seg_qu8_stem_args *a, size_t oy_begin, size_t oy_end,
-                               void *scratch, int direct) {
+                               void *scratch, int variant) {
     if ((unsigned)isa >= SEG_ISA_COUNT || !seg_isa_supported(isa)) isa = seg_isa_active();
     const seg_qu8_ukernels *uk = seg_qu8_ukernels_get(isa);
     const stem_ukernels *sk = &g_stem[isa];
@@ -63,6 +80,7 @@ void seg_qu8_stem_conv_variant(seg_isa isa, const seg_qu8_stem_args *a, size_t o
         .lo = (float)((int32_t)a->y_min - (int32_t)a->y_zp),
         .hi = (float)((int32_t)a->y_max - (int32_t)a->y_zp),
     };
+    const int pack = variant == SEG_QU8_STEM_DIRECT_PACK && pack_is_exact(w);
     for (size_t oy = oy_begin; oy < oy_end; oy++) {
         const uint8_t *rows[3];
         for (size_t k = 0; k < 3; k++) {
@@ -79,8 +97,8 @@ void seg_qu8_stem_conv_variant(seg_isa isa, const seg_qu8_stem_args *a, size_t o
             rows[k] = (const uint8_t *)px;
         }
         uint8_t *y = a->y + oy * out_w * a->y_stride;
-        if (direct && sk->conv) {
-            sk->conv(rows, 0, out_w, w->cout, w->w, y, a->y_stride, &e);
+        if (variant != SEG_QU8_STEM_IGEMM && sk->conv) {
+            sk->conv(rows, 0, out_w, w->cout, w->w, y, a->y_stride, &e, pack);
             continue;
         }
         const size_t mr = uk->igemm_mr;
@@ -95,9 +113,9 @@ void seg_qu8_stem_conv_variant(seg_isa isa, const seg_qu8_stem_args *a, size_t o
 }
 
 void seg_qu8_stem_conv_isa(seg_isa isa, const seg_qu8_stem_args *a, size_t oy_begin, size_t oy_end, void *scratch) {
-    seg_qu8_stem_conv_variant(isa, a, oy_begin, oy_end, scratch, 1);
+    seg_qu8_stem_conv_variant(isa, a, oy_begin, oy_end, scratch, SEG_QU8_STEM_DIRECT_PACK);
 }
 
 void seg_qu8_stem_conv(const seg_qu8_stem_args *a, size_t oy_begin, size_t oy_end, void *scratch) {
-    seg_qu8_stem_conv_variant(seg_isa_active(), a, oy_begin, oy_end, scratch, 1);
+    seg_qu8_stem_conv_variant(seg_isa_active(), a, oy_begin, oy_end, scratch, SEG_QU8_STEM_DIRECT_PACK);
 }

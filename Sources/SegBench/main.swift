@@ -9,7 +9,8 @@
 // algorithms over its first 4 runs, so give it --warmup 4 or more.
 // A setting may carry its own Winograd scratch budget in MiB: auto@8 (else --winograd-bytes or the default).
 // --save-output FILE writes the last pass's result raw (labels: H·W bytes; logits: C·H·W little-endian floats),
-// so two builds can be compared byte for byte (`cmp`) on the same input.
+// so two builds can be compared byte for byte (`cmp`) on the same input; --input FILE gives that input (a normalised
+// frame as raw fp32 CHW) instead of the synthetic pattern.
 import Foundation
 import SegEngine
 import SFNet
@@ -18,7 +19,7 @@ let usage = """
     usage: SegBench [--arch r18|df1|df2 | --model FILE] [--height H] [--width W] [--threads N]
                     [--iterations N] [--warmup N] [--mode labels|logits] [--profile]
                     [--algorithms auto,winograd2x2[@MiB],...|auto,igemm,winograd4x4] [--panel-bytes B]
-                    [--winograd-bytes B] [--save-output FILE]
+                    [--winograd-bytes B] [--input RAW_FP32_CHW] [--save-output FILE]
     """
 /// A usage mistake: say what and exit 64 (EX_USAGE), rather than benchmark something else than was asked.
 func usageError(_ message: String) -> Never {
@@ -26,7 +27,7 @@ func usageError(_ message: String) -> Never {
     exit(64)
 }
 let valueOptions: Set = ["arch", "model", "height", "width", "threads", "iterations", "warmup", "mode", "algorithms",
-                         "panel-bytes", "winograd-bytes", "save-output"]
+                         "panel-bytes", "winograd-bytes", "save-output", "input"]
 var options: [String: String] = [:]
 var flags: Set<String> = []
 var args = CommandLine.arguments.dropFirst()
@@ -66,7 +67,16 @@ if let path = options["model"] {
 }
 let model = loaded.makeSession()
 let input = Tensor(channels: 3, height: height, width: width)
-for i in 0..<input.count { input.data[i] = Float((i * 7919) % 1000) / 500 - 1 }
+if let path = options["input"] {
+    // A real (normalised) frame instead of the synthetic pattern: raw little-endian fp32 CHW, 3·H·W floats.
+    guard let data = FileManager.default.contents(atPath: path) else { usageError("cannot read --input \(path)") }
+    guard data.count == 4 * input.count else {
+        usageError("--input \(path) holds \(data.count) bytes, expected \(4 * input.count) (3×\(height)×\(width) floats)")
+    }
+    data.withUnsafeBytes { raw in for i in 0..<input.count { input.data[i] = raw.loadUnaligned(fromByteOffset: 4 * i, as: Float.self) } }
+} else {
+    for i in 0..<input.count { input.data[i] = Float((i * 7919) % 1000) / 500 - 1 }
+}
 var labels = [UInt8](repeating: 0, count: height * width)
 
 @MainActor func runOnce() {

@@ -7,16 +7,22 @@ import Testing
 struct QU8StemTests {
     struct Case: CustomStringConvertible {
         var inH = 9, inW = 13, cout = 32, yStride = 32, relu = true, split = 0
+        /// Scales that put (acc + bias)·mult far beyond 2^31 before the clamp: the AVX-512 kernel's integer
+        /// epilogue would overflow there, so its range check must fall back to the float clamp.
+        var hugeMultiplier = false
         var outH: Int { (inH - 1) / 2 + 1 }
         var outW: Int { (inW - 1) / 2 + 1 }
-        var description: String { "in=\(inH)x\(inW) cout=\(cout) yStride=\(yStride) relu=\(relu) split=\(split)" }
+        var description: String {
+            "in=\(inH)x\(inW) cout=\(cout) yStride=\(yStride) relu=\(relu) split=\(split) hugeMultiplier=\(hugeMultiplier)"
+        }
     }
 
     /// Runs one case in every ISA (scalar included) and compares with the reference; nil when all agree.
     static func check(_ c: Case, _ rng: inout SplitMix) -> String? {
         let hw = c.inH * c.inW
         // Values around the quantization range and beyond it (clamping), with exact .5 ties now and then.
-        let xScale = Float(Int.random(in: 5...60, using: &rng)) / 1000, xZp = UInt8.random(in: 0...255, using: &rng)
+        let xScale = c.hugeMultiplier ? 1000 : Float(Int.random(in: 5...60, using: &rng)) / 1000
+        let xZp = UInt8.random(in: 0...255, using: &rng)
         let x: [Float] = (0..<(3 * hw)).map { _ in
             Int.random(in: 0..<8, using: &rng) == 0 ? (Float(Int.random(in: -300...300, using: &rng)) + 0.5) * xScale
                 : Float.random(in: -4...4, using: &rng)
@@ -24,7 +30,8 @@ struct QU8StemTests {
         let w = (0..<(c.cout * 27)).map { _ in Int8.random(in: -127...127, using: &rng) }
         let wScale = (0..<c.cout).map { _ in Float.random(in: 0.001...0.02, using: &rng) }
         let bias = (0..<c.cout).map { _ in Float.random(in: -2...2, using: &rng) }
-        let yScale = Float.random(in: 0.01...0.1, using: &rng), yZp = UInt8.random(in: 0...255, using: &rng)
+        let yScale = c.hugeMultiplier ? 1e-6 : Float.random(in: 0.01...0.1, using: &rng)
+        let yZp = UInt8.random(in: 0...255, using: &rng)
         guard let packed = seg_qu8_conv_pack(c.cout, 3, 3, 3, w, wScale, bias, xScale, xZp, yScale) else { return "pack failed" }
         defer { seg_qu8_conv_weights_free(packed) }
         if seg_qu8_stem_supported(packed) == 0 { return "stem not supported for cout \(c.cout)" }
@@ -96,6 +103,18 @@ struct QU8StemTests {
         for (h, w) in [(96, 160), (67, 101)] {
             for cout in [32, 64] {
                 let c = Case(inH: h, inW: w, cout: cout, yStride: cout, relu: true, split: (h + 1) / 4)
+                let bad = Self.check(c, &rng)
+                #expect(bad == nil, "\(bad ?? ""); \(c); \(TestSeed.note)")
+            }
+        }
+    }
+
+    @Test("outputs far beyond the u8 range before the clamp (huge multipliers) still match")
+    func hugeMultipliers() {
+        var rng = TestSeed.rng("stem.huge")
+        for cout in [32, 64, 19] {
+            for relu in [false, true] {
+                let c = Case(inH: 11, inW: 29, cout: cout, yStride: cout, relu: relu, split: 3, hugeMultiplier: true)
                 let bad = Self.check(c, &rng)
                 #expect(bad == nil, "\(bad ?? ""); \(c); \(TestSeed.note)")
             }
