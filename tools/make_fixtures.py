@@ -221,6 +221,18 @@ def randomize_blocks(model: torch.nn.Module, g: torch.Generator):
                 m.attention.weight.mul_(4)
 
 
+def write_io(model, stem: str, sizes, g: torch.Generator):
+    """`<stem>_io.safetensors`: one random input per size (drawn from `g`) and the model's logits for it."""
+    io = {}
+    for i, (h, w) in enumerate(sizes):
+        x = torch.randn(3, h, w, generator=g)
+        with torch.no_grad():
+            y = model(x[None])[0]
+        io[f"input{i}"] = c(x)
+        io[f"logits{i}"] = c(y)
+    save_file(io, os.path.join(SFNET_DIR, f"{stem}_io.safetensors"))
+
+
 def write_block_fixtures():
     for stem, arch, classes, divisor, align, blocks, sizes, seed in block_cases():
         g = torch.Generator().manual_seed(seed)
@@ -231,14 +243,7 @@ def write_block_fixtures():
         sd = {k: c(v) for k, v in model.state_dict().items() if not cc_training_only(k)}
         meta = {**model_metadata(arch, classes, divisor, align), "decoder_blocks": json.dumps(blocks, sort_keys=True)}
         save_file(sd, os.path.join(SFNET_DIR, f"{stem}.safetensors"), metadata=meta)
-        io = {}
-        for i, (h, w) in enumerate(sizes):
-            x = torch.randn(3, h, w, generator=g)
-            with torch.no_grad():
-                y = model(x[None])[0]
-            io[f"input{i}"] = c(x)
-            io[f"logits{i}"] = c(y)
-        save_file(io, os.path.join(SFNET_DIR, f"{stem}_io.safetensors"))
+        write_io(model, stem, sizes, g)
 
 
 def main():
@@ -259,14 +264,7 @@ def main():
         randomize_bn(model, g)
         sd = {k: c(v) for k, v in model.state_dict().items() if not k.endswith("num_batches_tracked")}
         save_file(sd, os.path.join(SFNET_DIR, f"{stem}.safetensors"), metadata=model_metadata(arch, classes, divisor, align))
-        io = {}
-        for i, (h, w) in enumerate(sizes):
-            x = torch.randn(3, h, w, generator=g)
-            with torch.no_grad():
-                y = model(x[None])[0]
-            io[f"input{i}"] = c(x)
-            io[f"logits{i}"] = c(y)
-        save_file(io, os.path.join(SFNET_DIR, f"{stem}_io.safetensors"))
+        write_io(model, stem, sizes, g)
     # The instance head fixture has its own generator, so the files above stay as they were.
     g = torch.Generator().manual_seed(14)
     torch.manual_seed(14)

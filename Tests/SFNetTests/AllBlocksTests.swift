@@ -26,24 +26,10 @@ import Testing
     @Test func int8AgreesWithFP32AndEveryISAIsIdentical() throws {
         // The thresholds of Int8NetworkTests.argmaxAgreesWithFP32 and of each block's own suite.
         let (fp32, int8, _) = try quantizedFixture("df1_w16_all_blocks", method: .mse)
-        var agree = 0.0, err2: Float = 0, ref2: Float = 0
-        for seed in 0..<2 {
-            let x = syntheticFrame(height: 64, width: 96, seed: 300 + seed)
-            agree += argmaxAgreement(int8.predictLabels(input: x), fp32.predictLabels(input: x)) / 2
-            let av = int8.lowResolutionLogits(input: x).toArray(), bv = fp32.lowResolutionLogits(input: x).toArray()
-            for i in av.indices { err2 += (av[i] - bv[i]) * (av[i] - bv[i]); ref2 += bv[i] * bv[i] }
-        }
-        let rel = (err2 / ref2).squareRoot()
+        let (agree, rel) = int8AgreementWithFP32(int8, fp32, seeds: 300..<302)
         print("int8 df1_w16_all_blocks: label agreement \(agree), relative L2 logit error \(rel)")
         #expect(rel <= 0.06)
         #expect(agree >= 0.85)
-
-        let x = syntheticFrame(height: 45, width: 77, seed: 9)
-        int8.isa = SEG_ISA_SCALAR
-        let reference = int8.lowResolutionLogits(input: x).toArray()
-        for isa in [SEG_ISA_AVX2, SEG_ISA_AVX512VNNI] where seg_isa_supported(isa) != 0 {
-            int8.isa = isa
-            #expect(int8.lowResolutionLogits(input: x).toArray() == reference, "\(String(cString: seg_isa_name(isa)))")
-        }
+        expectEveryISAIdentical(int8, syntheticFrame(height: 45, width: 77, seed: 9), "df1_w16_all_blocks")
     }
 }

@@ -48,13 +48,7 @@ import Testing
             #expect(file.entries["head.seem.0.branches.1.atrous.0.weight_q"]!.shape == [2, 1, 3, 3])
             #expect(file.entries["act.head.bam.gate.scale"] != nil)
             let x = syntheticFrame(height: 50, width: 70, seed: 5)
-            int8.isa = SEG_ISA_SCALAR
-            let reference = int8.lowResolutionLogits(input: x).toArray()
-            for isa in [SEG_ISA_AVX2, SEG_ISA_AVX512VNNI] where seg_isa_supported(isa) != 0 {
-                int8.isa = isa
-                #expect(int8.lowResolutionLogits(input: x).toArray() == reference, "\(name) \(String(cString: seg_isa_name(isa)))")
-            }
-            int8.isa = nil
+            expectEveryISAIdentical(int8, x, name)
             let profile = int8.profile(input: x)
             let atrous = try #require(profile.first { $0.name == "head.seem.0.branches.3.atrous.0" })
             #expect(atrous.macs > 0)
