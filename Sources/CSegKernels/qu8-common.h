@@ -151,7 +151,7 @@ SEG_QU8_DW_PIXEL_DECL(avx2)
 SEG_QU8_DW_PIXEL_DECL(avx512)
 #undef SEG_QU8_DW_PIXEL_DECL
 
-/* Boundary gate row kernel (qu8-gate.c): c channels of one pixel. */
+/* Boundary gate row kernel (qu8-boundary-gate.c): c channels of one pixel. */
 typedef void (*seg_qu8_gate_row_fn)(size_t c, const uint8_t *a, const uint8_t *b, const float *table, int32_t b_zp,
                                     int32_t y_zp, uint8_t *y);
 void seg_qu8_gate_row__scalar(size_t, const uint8_t *, const uint8_t *, const float *, int32_t, int32_t, uint8_t *);

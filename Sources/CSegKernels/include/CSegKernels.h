@@ -104,7 +104,7 @@ void seg_f32_axpy_row__scalar(float *y, const float *x, float w, size_t n);
 void seg_f32_axpy_row__avx2(float *y, const float *x, float w, size_t n);
 void seg_f32_axpy_row__avx512(float *y, const float *x, float w, size_t n);
 
-/* Boundary gate of SeENet's BAM (f32-gate.c): y[j] = b[j]·(1 − σ(a[j])) = b[j] / (1 + e^a[j]), j < n (y may be
+/* Boundary gate of SeENet's BAM (f32-boundary-gate.c): y[j] = b[j]·(1 − σ(a[j])) = b[j] / (1 + e^a[j]), j < n (y may be
    b). Scalar: expf; the SIMD variants use their own e^x, within 1e-6 relative of the scalar result. */
 void seg_f32_gate(const float *a, const float *b, float *y, size_t n);
 void seg_f32_gate_isa(int isa, const float *a, const float *b, float *y, size_t n);
@@ -455,7 +455,7 @@ typedef struct seg_qu8_dwconv_args {
 void seg_qu8_dwconv(const seg_qu8_dwconv_args *a, size_t row_begin, size_t row_end);
 void seg_qu8_dwconv_isa(seg_isa isa, const seg_qu8_dwconv_args *a, size_t row_begin, size_t row_end);
 
-/* int8 boundary gate of SeENet's BAM (qu8-gate*.c): for n pixels of c channels (strides in bytes),
+/* int8 boundary gate of SeENet's BAM (qu8-boundary-gate*.c): for n pixels of c channels (strides in bytes),
    y = clamp(round((b − b_zp)·T[a]), −y_zp, 255 − y_zp) + y_zp with the 256-float table of seg_qu8_gate_table,
    T[q] = (1 − σ(s_a·(q − a_zp)))·s_b/s_y: y ≈ b·(1 − σ(a)) requantized. Every ISA is bit-identical. */
 void seg_qu8_gate_table(float a_scale, uint8_t a_zp, float b_scale, float y_scale, float *table);

@@ -1,4 +1,4 @@
-/* AVX2 int8 boundary gate (qu8-gate.c): 8 channels per step, the table read by a gather; scalar tail. */
+/* AVX2 int8 boundary gate (qu8-boundary-gate.c): 8 channels per step, the table read by a gather; scalar tail. */
 #pragma STDC FP_CONTRACT OFF
 #include <immintrin.h>
 #include <math.h>

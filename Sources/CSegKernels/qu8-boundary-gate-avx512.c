@@ -1,4 +1,4 @@
-/* AVX-512 int8 boundary gate (qu8-gate.c): 16 channels per step, the table read by a gather, masked tail. */
+/* AVX-512 int8 boundary gate (qu8-boundary-gate.c): 16 channels per step, the table read by a gather, masked tail. */
 #pragma STDC FP_CONTRACT OFF
 #include <immintrin.h>
 

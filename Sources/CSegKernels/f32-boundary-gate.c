@@ -1,5 +1,5 @@
 /* fp32 boundary gate (SeENet's BAM, CSegKernels.h): y = b·(1 − σ(a)) = b / (1 + e^a). Scalar reference and
-   driver; the SIMD variants use their own e^x (f32-gate-avx2.c, f32-gate-avx512.c), within 1e-6 relative. */
+   driver; the SIMD variants use their own e^x (f32-boundary-gate-avx2.c, f32-boundary-gate-avx512.c), within 1e-6 relative. */
 #pragma STDC FP_CONTRACT OFF
 #include <math.h>
 

@@ -1,4 +1,4 @@
-/* AVX-512 boundary gate y = b / (1 + e^a) (f32-gate.c), 16 lanes, masked tail; e^x as in f32-gate-avx2.c
+/* AVX-512 boundary gate y = b / (1 + e^a) (f32-boundary-gate.c), 16 lanes, masked tail; e^x as in f32-boundary-gate-avx2.c
    with 2^n applied by vscalefps. */
 #pragma STDC FP_CONTRACT OFF
 #include <immintrin.h>

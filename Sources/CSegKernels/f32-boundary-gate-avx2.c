@@ -1,4 +1,4 @@
-/* AVX2 boundary gate y = b / (1 + e^a) (f32-gate.c), 8 lanes. e^x: x = n·ln2 + r, |r| ≤ ln2/2, a degree-6
+/* AVX2 boundary gate y = b / (1 + e^a) (f32-boundary-gate.c), 8 lanes. e^x: x = n·ln2 + r, |r| ≤ ln2/2, a degree-6
    polynomial for e^r (Cephes expf coefficients, ~1e-7 relative), 2^n through the exponent bits; x is clamped
    to [−87, 88] first, where 1/(1 + e^x) is 1 resp. 0 to float precision anyway. */
 #pragma STDC FP_CONTRACT OFF
