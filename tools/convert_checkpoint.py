@@ -11,6 +11,10 @@ the reference's own loader silently skips mismatches (SFSegNets issue #33); this
 
 A checkpoint with `head.instance_head.*` tensors (tools/train_instances.py) is converted with the instance head,
 and the metadata gains `instance_head` (its thing classes and channel layout); files without it are unchanged.
+
+A checkpoint with tensors of the optional decoder blocks (issue #15: `head.dfm.*`, `head.ifbf.*`, `head.seem.*`,
+`head.bam.*`) is converted with those blocks, and the metadata gains `decoder_blocks`, the blocks its key names
+imply (docs/model-format.md); FBNet's BwBCE classifier `head.dfm.bwbce.*` is training-only and dropped with a message.
 """
 from __future__ import annotations
 
@@ -24,6 +28,7 @@ from safetensors.torch import save_file
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from sfnet import CITYSCAPES_CLASSES, CITYSCAPES_PALETTE, MEAN, STD, THING_CLASSES, build_sfnet  # noqa: E402
+from sfnet.blocks_seenet import blocks_from_state_dict as seenet_blocks  # noqa: E402
 
 EX_DATAERR, EX_NOINPUT, EX_IOERR = 65, 66, 74
 
@@ -45,13 +50,30 @@ def extract_state_dict(checkpoint) -> dict[str, torch.Tensor]:
     return state
 
 
+def decoder_blocks_from_state(state) -> dict:
+    """The `decoder_blocks` a state dict's key names imply ({} for the reference SFNet)."""
+    blocks: dict = {}
+    if any(k.startswith("head.dfm.") for k in state):
+        blocks["dfm"] = True
+    if any(k.startswith("head.ifbf.") for k in state):
+        blocks["ifbf"] = True
+    blocks.update(seenet_blocks(state))
+    return blocks
+
+
+def training_only(key: str) -> bool:
+    """Tensors inference never reads: the deep-supervision heads, BN counters, FBNet's BwBCE classifier."""
+    return key.startswith("head.dsn.") or key.endswith("num_batches_tracked") or key.startswith("head.dfm.bwbce.")
 def convert_state_dict(state: dict[str, torch.Tensor], arch: str, num_classes: int | None,
                        width_divisor: int = 1, log=print) -> tuple[dict[str, torch.Tensor], int]:
     """Returns the tensors to store (reference key names, unfused) and the class count."""
-    dropped = sorted(k for k in state if k.startswith("head.dsn.") or k.endswith("num_batches_tracked"))
+    dropped = sorted(k for k in state if training_only(k))
     dsn = [k for k in dropped if k.startswith("head.dsn.")]
     if dsn:
         log(f"dropping {len(dsn)} unused training-only dsn tensors (head.dsn.*)")
+    bwbce = [k for k in dropped if k.startswith("head.dfm.bwbce.")]
+    if bwbce:
+        log(f"dropping {len(bwbce)} training-only BwBCE classifier tensors (head.dfm.bwbce.*)")
     state = {k: v for k, v in state.items() if k not in set(dropped)}
     if num_classes is None:
         if "head.conv_last.1.weight" not in state:
@@ -59,8 +81,9 @@ def convert_state_dict(state: dict[str, torch.Tensor], arch: str, num_classes: i
         num_classes = int(state["head.conv_last.1.weight"].shape[0])
     instance_head = any(k.startswith("head.instance_head.") for k in state)
     reference = {k: v for k, v in build_sfnet(arch, num_classes, width_divisor=width_divisor,
-                                              instance_head=instance_head).state_dict().items()
-                 if not k.endswith("num_batches_tracked")}
+                                              instance_head=instance_head,
+                                              decoder_blocks=decoder_blocks_from_state(state)).state_dict().items()
+                 if not training_only(k)}
     missing = [k for k in reference if k not in state]
     unexpected = [k for k in state if k not in reference]
     if missing or unexpected:
@@ -86,7 +109,7 @@ def instance_head_metadata() -> str:
 
 def model_metadata(arch: str, num_classes: int, warp_align_corners: bool, class_names=None, palette=None,
                    width_divisor: int = 1, source: str = "", network_scale: float = 1.0,
-                   instance_head: bool = False) -> dict[str, str]:
+                   instance_head: bool = False, decoder_blocks: dict | None = None) -> dict[str, str]:
     if class_names is None:
         if num_classes != 19:
             class_names = [f"class{i}" for i in range(num_classes)]
@@ -110,6 +133,8 @@ def model_metadata(arch: str, num_classes: int, warp_align_corners: bool, class_
         metadata["network_scale"] = repr(float(network_scale))
     if instance_head:
         metadata["instance_head"] = instance_head_metadata()
+    if decoder_blocks:
+        metadata["decoder_blocks"] = json.dumps(decoder_blocks, sort_keys=True)
     return metadata
 
 
@@ -164,7 +189,8 @@ def main(argv=None) -> int:
                                   width_divisor=args.width_divisor,
                                   source=args.source or f"converted from {os.path.basename(args.checkpoint)}",
                                   network_scale=args.network_scale,
-                                  instance_head=any(k.startswith("head.instance_head.") for k in tensors))
+                                  instance_head=any(k.startswith("head.instance_head.") for k in tensors),
+                                  decoder_blocks=decoder_blocks_from_state(tensors))
     except ConversionError as e:
         print(f"convert_checkpoint: {e}", file=sys.stderr)
         return EX_DATAERR

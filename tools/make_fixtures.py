@@ -11,6 +11,12 @@ Tests/SFNetTests/Fixtures/<arch>_*.safetensors  narrow SFNet model files (docs/m
 Tests/SFNetTests/Fixtures/<arch>_*_io.safetensors inputs and the oracle's logits (tools/sfnet/model.py)
 Tests/SFNetTests/Fixtures/df1_w16_instances*.safetensors  the same with the instance head; the io file also
                                                 holds the head's output (`instances<i>`, at the fusion resolution)
+Tests/SFNetTests/Fixtures/<stem>.safetensors    for each of block_cases(): a narrow model with optional decoder
+                                                blocks (issue #15, `decoder_blocks` metadata) and its io file
+
+Only the decoder-block fixtures (leaves every other file as it is):
+
+    python3 tools/make_fixtures.py --blocks
 """
 from __future__ import annotations
 
@@ -25,8 +31,10 @@ from safetensors.torch import save_file
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tools"))
 from sfnet import build_sfnet, CITYSCAPES_CLASSES, CITYSCAPES_PALETTE, MEAN, STD  # noqa: E402
+from sfnet.blocks_seenet import BoundaryAttention  # noqa: E402
 from sfnet.model import flow_warp  # noqa: E402
-from convert_checkpoint import instance_head_metadata  # noqa: E402
+from sfnet.blocks_fbnet import BalancedFusion, FeatureModulator  # noqa: E402
+from convert_checkpoint import instance_head_metadata, training_only as cc_training_only  # noqa: E402
 
 ENGINE_DIR = os.path.join(ROOT, "Tests", "SegEngineTests", "Fixtures")
 SFNET_DIR = os.path.join(ROOT, "Tests", "SFNetTests", "Fixtures")
@@ -117,6 +125,38 @@ def op_cases():
         up = F.interpolate(x[None], size=(ho, wo), mode="bilinear", align_corners=True)[0]
         add(f"upsample_argmax_{name}", "upsample_argmax", {"height": ho, "width": wo},
             x=x, y=up.argmax(0).to(torch.float32))
+    # Decoder-block gates (issue #15): the modules' own arithmetic on random logits, odd sizes.
+    for name, ch, h, w in [("modulate_7x13", 5, 7, 13), ("modulate_1x1", 9, 1, 1), ("modulate_wide", 17, 3, 37)]:
+        x, spatial, channel = rnd(ch, h, w), rnd(1, h, w) * 2, rnd(ch, 1, 1) * 2
+        y = x * torch.sigmoid(spatial) * torch.sigmoid(channel)
+        add(name, "modulate", {}, x=x, spatial=spatial, channel=channel, y=x + y)
+    for name, ch, h, w in [("balanced_sum_7x13", 5, 7, 13), ("balanced_sum_wide", 17, 3, 37)]:
+        high, low, a_h, a_l = rnd(ch, h, w), rnd(ch, h, w), rnd(2 * ch, 1, 1), rnd(2 * ch, 1, 1)
+        wgt = 2 * torch.sigmoid(a_h + a_l)
+        add(name, "balanced_sum", {}, high=high, low=low, logits_high=a_h, logits_low=a_l,
+            y=wgt[:ch] * high + wgt[ch:] * low)
+
+    # Depthwise convs (SeENet's SeEM), appended last so the cases above keep their values:
+    # (name, C, H, W, k, dilation, bias, relu, residual); padding d·(k−1)/2 keeps the size.
+    for name, ch, h, w, k, d, bias, relu, res in [
+            ("dw3x3", 5, 9, 13, 3, 1, True, True, False), ("dw3x3_dil4_edges", 3, 6, 7, 3, 4, False, False, False),
+            ("dw3x3_dil8_res", 17, 12, 35, 3, 8, True, True, True), ("dw5x5", 4, 11, 19, 5, 1, True, False, False),
+            ("dw9x9_wide", 2, 7, 40, 9, 1, False, True, False)]:
+        x, wt = rnd(ch, h, w), rnd(ch, 1, k, k) * 0.3
+        b = rnd(ch) if bias else None
+        y = F.conv2d(x[None], wt, b, padding=d * (k - 1) // 2, dilation=d, groups=ch)[0]
+        ts = {"x": x, "w": wt}
+        if bias:
+            ts["b"] = b
+        if res:
+            r = rnd(*y.shape)
+            ts["res"] = r
+            y = y + r
+        ts["y"] = torch.relu(y) if relu else y
+        add(name, "dwconv", {"kernel": k, "dilation": d, "padding": d * (k - 1) // 2, "relu": relu}, **ts)
+    # The BAM gate b·(1 − σ(a)), with attention logits from far negative to far positive.
+    a, b = rnd(6, 7, 11) * 8, rnd(6, 7, 11)
+    add("gate_7x11", "gate", {}, a=a, b=b, y=b * (1 - torch.sigmoid(a)))
     return tensors, cases
 
 
@@ -157,7 +197,60 @@ def network_cases():
             ("df2_w16", "df2", 11, 16, True, [(67, 93)])]
 
 
+def block_cases():
+    """Narrow models with decoder blocks, for the parity and int8 tests: (file stem, arch, classes, width_divisor,
+    warp align_corners, blocks, input sizes, seed); the last one has every block on."""
+    return [("df1_w16_dfm_ifbf", "df1", 19, 16, True, {"dfm": True, "ifbf": True}, [(48, 96), (37, 51)], 15),
+            ("r18_w16_ifbf", "r18", 19, 16, True, {"ifbf": True}, [(51, 77)], 16),
+            ("df1_w16_seem_bam", "df1", 7, 16, True, {"seem": "s-daspp", "bam": True}, [(64, 128), (45, 70)], 151),
+            ("r18_w16_seem_fs", "r18", 19, 16, True, {"seem": "fs"}, [(51, 77)], 152),
+            ("df2_w16_seem_fs_bam", "df2", 11, 16, False, {"seem": "fs", "bam": True}, [(67, 93)], 153),
+            ("df1_w16_all_blocks", "df1", 19, 16, True, {"dfm": True, "ifbf": True, "seem": "s-daspp", "bam": True},
+             [(64, 128), (45, 70)], 154)]
+
+
+def randomize_blocks(model: torch.nn.Module, g: torch.Generator):
+    """Block weights away from their initialisation: FBNet's and IFBF's at random (IFBF starts as a plain
+    addition, which would test nothing); BAM's attention spread, so its gate is neither ~0.5 nor saturated."""
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, (FeatureModulator, BalancedFusion)):
+                for p in m.parameters():
+                    p.copy_(torch.randn(p.shape, generator=g) * 0.5)
+            if isinstance(m, BoundaryAttention):
+                m.attention.weight.mul_(4)
+
+
+def write_io(model, stem: str, sizes, g: torch.Generator):
+    """`<stem>_io.safetensors`: one random input per size (drawn from `g`) and the model's logits for it."""
+    io = {}
+    for i, (h, w) in enumerate(sizes):
+        x = torch.randn(3, h, w, generator=g)
+        with torch.no_grad():
+            y = model(x[None])[0]
+        io[f"input{i}"] = c(x)
+        io[f"logits{i}"] = c(y)
+    save_file(io, os.path.join(SFNET_DIR, f"{stem}_io.safetensors"))
+
+
+def write_block_fixtures():
+    for stem, arch, classes, divisor, align, blocks, sizes, seed in block_cases():
+        g = torch.Generator().manual_seed(seed)
+        torch.manual_seed(seed)
+        model = build_sfnet(arch, classes, align, divisor, decoder_blocks=blocks).eval()
+        randomize_bn(model, g)
+        randomize_blocks(model, g)
+        sd = {k: c(v) for k, v in model.state_dict().items() if not cc_training_only(k)}
+        meta = {**model_metadata(arch, classes, divisor, align), "decoder_blocks": json.dumps(blocks, sort_keys=True)}
+        save_file(sd, os.path.join(SFNET_DIR, f"{stem}.safetensors"), metadata=meta)
+        write_io(model, stem, sizes, g)
+
+
 def main():
+    if sys.argv[1:] == ["--blocks"]:
+        write_block_fixtures()
+        print("decoder-block fixtures written")
+        return
     os.makedirs(ENGINE_DIR, exist_ok=True)
     os.makedirs(SFNET_DIR, exist_ok=True)
     tensors, cases = op_cases()
@@ -171,14 +264,7 @@ def main():
         randomize_bn(model, g)
         sd = {k: c(v) for k, v in model.state_dict().items() if not k.endswith("num_batches_tracked")}
         save_file(sd, os.path.join(SFNET_DIR, f"{stem}.safetensors"), metadata=model_metadata(arch, classes, divisor, align))
-        io = {}
-        for i, (h, w) in enumerate(sizes):
-            x = torch.randn(3, h, w, generator=g)
-            with torch.no_grad():
-                y = model(x[None])[0]
-            io[f"input{i}"] = c(x)
-            io[f"logits{i}"] = c(y)
-        save_file(io, os.path.join(SFNET_DIR, f"{stem}_io.safetensors"))
+        write_io(model, stem, sizes, g)
     # The instance head fixture has its own generator, so the files above stay as they were.
     g = torch.Generator().manual_seed(14)
     torch.manual_seed(14)
@@ -196,6 +282,7 @@ def main():
         io[f"logits{i}"] = c(logits[0])
         io[f"instances{i}"] = c(instances[0])
     save_file(io, os.path.join(SFNET_DIR, "df1_w16_instances_io.safetensors"))
+    write_block_fixtures()
     total = sum(os.path.getsize(os.path.join(d, f)) for d in (ENGINE_DIR, SFNET_DIR) for f in os.listdir(d))
     print(f"fixtures written, {total / 1e6:.2f} MB")
 

@@ -22,7 +22,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tools"))
 from sfnet import build_sfnet  # noqa: E402
 
-MODELS = ["r18_w16", "df1_w16_ac0", "df2_w16"]
+MODELS = ["r18_w16", "df1_w16_ac0", "df2_w16", "df1_w16_seem_bam", "df2_w16_seem_fs_bam"]
 SIZES = [(64, 128), (70, 100)]   # (H, W); 70×100 is not a multiple of 32: stride-2 convs round up
 
 
@@ -51,7 +51,7 @@ def main() -> None:
         with safe_open(os.path.join(ROOT, "Tests", "SFNetTests", "Fixtures", f"{name}.safetensors"), "pt") as f:
             meta = f.metadata()
         model = build_sfnet(meta["arch"], int(meta["num_classes"]), meta["warp_align_corners"] == "true",
-                            int(meta["width_divisor"])).eval()
+                            int(meta["width_divisor"]), decoder_blocks=json.loads(meta.get("decoder_blocks", "{}"))).eval()
         cases = []
         for h, w in SIZES:
             layers = conv_macs(model, h, w)

@@ -8,6 +8,11 @@ Uses a CUDA GPU when one is present, otherwise the CPU with `--threads` threads.
 
     tools/train.py --data DATA --work-dir runs/df1 --arch df1 --iters 3600 --batch 8 --crop 256x512 \
         --export models/sfnet-df1-synth.safetensors
+
+Decoder blocks (issue #15, docs/blocks.md): `--blocks dfm,ifbf,seem=s-daspp,bam` (names and values as a model
+file's `decoder_blocks`). With `--init` from a file without them, the blocks' weights start fresh (their own
+initialisation) and everything else is loaded. `dfm` trains with FBNet's loss λ1·BwBCE + λ2·CE (`--bwbce-weight`
+λ1, default 1 as in the paper; λ2 = 1).
 """
 from __future__ import annotations
 
@@ -28,6 +33,41 @@ from PIL import Image
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import convert_checkpoint  # noqa: E402
 from sfnet import MEAN, STD, build_sfnet  # noqa: E402
+from sfnet.blocks_fbnet import bwbce_loss  # noqa: E402
+from sfnet.blocks_seenet import extend_for_blocks  # noqa: E402
+
+
+def parse_blocks(text: str) -> dict:
+    """`dfm,seem=s-daspp,bam` → {"dfm": True, "seem": "s-daspp", "bam": True}: a bare name switches a block on."""
+    blocks: dict = {}
+    for item in filter(None, (t.strip() for t in text.split(","))):
+        name, _, value = item.partition("=")
+        if name in blocks:
+            raise argparse.ArgumentTypeError(f"block {name!r} given twice")
+        blocks[name] = value if value else True
+    try:
+        build_sfnet("df1", 19, width_divisor=16, decoder_blocks=blocks)  # validates names and values
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e))
+    return blocks
+
+
+def load_init(model, path: str, arch: str, log=print) -> None:
+    """Loads a segstream model file's weights into `model`; tensors of decoder blocks the file lacks keep their
+    fresh initialisation (conv_last.0 widened by `extend_for_blocks` where a block feeds it). Anything else
+    missing or extra is an error."""
+    from safetensors.torch import load_file
+    weights = extend_for_blocks({k: v.float() for k, v in load_file(path).items()}, model)
+    missing, unexpected = model.load_state_dict(weights, strict=False)
+    reference = set(build_sfnet(arch, model.head.conv_last[1].out_channels,
+                                instance_head=model.has_instance_head).state_dict())
+    fresh = [k for k in missing if k not in reference]
+    missing = [k for k in missing if k in reference and not k.endswith("num_batches_tracked")]
+    if unexpected or missing:
+        raise SystemExit(f"train.py: {path} does not match arch {arch}: missing {missing[:3]}, "
+                         f"unexpected {unexpected[:3]}")
+    log(f"initialised from {path}" + (f" ({len(fresh)} new decoder-block tensors start fresh)" if fresh else ""))
+
 
 IGNORE = 255
 
@@ -166,6 +206,8 @@ def main(argv=None) -> int:
     p.add_argument("--momentum", type=float, default=0.9)
     p.add_argument("--weight-decay", type=float, default=5e-4)
     p.add_argument("--ohem", action="store_true")
+    p.add_argument("--bwbce-weight", type=float, default=1.0, metavar="L1",
+                   help="with dfm: weight λ1 of FBNet's Block-wise BCE in λ1·BwBCE + CE (default 1, the paper's)")
     p.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=cpu_has_bf16(),
                    help="bfloat16 autocast for convolutions (weights and the loss stay fp32); default: on where "
                         "the CPU has AVX-512 BF16 or AMX (1.5x faster steps on Zen 4), or on a CUDA GPU")
@@ -179,6 +221,8 @@ def main(argv=None) -> int:
     p.add_argument("--resume", action="store_true")
     p.add_argument("--init", default=None,
                    help="start from the weights of a segstream model file (e.g. the shipped model) instead of scratch")
+    p.add_argument("--blocks", type=parse_blocks, default={}, metavar="NAME[=VALUE],...",
+                   help="optional decoder blocks (issue #15, docs/blocks.md): dfm, ifbf, seem=s-daspp|fs, bam")
     p.add_argument("--export", default=None, help="write the final model file here (via convert_checkpoint)")
     p.add_argument("--export-dtype", default="f16", choices=["f32", "f16", "bf16"])
     p.add_argument("--network-scale", type=float, default=None,
@@ -196,7 +240,8 @@ def main(argv=None) -> int:
     crop = tuple(int(v) for v in args.crop.split("x"))
     scale_range = tuple(float(v) for v in args.scale.split(","))
 
-    model = build_sfnet(args.arch, args.classes).to(device).train()
+    blocks = args.blocks
+    model = build_sfnet(args.arch, args.classes, decoder_blocks=blocks).to(device).train()
     # On the CPU, NHWC lets oneDNN's convolutions (fp32 and bf16) skip layout reorders: ~10 % per step.
     channels_last = device.type == "cpu"
     if channels_last:
@@ -205,13 +250,7 @@ def main(argv=None) -> int:
                                 weight_decay=args.weight_decay)
     it, elapsed = 0, 0.0
     if args.init:
-        from safetensors.torch import load_file
-        weights = {k: v.float() for k, v in load_file(args.init).items()}
-        missing, unexpected = model.load_state_dict(weights, strict=False)
-        if unexpected or any(not k.endswith("num_batches_tracked") for k in missing):
-            raise SystemExit(f"train.py: {args.init} does not match arch {args.arch}: missing {missing[:3]}, "
-                             f"unexpected {unexpected[:3]}")
-        print(f"initialised from {args.init}")
+        load_init(model, args.init, args.arch)
     if args.resume and os.path.exists(ckpt_path):
         state = torch.load(ckpt_path, map_location=device, weights_only=False)
         model.load_state_dict(state["state_dict"])
@@ -252,6 +291,8 @@ def main(argv=None) -> int:
             logits = model(x)
         logits = logits.float()
         loss = ohem_loss(logits, y) if args.ohem else F.cross_entropy(logits, y, ignore_index=IGNORE)
+        if blocks.get("dfm"):
+            loss = loss + args.bwbce_weight * bwbce_loss(model, y)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "CSegKernels.h"
+#include "gate.h"
 #include "qu8-common.h"
 
 static int g_supported[SEG_ISA_COUNT];
@@ -105,9 +106,13 @@ int seg_isa_override_status(void) {
 
 /* ---- fp32 table ---- */
 static const seg_f32_ukernels g_f32[SEG_ISA_COUNT] = {
-    [SEG_ISA_SCALAR] = {seg_f32_winograd43_input__scalar, seg_f32_winograd43_output__scalar},
-    [SEG_ISA_AVX2] = {seg_f32_winograd43_input__avx2, seg_f32_winograd43_output__avx2},
-    [SEG_ISA_AVX512VNNI] = {seg_f32_winograd43_input__avx512, seg_f32_winograd43_output__avx512},
+    [SEG_ISA_SCALAR] = {seg_f32_winograd43_input__scalar, seg_f32_winograd43_output__scalar,
+                        seg_f32_modulate__scalar, seg_f32_balanced_sum__scalar},
+    [SEG_ISA_AVX2] = {seg_f32_winograd43_input__avx2, seg_f32_winograd43_output__avx2, seg_f32_modulate__avx2,
+                      seg_f32_balanced_sum__avx2},
+    /* The gates are memory-bound elementwise passes: AVX2's 8 lanes already keep up, so AVX-512 reuses them. */
+    [SEG_ISA_AVX512VNNI] = {seg_f32_winograd43_input__avx512, seg_f32_winograd43_output__avx512,
+                            seg_f32_modulate__avx2, seg_f32_balanced_sum__avx2},
 };
 
 const seg_f32_ukernels *seg_f32_ukernels_get(seg_isa isa) {
@@ -118,12 +123,15 @@ const seg_f32_ukernels *seg_f32_ukernels_get(seg_isa isa) {
 /* ---- int8 (qu8) table ---- */
 static const seg_qu8_ukernels g_qu8[SEG_ISA_COUNT] = {
     [SEG_ISA_SCALAR] = {seg_qu8_igemm_minmax_ukernel_1x64c4__scalar, 1, seg_qu8_bilinear_ukernel__scalar,
-                        seg_qu8_upsample_row_ukernel__scalar, seg_qu8_argmax_row_ukernel__scalar},
+                        seg_qu8_upsample_row_ukernel__scalar, seg_qu8_argmax_row_ukernel__scalar,
+                        .modulate = seg_qu8_modulate__scalar, .balanced_sum = seg_qu8_balanced_sum__scalar},
     [SEG_ISA_AVX2] = {seg_qu8_igemm_minmax_ukernel_4x8c4__avx2, 4, seg_qu8_bilinear_ukernel__avx2,
-                      seg_qu8_upsample_row_ukernel__avx2, seg_qu8_argmax_row_ukernel__avx2},
+                      seg_qu8_upsample_row_ukernel__avx2, seg_qu8_argmax_row_ukernel__avx2,
+                      .modulate = seg_qu8_modulate__avx2, .balanced_sum = seg_qu8_balanced_sum__avx2},
     [SEG_ISA_AVX512VNNI] = {seg_qu8_igemm_minmax_ukernel_6x64c4__avx512vnni, 6, seg_qu8_bilinear_ukernel__avx512bw,
                             seg_qu8_upsample_row_ukernel__avx512, seg_qu8_argmax_row_ukernel__avx512,
-                            seg_qu8_dot_ukernel_4x4__avx512vnni, 4},
+                            seg_qu8_dot_ukernel_4x4__avx512vnni, 4, seg_qu8_modulate__avx2,
+                            seg_qu8_balanced_sum__avx2},
 };
 
 const seg_qu8_ukernels *seg_qu8_ukernels_get(seg_isa isa) {

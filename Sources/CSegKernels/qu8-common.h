@@ -99,6 +99,12 @@ typedef struct seg_qu8_ukernels {
     seg_qu8_argmax_row_fn argmax_row;
     seg_qu8_dot_fn dot;      /* NULL: narrow convs use igemm too */
     size_t dot_mr;
+    /* The decoder blocks' gates (gate.c). */
+    void (*modulate)(size_t c, const uint8_t *x, size_t x_stride, uint8_t x_zp, float x_mult, const float *gs,
+                     const float *gc, uint8_t *y, size_t y_stride, uint8_t y_zp, size_t p0, size_t p1);
+    void (*balanced_sum)(size_t c, const uint8_t *h, size_t h_stride, uint8_t h_zp, const float *mh, const uint8_t *l,
+                         size_t l_stride, uint8_t l_zp, const float *ml, uint8_t *y, size_t y_stride, uint8_t y_zp,
+                         size_t p0, size_t p1);
 } seg_qu8_ukernels;
 
 const seg_qu8_ukernels *seg_qu8_ukernels_get(seg_isa isa);
@@ -131,6 +137,26 @@ SEG_QU8_UPSAMPLE_DECL(scalar)
 SEG_QU8_UPSAMPLE_DECL(avx2)
 SEG_QU8_UPSAMPLE_DECL(avx512)
 #undef SEG_QU8_UPSAMPLE_DECL
+
+/* Depthwise conv pixel kernel (qu8-dwconv.c): one output pixel, c channels; x[t] the tap's input pixel or NULL
+   (padding); w [taps][c16] int32; bias/mult [c16]; e: y_zp, lo, hi only. */
+typedef void (*seg_qu8_dw_pixel_fn)(size_t c, size_t c16, size_t taps, const uint8_t *const *x, const int32_t *w,
+                                    int32_t x_zp, const int32_t *bias, const float *mult,
+                                    const struct seg_qu8_epilogue *e, uint8_t *y);
+#define SEG_QU8_DW_PIXEL_DECL(isa)                                                                            \
+    void seg_qu8_dw_pixel__##isa(size_t, size_t, size_t, const uint8_t *const *, const int32_t *, int32_t,    \
+                                 const int32_t *, const float *, const struct seg_qu8_epilogue *, uint8_t *);
+SEG_QU8_DW_PIXEL_DECL(scalar)
+SEG_QU8_DW_PIXEL_DECL(avx2)
+SEG_QU8_DW_PIXEL_DECL(avx512)
+#undef SEG_QU8_DW_PIXEL_DECL
+
+/* Boundary gate row kernel (qu8-boundary-gate.c): c channels of one pixel. */
+typedef void (*seg_qu8_gate_row_fn)(size_t c, const uint8_t *a, const uint8_t *b, const float *table, int32_t b_zp,
+                                    int32_t y_zp, uint8_t *y);
+void seg_qu8_gate_row__scalar(size_t, const uint8_t *, const uint8_t *, const float *, int32_t, int32_t, uint8_t *);
+void seg_qu8_gate_row__avx2(size_t, const uint8_t *, const uint8_t *, const float *, int32_t, int32_t, uint8_t *);
+void seg_qu8_gate_row__avx512(size_t, const uint8_t *, const uint8_t *, const float *, int32_t, int32_t, uint8_t *);
 
 /* The scalar epilogue, the definition every SIMD variant reproduces. */
 static inline uint8_t seg_qu8_requant(int32_t acc, int32_t bias, float mult, const seg_qu8_epilogue *e, int32_t r) {

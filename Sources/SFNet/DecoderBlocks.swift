@@ -85,7 +85,7 @@ public struct DecoderBlocks: Sendable, Equatable {
     }
 
     /// The blocks both engines run; a file naming another one is refused at load.
-    static let implemented: Set<Substring> = []
+    static let implemented: Set<Substring> = ["dfm", "ifbf", "seem", "bam"]
 
     /// The `decoder_blocks` JSON for a file; nil when no block is on (the key is then left out).
     var metadataValue: String? {

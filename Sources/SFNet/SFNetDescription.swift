@@ -9,7 +9,7 @@ extension Graph {
         let backbone = Backbone(config)
         return (backbone, Head(featureChannels: backbone.featureChannels,
                                dim: (config.arch == .r18 ? 128 : 64) / config.widthDivisor, classes: config.numClasses,
-                               instanceHead: config.instanceHead))
+                               instanceHead: config.instanceHead, blocks: config.decoderBlocks))
     }
 
     static func sfnet(_ config: SFNetConfig) -> Graph {

@@ -16,6 +16,17 @@ struct Graph: Sendable {
         case resize
         /// inputs [high, flow, lat]: lat + warp(high, flow) (the FAM, fused).
         case warpAdd
+        /// inputs [high, flow]: warp(high, flow) at the flow's size, keeping high's group (the FAM's warp alone,
+        /// where a balanced fusion replaces the add).
+        case warp
+        /// inputs [x, spatial logits (1 channel, fp32), channel logits (C×1×1, fp32)]: x + (x·σ(spatial))·σ(channel)
+        /// (FBNet's Dual Feature Modulator, `Modules/FeatureModulator.swift`).
+        case modulate
+        /// inputs [high, low, logits from high (2C×1×1, fp32), logits from low (2C×1×1, fp32)]:
+        /// 2σ(a_h)·high + 2σ(a_l)·low, a = sum of the logits (IFBFNet's balanced fusion, `Modules/BalancedFusion.swift`).
+        case balancedSum
+        /// inputs [attention, feature]: feature·(1 − σ(attention)) (SeENet's BAM gate), a value of its own group.
+        case boundaryGate
     }
 
     struct Node: Sendable {
@@ -124,6 +135,32 @@ struct Graph: Sendable {
         add(name, .warpAdd, [high, flow, lat], output: addValue(group: group, channels: values[lat].channels))
     }
 
+    /// warp(high, flow): a new value at the flow's size in high's group.
+    mutating func warp(_ name: String, high: Int, flow: Int) -> Int {
+        add(name, .warp, [high, flow], output: addValue(group: nil, channels: values[high].channels))
+    }
+
+    /// x + (x·σ(spatial))·σ(channel): a new value of quantization group `group`.
+    mutating func modulate(_ name: String, _ x: Int, spatial: Int, channel: Int, group: String) -> Int {
+        precondition(values[spatial].isFloat && values[spatial].channels == 1 && values[channel].isFloat
+                     && values[channel].channels == values[x].channels, "\(name): gate logits")
+        return add(name, .modulate, [x, spatial, channel], output: addValue(group: group, channels: values[x].channels))
+    }
+
+    /// 2σ(a_h)·high + 2σ(a_l)·low, a = logitsHigh + logitsLow: a new value of quantization group `group`.
+    mutating func balancedSum(_ name: String, high: Int, low: Int, logitsHigh: Int, logitsLow: Int, group: String) -> Int {
+        let c = values[high].channels
+        precondition(values[low].channels == c && values[logitsHigh].isFloat && values[logitsLow].isFloat
+                     && values[logitsHigh].channels == 2 * c && values[logitsLow].channels == 2 * c, "\(name): inputs")
+        return add(name, .balancedSum, [high, low, logitsHigh, logitsLow], output: addValue(group: group, channels: c))
+    }
+
+    /// feature·(1 − σ(attention)) (same shapes): a new value of quantization group `name`.
+    mutating func boundaryGate(_ name: String, attention: Int, feature: Int) -> Int {
+        precondition(values[attention].channels == values[feature].channels)
+        return add(name, .boundaryGate, [attention, feature], output: addValue(group: name, channels: values[feature].channels))
+    }
+
     // MARK: - Reading
 
     /// Every conv, in execution order.
@@ -152,8 +189,8 @@ struct Graph: Sendable {
         }
         for node in nodes {
             switch node.op {
-            case .maxPool, .adaptiveAveragePool, .resize: union(node.output, node.inputs[0])
-            case .conv, .warpAdd: break
+            case .maxPool, .adaptiveAveragePool, .resize, .warp: union(node.output, node.inputs[0])
+            case .conv, .warpAdd, .modulate, .balancedSum, .boundaryGate: break
             }
         }
         var name: [Int: String] = [:]
@@ -246,6 +283,15 @@ struct GraphPlan: Sendable {
             case .warpAdd:
                 let lat = shapes[node.inputs[2]]!
                 setShape(node.output, lat.height, lat.width)
+            case .warp:
+                let flow = shapes[node.inputs[1]]!
+                setShape(node.output, flow.height, flow.width)
+            case .modulate, .balancedSum:
+                setShape(node.output, x.height, x.width)
+            case .boundaryGate:
+                let b = shapes[node.inputs[1]]!
+                precondition(x.height == b.height && x.width == b.width, "\(node.name): attention and feature sizes differ")
+                setShape(node.output, b.height, b.width)
             }
         }
         // Buffers, numbered as first written; a concat's slices share one.

@@ -20,8 +20,12 @@ public final class SFNetInt8Model: SegmentationModel, SessionRunner {
     /// fp32 CHW out, quantized to `output` when the consumer is int8).
     enum Layer: Sendable {
         case int8(QConv2d)
+        case depthwise(QDepthwiseConv2d)
         case fp32(Conv2d, input: QuantParams?, output: QuantParams?)
     }
+
+    /// The convs that run int8, in graph order (tests and tools inspect them, e.g. `allowsWinograd`).
+    public var int8Convs: [QConv2d] { layers.compactMap { if case .int8(let c)? = $0 { return c } else { return nil } } }
 
     private let inputParams: QuantParams?
     /// The network (`Graph.sfnet`), the layer of every conv node (by node index), the params of every u8
@@ -30,6 +34,8 @@ public final class SFNetInt8Model: SegmentationModel, SessionRunner {
     private let layers: [Layer?]
     private let valueParams: [QuantParams?]
     private let concatParams: [QuantParams?]
+    /// The boundary gates' tables (by node index; nil for other nodes).
+    private let gateTables: [[Float]?]
 
     /// Loads an int8 model file (docs/int8.md). Throws `ModelFileError`; never loads partially.
     public convenience init(contentsOf url: URL) throws {
@@ -85,6 +91,14 @@ public final class SFNetInt8Model: SegmentationModel, SessionRunner {
                 throw ModelFileError.invalidValue(name: "\(s.name).weight_scale", reason: "scales must be positive")
             }
             guard let inParams else { preconditionFailure("int8 conv \(s.name) without input params") }
+            if s.isDepthwise {
+                guard let outParams, s.groups == s.inChannels, s.groups == s.outChannels, s.stride == 1 else {
+                    preconditionFailure("\(s.name): a depthwise conv with u8 output and stride 1 expected")
+                }
+                return .depthwise(QDepthwiseConv2d(name: s.name, channels: s.outChannels, kernelSize: s.kernel, padding: s.padding,
+                                                   dilation: s.dilation, weight: q, weightScale: scale, bias: bias,
+                                                   input: inParams, output: outParams, relu: s.relu))
+            }
             return .int8(QConv2d(name: s.name, inChannels: s.inChannels, outChannels: s.outChannels, kernelSize: s.kernel,
                                  stride: s.stride, padding: s.padding, dilation: s.dilation, weight: q, weightScale: scale,
                                  bias: bias, input: inParams, output: outParams, relu: s.relu))
@@ -95,8 +109,14 @@ public final class SFNetInt8Model: SegmentationModel, SessionRunner {
         self.graph = graph
         layers = try graph.convLayers(make)
         let groups = graph.quantizationGroups()
-        valueParams = groups.map { $0.flatMap { act[$0] } }
+        let valueParams = groups.map { $0.flatMap { act[$0] } }
+        self.valueParams = valueParams
         concatParams = graph.concats.map { act[$0.name] }
+        gateTables = graph.nodes.map { node in
+            guard case .boundaryGate = node.op else { return nil }
+            return QOps.gateTable(attention: valueParams[node.inputs[0]]!, feature: valueParams[node.inputs[1]]!,
+                                  output: valueParams[node.output]!)
+        }
     }
 
     // MARK: - Inference (same contract as SFNetModel, through an InferenceSession)
@@ -173,10 +193,17 @@ public final class SFNetInt8Model: SegmentationModel, SessionRunner {
             GraphPlan(graph, height: height, width: width, elements: { s, isFloat in
                 isFloat ? s.channels * s.height * s.width : Self.u8Elements(s.channels, s.height, s.width)
             }, scratch: { i, x, y in
+                switch graph.nodes[i].op {
+                case .modulate: return [QOps.modulateScratch(channels: x.channels, height: x.height, width: x.width)]
+                case .balancedSum: return [QOps.balancedSumScratch(channels: x.channels)]
+                default: break
+                }
                 guard let layer = layers[i] else { return [] }
                 let onInput = graph.nodes[i].inputs[0] == graph.input
                 switch layer {
-                case .int8: return onInput ? [Self.u8Elements(x.channels, x.height, x.width)] : []
+                case .int8(let conv):
+                    return onInput && !conv.quantizesItsInput ? [Self.u8Elements(x.channels, x.height, x.width)] : []
+                case .depthwise: return onInput ? [Self.u8Elements(x.channels, x.height, x.width)] : []
                 case .fp32: return (onInput ? [] : [x.channels * x.height * x.width]) + [y.channels * y.height * y.width]
                 }
             })
@@ -188,6 +215,9 @@ public final class SFNetInt8Model: SegmentationModel, SessionRunner {
         switch layer {
         case .int8(let conv):
             conv.run(x, into: y, residual: residual, context: ws.context, isa: ws.context.isa)
+        case .depthwise(let conv):
+            precondition(residual == nil, "\(conv.name): no int8 residual on a depthwise conv")
+            conv.run(x, into: y, context: ws.context, isa: ws.context.isa)
         case .fp32(let conv, _, _):
             precondition(residual == nil)
             let xf = fp32View(ws.slots[scratch[0]], x.channels, x.height, x.width)
@@ -204,6 +234,8 @@ public final class SFNetInt8Model: SegmentationModel, SessionRunner {
         switch layer {
         case .int8(let conv):
             conv.runFloat(x, into: y, yStride: 4 * stride, context: ws.context, isa: ws.context.isa)
+        case .depthwise(let conv):
+            preconditionFailure("\(conv.name): a depthwise conv has no fp32 output")
         case .fp32(let conv, _, _):
             let (h, w) = conv.outputSize(height: x.height, width: x.width)
             let xf = fp32View(ws.slots[scratch[0]], x.channels, x.height, x.width)
@@ -269,6 +301,20 @@ public final class SFNetInt8Model: SegmentationModel, SessionRunner {
                 QOps.warpAdd(high: qt(x), flow: ft(flow).data, flowStride: 4 * graph.values[flow].channels,
                              lat: qt(node.inputs[2]), into: qt(y), alignCorners: config.warpAlignCorners, context: context,
                              isa: isa, name: node.name)
+            case .warp:
+                let flow = node.inputs[1]
+                QOps.warpAdd(high: qt(x), flow: ft(flow).data, flowStride: 4 * graph.values[flow].channels, lat: nil,
+                             into: qt(y), alignCorners: config.warpAlignCorners, context: context, isa: isa, name: node.name)
+            case .modulate:
+                QOps.modulate(qt(x), spatial: ft(node.inputs[1]).data, channel: ft(node.inputs[2]).data, into: qt(y),
+                              scratch: ws.slots[scratch[0]].pointer, context: context, isa: isa, name: node.name)
+            case .balancedSum:
+                QOps.balancedSum(high: qt(x), low: qt(node.inputs[1]), logitsHigh: ft(node.inputs[2]).data,
+                                 logitsLow: ft(node.inputs[3]).data, into: qt(y), scratch: ws.slots[scratch[0]].pointer,
+                                 context: context, isa: isa, name: node.name)
+            case .boundaryGate:
+                QOps.boundaryGate(attention: qt(x), feature: qt(node.inputs[1]), into: qt(y), table: gateTables[i]!,
+                                  context: context, isa: isa, name: node.name)
             }
         }
         return (ft(graph.output), graph.instanceOutput.map(ft))
@@ -280,10 +326,15 @@ public final class SFNetInt8Model: SegmentationModel, SessionRunner {
         return graph.values[v].concat.map { concatParams[$0]! } ?? valueParams[v]!
     }
 
-    /// A conv on the fp32 network input into u8 `y`: int8 convs quantize the input first
-    /// (`quantize_input`), fp32 ones quantize their output.
+    /// A conv on the fp32 network input into u8 `y`: int8 convs quantize the input first (the stem's
+    /// first conv in the same pass, `QConv2d.run(quantizing:)`; others as `quantize_input`), fp32 ones
+    /// quantize their output.
     private func runOnInput(_ ws: Workspace, _ layer: Layer, _ input: Tensor, into y: QTensor, scratch: [Int]) {
         switch layer {
+        case .depthwise(let conv):
+            preconditionFailure("\(conv.name): a depthwise conv on the network input")
+        case .int8(let conv) where conv.quantizesItsInput:
+            conv.run(quantizing: input, into: y, context: ws.context, isa: ws.context.isa)
         case .int8(let conv):
             let xq = u8View(ws.slots[scratch[0]], input.channels, input.height, input.width, inputParams!)
             QOps.quantize(input, into: xq, context: ws.context, name: "quantize_input")

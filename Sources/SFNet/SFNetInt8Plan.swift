@@ -60,11 +60,11 @@ struct SFNetInt8Plan {
                 if let input { group(input) }
                 if let output { group(output); observed[s.name] = output }
                 io[s.name] = (input, output)
-            case .warpAdd:
+            case .warpAdd, .modulate, .balancedSum, .boundaryGate:
                 let sum = groupOf[node.output]!
                 group(sum)
                 observed[node.name] = sum
-            case .maxPool, .adaptiveAveragePool, .resize:
+            case .maxPool, .adaptiveAveragePool, .resize, .warp:
                 break
             }
         }
@@ -74,7 +74,7 @@ struct SFNetInt8Plan {
     var expectedTensors: [(name: String, dtype: String, shape: [Int])] {
         var out: [(String, String, [Int])] = []
         for s in graph.parameters {
-            let w = [s.outChannels, s.inChannels, s.kernel, s.kernel]
+            let w = s.weightShape
             if fp32Layers.contains(s.name) {
                 out.append(("\(s.name).weight", "F32", w))
             } else {
@@ -116,7 +116,7 @@ struct SFNetInt8Plan {
         guard let bn = s.batchNorm else { return (w, own) }
         let gamma = try weights("\(bn).weight"), beta = try weights("\(bn).bias")
         let mean = try weights("\(bn).running_mean"), variance = try weights("\(bn).running_var")
-        let k = s.inChannels * s.kernel * s.kernel
+        let k = s.weightShape.dropFirst().reduce(1, *)
         var b = [Float](repeating: 0, count: s.outChannels)
         for o in 0..<s.outChannels {
             let scale = gamma[o] / (variance[o] + Float(1e-5)).squareRoot()

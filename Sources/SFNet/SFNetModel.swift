@@ -11,9 +11,15 @@ import SegEngine
 public final class SFNetModel: SegmentationModel, SessionRunner {
     public let config: SFNetConfig
 
+    /// A conv of the graph: dense, or depthwise (`ConvSpec.groups`).
+    enum Layer: Sendable {
+        case dense(Conv2d)
+        case depthwise(DepthwiseConv2d)
+    }
+
     /// The network (`Graph.sfnet`), and the conv of every conv node (by node index).
     private let graph: Graph
-    private let layers: [Conv2d?]
+    private let layers: [Layer?]
 
     /// Loads a segstream model file (docs/model-format.md). Throws `ModelFileError`; never loads partially.
     public convenience init(contentsOf url: URL) throws {
@@ -65,15 +71,21 @@ public final class SFNetModel: SegmentationModel, SessionRunner {
     }
 
     private init(config: SFNetConfig, graph: Graph, weights: (String) throws -> [Float]) throws {
-        func make(_ s: ConvSpec) throws -> Conv2d {
+        func make(_ s: ConvSpec) throws -> Layer {
             var bn: BatchNormParameters? = nil
             if let b = s.batchNorm {
                 bn = BatchNormParameters(gamma: try weights("\(b).weight"), beta: try weights("\(b).bias"),
                                          mean: try weights("\(b).running_mean"), variance: try weights("\(b).running_var"))
             }
-            return Conv2d(name: s.name, inChannels: s.inChannels, outChannels: s.outChannels, kernelSize: s.kernel,
+            if s.isDepthwise {
+                precondition(s.groups == s.inChannels && s.groups == s.outChannels && s.stride == 1, "\(s.name): not depthwise")
+                return .depthwise(DepthwiseConv2d(name: s.name, channels: s.outChannels, kernelSize: s.kernel, padding: s.padding,
+                                                  dilation: s.dilation, weight: try weights("\(s.name).weight"),
+                                                  bias: s.hasBias ? try weights("\(s.name).bias") : nil, batchNorm: bn, relu: s.relu))
+            }
+            return .dense(Conv2d(name: s.name, inChannels: s.inChannels, outChannels: s.outChannels, kernelSize: s.kernel,
                           stride: s.stride, padding: s.padding, dilation: s.dilation, weight: try weights("\(s.name).weight"),
-                          bias: s.hasBias ? try weights("\(s.name).bias") : nil, batchNorm: bn, relu: s.relu)
+                          bias: s.hasBias ? try weights("\(s.name).bias") : nil, batchNorm: bn, relu: s.relu))
         }
         self.config = config
         self.graph = graph
@@ -128,7 +140,15 @@ public final class SFNetModel: SegmentationModel, SessionRunner {
     private func networkOutputs(_ input: Tensor, _ ws: Workspace) -> (logits: Tensor, instances: Tensor?) {
         precondition(input.channels == 3 && input.height > 0 && input.width > 0, "input must be 3×H×W, got \(input.shape)")
         let context = ws.context
-        let plan = ws.plan(height: input.height, width: input.width) { GraphPlan(graph, height: input.height, width: input.width) }
+        let plan = ws.plan(height: input.height, width: input.width) {
+            GraphPlan(graph, height: input.height, width: input.width, scratch: { i, x, _ in
+                switch graph.nodes[i].op {
+                case .modulate: [Gates.modulateScratch(channels: x.channels, height: x.height, width: x.width)]
+                case .balancedSum: [Gates.balancedSumScratch(channels: x.channels)]
+                default: []
+                }
+            })
+        }
         var buffers = [Tensor?](repeating: nil, count: plan.bufferShapes.count)
         func tensor(_ v: Int) -> Tensor { v == graph.input ? input : buffers[plan.bufferOfValue[v]]!.channelSlice(graph.channels(v)) }
         graph.execute(plan, take: { b in
@@ -141,7 +161,10 @@ public final class SFNetModel: SegmentationModel, SessionRunner {
             let x = tensor(node.inputs[0]), y = tensor(node.output)
             switch node.op {
             case .conv:
-                layers[i]!.run(x, into: y, residual: node.residual.map(tensor), context: context)
+                switch layers[i]! {
+                case .dense(let conv): conv.run(x, into: y, residual: node.residual.map(tensor), context: context)
+                case .depthwise(let conv): conv.run(x, into: y, residual: node.residual.map(tensor), context: context)
+                }
             case .maxPool:
                 Pooling.maxPool(x, into: y, context: context, name: node.name)
             case .adaptiveAveragePool:
@@ -151,6 +174,18 @@ public final class SFNetModel: SegmentationModel, SessionRunner {
             case .warpAdd:
                 FlowWarp.warpAdd(high: x, flow: tensor(node.inputs[1]), lat: tensor(node.inputs[2]), into: y,
                                  alignCorners: config.warpAlignCorners, context: context, name: node.name)
+            case .warp:
+                FlowWarp.warpAdd(high: x, flow: tensor(node.inputs[1]), lat: nil, into: y,
+                                 alignCorners: config.warpAlignCorners, context: context, name: node.name)
+            case .modulate:
+                Gates.modulate(x, spatial: tensor(node.inputs[1]), channel: tensor(node.inputs[2]), into: y,
+                               scratch: ws.slots[plan.scratchSlots[i][0]].pointer, context: context, name: node.name)
+            case .balancedSum:
+                Gates.balancedSum(high: x, low: tensor(node.inputs[1]), logitsHigh: tensor(node.inputs[2]),
+                                  logitsLow: tensor(node.inputs[3]), into: y,
+                                  scratch: ws.slots[plan.scratchSlots[i][0]].pointer, context: context, name: node.name)
+            case .boundaryGate:
+                BoundaryGate.apply(attention: x, feature: tensor(node.inputs[1]), into: y, context: context, name: node.name)
             }
         }
         return (tensor(graph.output), graph.instanceOutput.map(tensor))

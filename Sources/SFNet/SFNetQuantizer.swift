@@ -68,11 +68,11 @@ public final class SFNetQuantizer {
         var w = SafetensorsWriter(metadata: meta)
         for s in graph.parameters {
             let (weight, bias) = try SFNetInt8Plan.fold(s) { try self.file.floats($0) }
-            let shape = [s.outChannels, s.inChannels, s.kernel, s.kernel]
+            let shape = s.weightShape
             if fp32.contains(s.name) {
                 w.add("\(s.name).weight", shape: shape, floats: weight)
             } else {
-                let k = s.inChannels * s.kernel * s.kernel
+                let k = shape.dropFirst().reduce(1, *)
                 var q = [Int8](repeating: 0, count: weight.count)
                 var scale = [Float](repeating: 0, count: s.outChannels)
                 seg_qu8_quantize_weights(s.outChannels, k, weight, &q, &scale)

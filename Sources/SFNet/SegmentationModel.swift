@@ -90,6 +90,12 @@ public final class InferenceSession {
         set { workspace.context.isa = newValue }
     }
 
+    /// Forces the int8 3×3 convs' algorithm (`ExecutionContext.int8Algorithm`); nil: measured per conv.
+    public var int8Algorithm: QConv2d.Algorithm? {
+        get { workspace.context.int8Algorithm }
+        set { workspace.context.int8Algorithm = newValue }
+    }
+
     /// fp32 logits, numClasses×height×width: the network's low-resolution logits resized (bilinear,
     /// align_corners=True, as the reference) straight to that size, usually the input's. Allocates only
     /// the returned tensor.

@@ -5,7 +5,12 @@
 // A/B of the fp32 conv algorithms in one process, interleaved per iteration (medians; steadier than
 // separate runs on a shared machine): --algorithms auto,winograd2x2[,winograd4x4,im2col] [--profile]
 // ("auto" is the engine's rule; a named one is forced wherever it applies, see Conv2d.forcedAlgorithm).
+// int8 models take igemm,winograd4x4 (InferenceSession.int8Algorithm); their "auto" times each conv's two
+// algorithms over its first 4 runs, so give it --warmup 4 or more.
 // A setting may carry its own Winograd scratch budget in MiB: auto@8 (else --winograd-bytes or the default).
+// --save-output FILE writes the last pass's result raw (labels: H·W bytes; logits: C·H·W little-endian floats),
+// so two builds can be compared byte for byte (`cmp`) on the same input; --input FILE gives that input (a normalised
+// frame as raw fp32 CHW) instead of the synthetic pattern.
 import Foundation
 import SegEngine
 import SFNet
@@ -13,7 +18,8 @@ import SFNet
 let usage = """
     usage: SegBench [--arch r18|df1|df2 | --model FILE] [--height H] [--width W] [--threads N]
                     [--iterations N] [--warmup N] [--mode labels|logits] [--profile]
-                    [--algorithms auto,winograd2x2[@MiB],...] [--panel-bytes B] [--winograd-bytes B]
+                    [--algorithms auto,winograd2x2[@MiB],...|auto,igemm,winograd4x4] [--panel-bytes B]
+                    [--winograd-bytes B] [--input RAW_FP32_CHW] [--save-output FILE]
     """
 /// A usage mistake: say what and exit 64 (EX_USAGE), rather than benchmark something else than was asked.
 func usageError(_ message: String) -> Never {
@@ -21,7 +27,7 @@ func usageError(_ message: String) -> Never {
     exit(64)
 }
 let valueOptions: Set = ["arch", "model", "height", "width", "threads", "iterations", "warmup", "mode", "algorithms",
-                         "panel-bytes", "winograd-bytes"]
+                         "panel-bytes", "winograd-bytes", "save-output", "input"]
 var options: [String: String] = [:]
 var flags: Set<String> = []
 var args = CommandLine.arguments.dropFirst()
@@ -61,7 +67,16 @@ if let path = options["model"] {
 }
 let model = loaded.makeSession()
 let input = Tensor(channels: 3, height: height, width: width)
-for i in 0..<input.count { input.data[i] = Float((i * 7919) % 1000) / 500 - 1 }
+if let path = options["input"] {
+    // A real (normalised) frame instead of the synthetic pattern: raw little-endian fp32 CHW, 3·H·W floats.
+    guard let data = FileManager.default.contents(atPath: path) else { usageError("cannot read --input \(path)") }
+    guard data.count == 4 * input.count else {
+        usageError("--input \(path) holds \(data.count) bytes, expected \(4 * input.count) (3×\(height)×\(width) floats)")
+    }
+    data.withUnsafeBytes { raw in for i in 0..<input.count { input.data[i] = raw.loadUnaligned(fromByteOffset: 4 * i, as: Float.self) } }
+} else {
+    for i in 0..<input.count { input.data[i] = Float((i * 7919) % 1000) / 500 - 1 }
+}
 var labels = [UInt8](repeating: 0, count: height * width)
 
 @MainActor func runOnce() {
@@ -97,6 +112,16 @@ print(String(format: "swift %@ %@ %dx%d threads=%d mode=%@: median %.1f ms (min 
              arch.rawValue, model.precision.rawValue, height, width, threads, mode, median, times.first!, times.last!, times.count,
              cpuTimes[cpuTimes.count / 2], peakRSSMiB()))
 
+if let path = options["save-output"] {
+    // One more pass, outside the timed ones, so that saving costs them nothing.
+    let bytes: Data
+    if mode == "logits" { bytes = model.forward(input: input).toArray().withUnsafeBytes { Data($0) } }
+    else { runOnce(); bytes = Data(labels) }
+    do { try bytes.write(to: URL(fileURLWithPath: path)) } catch {
+        FileHandle.standardError.write(Data("SegBench: cannot write \(path): \(error.localizedDescription)\n".utf8))
+        exit(74)   // EX_IOERR
+    }
+}
 print(String(format: "activation arena %.0f MiB", Double(model.activationBytes) / 1048576))
 if flags.contains("profile") {
     let timings = model.profile(input: input)
@@ -113,19 +138,23 @@ if flags.contains("profile") {
 /// Times the forward pass under each algorithm setting, round-robin within every iteration, and prints the
 /// median per setting (whole network, then per layer with --profile).
 @MainActor func compareAlgorithms(_ names: [String]) {
-    struct Setting { var algorithm: Conv2d.Algorithm?, budget: Int }
+    struct Setting { var algorithm: Conv2d.Algorithm?, int8: QConv2d.Algorithm?, budget: Int }
     let defaultBudget = Conv2d.winogradBudgetBytes
     let settings: [Setting] = names.map { spec in
         let parts = spec.split(separator: "@", maxSplits: 1).map(String.init)
         let budget = parts.count > 1 ? Int(parts[1]).map { $0 << 20 } : defaultBudget
         guard let budget else { usageError("bad budget in \(spec) (MiB expected)") }
-        if parts[0] == "auto" { return Setting(algorithm: nil, budget: budget) }
+        if parts[0] == "auto" { return Setting(algorithm: nil, int8: nil, budget: budget) }
+        if let a = QConv2d.Algorithm(rawValue: parts[0]) { return Setting(algorithm: nil, int8: a, budget: budget) }
         guard let a = Conv2d.Algorithm(rawValue: parts[0]) else {
-            usageError("unknown algorithm \(parts[0]) (auto|\(Conv2d.Algorithm.allCases.map(\.rawValue).joined(separator: "|")))")
+            let all = Conv2d.Algorithm.allCases.map(\.rawValue) + QConv2d.Algorithm.allCases.map(\.rawValue)
+            usageError("unknown algorithm \(parts[0]) (auto|\(all.joined(separator: "|")))")
         }
-        return Setting(algorithm: a, budget: budget)
+        return Setting(algorithm: a, int8: nil, budget: budget)
     }
-    func apply(_ s: Setting) { Conv2d.forcedAlgorithm = s.algorithm; Conv2d.winogradBudgetBytes = s.budget }
+    func apply(_ s: Setting) {
+        Conv2d.forcedAlgorithm = s.algorithm; Conv2d.winogradBudgetBytes = s.budget; model.int8Algorithm = s.int8
+    }
     var totals = Array(repeating: [Double](), count: settings.count)
     var layers = Array(repeating: [String: [Double]](), count: settings.count)
     var order: [(String, Int)] = []
@@ -155,7 +184,7 @@ if flags.contains("profile") {
         (0..<planes).map { p in stride(from: p, to: l.count, by: planes).max { l[$0] < l[$1] }! / planes }
     }
     let reference = labels(logits[0])
-    apply(Setting(algorithm: nil, budget: defaultBudget))
+    apply(Setting(algorithm: nil, int8: nil, budget: defaultBudget))
     let scale = logits[0].reduce(0) { max($0, abs($1)) }
     for (k, name) in names.enumerated().dropFirst() {
         let diff = zip(logits[k], logits[0]).reduce(0) { max($0, abs($1.0 - $1.1)) }

@@ -36,6 +36,11 @@ public final class ExecutionContext {
     /// Int8 conv indirection tables, per conv and input geometry (built on first use, then reused: they
     /// depend on the geometry only, the kernel rebases them to whatever buffer is passed).
     var indirectionTables: [IndirectionKey: IndirectionTable] = [:]
+    /// Forces this context's int8 3×3 convs to one algorithm where it applies (benchmarks, A/B runs, tests);
+    /// nil: each conv's measured choice (`QConv2d.algorithm`).
+    public var int8Algorithm: QConv2d.Algorithm?
+    /// Int8 conv algorithm trials and choices, per conv, input size and ISA (`QConv2d.algorithm`).
+    var int8AlgorithmTrials: [AlgorithmKey: AlgorithmTrial] = [:]
 
     /// A workspace on `pool` (default: the process-wide pool).
     public init(pool: WorkerPool = .shared) {

@@ -11,6 +11,10 @@ import Testing
         var c = SFNetConfig(arch: arch)
         c.widthDivisor = 16
         return c
+    } + [SFNetArch.df1, .r18].map { arch in   // with FBNet's and IFBFNet's decoder blocks (docs/blocks.md)
+        var c = SFNetConfig(arch: arch, widthDivisor: 16)
+        c.decoderBlocks = DecoderBlocks(featureModulator: true, balancedFusion: true)
+        return c
     }
 
     @Test(arguments: configs, [(64, 96), (37, 59), (512, 1024)])
@@ -105,8 +109,30 @@ import Testing
         #expect(try group(ofOutput: t.classifier.name) == nil)        // fp32 logits
         #expect(groups[graph.input] == "input")
     }
+
+    @Test func decoderBlockGroups() throws {
+        // FBNet's modulator and IFBFNet's fusion (docs/int8.md): P5 gets its own group, the modulated P5 joins the
+        // fuse concat as P5 does without the block, the warp keeps the coarse feature's group, the balanced sum is
+        // the FAM sum, the gate convs write fp32.
+        let config = Self.configs.first { $0.arch == .df1 && !$0.decoderBlocks.isEmpty }!
+        let t = Graph.sfnetModules(config).head
+        let graph = Graph.sfnet(config)
+        let groups = graph.quantizationGroups()
+        func group(ofOutput name: String) throws -> String? { groups[try #require(graph.nodes.first { $0.name == name }).output] }
+        #expect(try group(ofOutput: t.ppm.bottleneck.name) == t.ppm.bottleneck.name)
+        #expect(try group(ofOutput: "head.dfm") == "head.fuse.concat")
+        #expect(try group(ofOutput: "head.fpn_out_align.1.warp") == "head.fuse.concat")   // DF1's level 1 warps P5
+        #expect(try group(ofOutput: "head.fpn_out_align.0.warp") == "head.fpn_out_align.1.sum")
+        #expect(try group(ofOutput: "head.ifbf.0") == "head.fpn_out_align.0.sum")
+        for conv in ["head.dfm.spatial", "head.dfm.channel", "head.ifbf.0.fc_h", "head.ifbf.1.fc_l"] {
+            #expect(try group(ofOutput: conv) == nil, "\(conv)")
+        }
+        #expect(SFNetInt8Plan.fp32Candidates(graph).contains("head.dfm.spatial"))
+    }
 }
 
 extension SFNetConfig: CustomTestStringConvertible {
-    public var testDescription: String { "\(arch.rawValue)/\(widthDivisor)" }
+    public var testDescription: String {
+        "\(arch.rawValue)/\(widthDivisor)" + (decoderBlocks.isEmpty ? "" : "+" + decoderBlocks.names.joined(separator: "+"))
+    }
 }

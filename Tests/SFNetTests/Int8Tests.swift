@@ -27,6 +27,30 @@ func argmaxAgreement(_ a: [UInt8], _ b: [UInt8]) -> Double {
     Double(zip(a, b).filter { $0 == $1 }.count) / Double(a.count)
 }
 
+/// int8 against fp32 on synthetic 64×96 frames (one per seed): the mean label agreement, and the relative L2
+/// error of the low-resolution logits over all of them.
+func int8AgreementWithFP32(_ int8: InferenceSession, _ fp32: InferenceSession, seeds: Range<Int>) -> (labels: Double, relativeL2: Float) {
+    var agree = 0.0, err2: Float = 0, ref2: Float = 0
+    for seed in seeds {
+        let x = syntheticFrame(height: 64, width: 96, seed: seed)
+        agree += argmaxAgreement(int8.predictLabels(input: x), fp32.predictLabels(input: x)) / Double(seeds.count)
+        let av = int8.lowResolutionLogits(input: x).toArray(), bv = fp32.lowResolutionLogits(input: x).toArray()
+        for i in av.indices { err2 += (av[i] - bv[i]) * (av[i] - bv[i]); ref2 += bv[i] * bv[i] }
+    }
+    return (agree, (err2 / ref2).squareRoot())
+}
+
+/// Every int8 ISA this CPU has gives the scalar kernels' logits on `x`, bit for bit (leaves `int8.isa` nil).
+func expectEveryISAIdentical(_ int8: InferenceSession, _ x: Tensor, _ what: String) {
+    int8.isa = SEG_ISA_SCALAR
+    let reference = int8.lowResolutionLogits(input: x).toArray()
+    for isa in [SEG_ISA_AVX2, SEG_ISA_AVX512VNNI] where seg_isa_supported(isa) != 0 {
+        int8.isa = isa
+        #expect(int8.lowResolutionLogits(input: x).toArray() == reference, "\(what) \(String(cString: seg_isa_name(isa)))")
+    }
+    int8.isa = nil
+}
+
 /// A fixture model whose classifier bias is shifted so every class has the same mean logit over a few
 /// synthetic frames: random-weight fixtures otherwise predict one class almost everywhere, which would
 /// make argmax agreement meaningless. Cached per fixture.
@@ -126,7 +150,7 @@ func quantizedFixture(_ name: String, method: CalibrationMethod = .percentile, f
     /// adding about half an output step of rounding); random narrow models have many near-ties, so
     /// overall label agreement is only required to be ≥ 85 % (measured 89–99 %), but every pixel
     /// whose low-resolution fp32 top-2 margin exceeds 5 % of the logit range must agree (98 %).
-    @Test(arguments: ["df1_w16_ac0", "r18_w16", "df2_w16"])
+    @Test(arguments: ["df1_w16_ac0", "r18_w16", "df2_w16", "df1_w16_seem_bam", "r18_w16_seem_fs", "df2_w16_seem_fs_bam"])
     func argmaxAgreesWithFP32(_ name: String) throws {
         let (fp32, int8, _) = try quantizedFixture(name)
         var agree = 0.0, confident = 0, confidentAgree = 0, err2: Float = 0, ref2: Float = 0

@@ -18,6 +18,9 @@ func fixtureURL(_ name: String) throws -> URL {
         Case(model: "r18_w16", input: 0, threads: 2), Case(model: "r18_w16", input: 1, threads: 1),
         Case(model: "df1_w16_ac0", input: 0, threads: 2), Case(model: "df1_w16_ac0", input: 1, threads: 3),
         Case(model: "df2_w16", input: 0, threads: 2),
+        // SeENet's blocks (issue #15): SeEM S-DASPP + BAM, SeEM-FS, SeEM-FS + BAM.
+        Case(model: "df1_w16_seem_bam", input: 0, threads: 2), Case(model: "df1_w16_seem_bam", input: 1, threads: 3),
+        Case(model: "r18_w16_seem_fs", input: 0, threads: 1), Case(model: "df2_w16_seem_fs_bam", input: 0, threads: 2),
     ]
 
     @Test(arguments: cases)

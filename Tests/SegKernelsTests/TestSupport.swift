@@ -76,19 +76,21 @@ final class ConvProblem {
     let packed: OpaquePointer
     let ind: OpaquePointer
 
-    init(_ c: ConvCase, _ rng: inout SplitMix) {
+    /// `weights`, `input`, `outputScale` and `outputZeroPoint` replace the random ones (extreme-value cases).
+    init(_ c: ConvCase, _ rng: inout SplitMix, weights: [Int8]? = nil, input: [UInt8]? = nil, outputScale: Float? = nil,
+         outputZeroPoint: UInt8? = nil) {
         self.c = c
         xZp = UInt8.random(in: 0...255, using: &rng)
-        yZp = UInt8.random(in: 0...255, using: &rng)
+        yZp = outputZeroPoint ?? UInt8.random(in: 0...255, using: &rng)
         rZp = UInt8.random(in: 0...255, using: &rng)
         let k = c.cin * c.kh * c.kw
         // Output scale: the accumulator's real std is about 1.08·√k, mapped to about 40 LSB.
-        yScale = 0.027 * Float(k).squareRoot()
-        let xs = randomBytes(max(1, c.inH * c.inW * c.xStride), &rng)
+        yScale = outputScale ?? 0.027 * Float(k).squareRoot()
+        let xs = input ?? randomBytes(max(1, c.inH * c.inW * c.xStride), &rng)
         x = xs
         xBuf = .allocate(capacity: xs.count)
         _ = xBuf.initialize(from: xs)
-        let ws = (0..<(c.cout * k)).map { _ in Int8(Int.random(in: -c.wRange...c.wRange, using: &rng)) }
+        let ws = weights ?? (0..<(c.cout * k)).map { _ in Int8(Int.random(in: -c.wRange...c.wRange, using: &rng)) }
         let wsc = (0..<c.cout).map { _ in Float.random(in: 0.005...0.015, using: &rng) }
         let bs = (0..<c.cout).map { _ in Float.random(in: -1...1, using: &rng) }
         w = ws; wScale = wsc; bias = bs

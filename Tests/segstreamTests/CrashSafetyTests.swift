@@ -24,12 +24,14 @@ struct CrashSafetyTests {
         var reportedTotal = 0, decodedTotal = 0
         for start in stride(from: 0, to: jobs.count, by: batch) {
             let slice = jobs[start..<min(start + batch, jobs.count)]
-            // Start the batch together; each is killed at its own random time after its first frame.
+            // Start the batch together; each is killed at its own random time once it has reported more than the
+            // 2 s of video the check allows to be lost (so a loaded machine makes the runs slower, not the test
+            // vacuous or failing): between 0 and 1 s after its 60th frame.
             let runs = try slice.map { job -> (String, LiveProcess, Double) in
                 let output = dir.appendingPathComponent("k\(job.index).\(job.format)").path
                 let child = try LiveProcess(["run", input, "-o", output, "--json", "-", "--model", model, "--threads", "1",
                                              "--no-progress"])
-                return (output, child, Double.random(in: 0.8...1.8, using: &generator))
+                return (output, child, Double.random(in: 0...1, using: &generator))
             }
             let group = DispatchGroup()
             let results = LockedResults()
@@ -37,9 +39,8 @@ struct CrashSafetyTests {
                 group.enter()
                 Thread {
                     defer { group.leave() }
-                    let started = child.wait(timeout: 60) { !$0.isEmpty }
-                    let first = child.received.first?.0 ?? Date()
-                    let killAt = first.addingTimeInterval(delay)
+                    let started = child.wait(timeout: 120) { $0.filter { $0.1.contains("\"type\":\"frame\"") }.count >= 60 }
+                    let killAt = Date().addingTimeInterval(delay)
                     while Date() < killAt && child.process.isRunning { usleep(2_000) }
                     let killed = Date()
                     kill(child.process.processIdentifier, SIGKILL)
@@ -59,12 +60,10 @@ struct CrashSafetyTests {
                 reportedTotal += due
                 decodedTotal += decoded.frames
                 if !started || !wasKilled {
-                    failures.append("\(output): did not run until the kill")
-                } else if due > 0 && (!Self.cleanUpToTheKill(decoded.errors, status: decoded.clean) || decoded.frames < due) {
-                    failures.append("\((output as NSString).lastPathComponent) killed \(String(format: "%.2f", delay)) s after its first frame:"
+                    failures.append("\(output): did not report 60 frames within 120 s, or ended before the kill")
+                } else if !Self.cleanUpToTheKill(decoded.errors, status: decoded.clean) || decoded.frames < due {
+                    failures.append("\((output as NSString).lastPathComponent) killed \(String(format: "%.2f", delay)) s after its 60th frame:"
                                     + " \(due + 50) frames were done, \(decoded.frames) decode; \(decoded.errors.prefix(200))")
-                } else if due <= 0 {
-                    failures.append("\(output): fewer than 50 frames done at the kill; the machine is too slow for this test")
                 }
             }
         }

@@ -121,7 +121,8 @@ private func profileJSON(_ args: [String]) throws -> [String: Any] {
 @Suite("segstream profile", .serialized)
 struct ProfileCommandTests {
     @Test("--json: consistent numbers; MACs equal PyTorch's, layer by layer",
-          arguments: [("r18_w16", 70, 100), ("df1_w16_ac0", 64, 128), ("df2_w16", 70, 100)])
+          arguments: [("r18_w16", 70, 100), ("df1_w16_ac0", 64, 128), ("df2_w16", 70, 100),
+                     ("df1_w16_seem_bam", 64, 128), ("df2_w16_seem_fs_bam", 70, 100)])
     func jsonReport(model: String, height: Int, width: Int) throws {
         let image = try testImage()
         let iterations = 3

@@ -11,12 +11,18 @@ Optional instance head (`instance_head=True`, issue #14): on the decoder's fused
 with bias to INSTANCE_HEAD_CHANNELS channels: one centre-heatmap logit per thing class (THING_CLASSES, in
 train-id order), then the offset (dx, dy) from the cell to its instance's centre, in cells of that map
 (CenterNet / Panoptic-DeepLab style). Its keys are `head.instance_head.*`; a model without it is unchanged.
+
+Optional decoder blocks (`decoder_blocks`, issue #15, docs/blocks.md): FBNet's Dual Feature Modulator on P5
+(`head.dfm.*`) and IFBFNet's balanced fusion at every FAM fusion (`head.ifbf.<i>.*`), from blocks_fbnet.py.
 """
 from __future__ import annotations
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+from .blocks_fbnet import BalancedFusion, FeatureModulator
+from .blocks_seenet import BoundaryAttention, SeEM, validate_blocks as validate_seenet_blocks
 
 ARCHS = ("r18", "df1", "df2")
 
@@ -33,6 +39,8 @@ CITYSCAPES_PALETTE = [
 # Train ids of the thing classes (person … bicycle): the instance head's heatmap channels, in this order.
 THING_CLASSES = tuple(range(11, 19))
 INSTANCE_HEAD_CHANNELS = len(THING_CLASSES) + 2
+# Keys of `decoder_blocks` (issue #15, docs/model-format.md): each helper's blocks validate their own values.
+DECODER_BLOCK_KEYS = {"dfm", "ifbf", "seem", "bam"}
 MEAN = (0.485, 0.456, 0.406)
 STD = (0.229, 0.224, 0.225)
 
@@ -188,8 +196,10 @@ def conv3x3_bn_relu(cin: int, cout: int) -> nn.Sequential:
 
 class UperNetAlignHead(nn.Module):
     def __init__(self, inplane: int, num_classes: int, fpn_inplanes, fpn_dim: int, warp_align_corners: bool = True,
-                 instance_head: bool = False):
+                 instance_head: bool = False, decoder_blocks: dict | None = None):
         super().__init__()
+        blocks = decoder_blocks or {}
+        bam = blocks.get("bam", False)
         self.ppm = PSPModule(inplane, fpn_dim)
         self.fpn_in = nn.ModuleList(
             nn.Sequential(nn.Conv2d(c, fpn_dim, 1, bias=True), nn.BatchNorm2d(fpn_dim), nn.ReLU(inplace=True))
@@ -198,25 +208,39 @@ class UperNetAlignHead(nn.Module):
         self.fpn_out_align = nn.ModuleList(
             AlignedModule(fpn_dim, fpn_dim // 2, warp_align_corners) for _ in fpn_inplanes[:-1])
         self.conv_last = nn.Sequential(
-            conv3x3_bn_relu(len(fpn_inplanes) * fpn_dim, fpn_dim), nn.Conv2d(fpn_dim, num_classes, 1, bias=True))
+            conv3x3_bn_relu((len(fpn_inplanes) + bam) * fpn_dim, fpn_dim), nn.Conv2d(fpn_dim, num_classes, 1, bias=True))
         # Registered after conv_last, so state-dict order (and model files) put it last.
         self.instance_head = nn.Sequential(
             conv3x3_bn_relu(fpn_dim, fpn_dim), conv3x3_bn_relu(fpn_dim, fpn_dim),
             nn.Conv2d(fpn_dim, INSTANCE_HEAD_CHANNELS, 1, bias=True)
         ) if instance_head else None
+        # Optional paper blocks (issue #15, tools/sfnet/blocks_*.py; SFNet validated the names and values),
+        # registered last: files without them keep their tensors and order.
+        self.dfm = FeatureModulator(fpn_dim, num_classes) if blocks.get("dfm") else None
+        self.ifbf = nn.ModuleList(BalancedFusion(fpn_dim) for _ in fpn_inplanes[:-1]) if blocks.get("ifbf") else None
+        self.seem = nn.ModuleList(SeEM(fpn_dim, blocks["seem"]) for _ in fpn_inplanes[:-1]) if "seem" in blocks else None
+        self.bam = BoundaryAttention(len(fpn_inplanes) * fpn_dim, fpn_inplanes[0], fpn_dim) if bam else None
 
     def decode(self, feats):
         """The fused decoder feature (conv_last.0's output), before the classifier."""
         f = self.ppm(feats[-1])
+        if self.dfm is not None:
+            f = self.dfm(f)
         pyramid = [f]
         for i in reversed(range(len(feats) - 1)):
             lat = self.fpn_in[i](feats[i])
-            f = lat + self.fpn_out_align[i](lat, f)
+            if self.seem is not None:
+                lat = self.seem[i](lat)
+            warped = self.fpn_out_align[i](lat, f)
+            f = lat + warped if self.ifbf is None else self.ifbf[i](lat, warped)
             pyramid.append(self.fpn_out[i](f))
         pyramid.reverse()
         size = pyramid[0].shape[2:]
         fused = [pyramid[0]] + [F.interpolate(p, size=size, mode="bilinear", align_corners=True) for p in pyramid[1:]]
-        return self.conv_last[0](torch.cat(fused, 1))
+        fused = torch.cat(fused, 1)
+        if self.bam is not None:
+            fused = torch.cat([fused, self.bam(fused, feats[0])], 1)
+        return self.conv_last[0](fused)
 
     def forward(self, feats):
         """Logits at the classifier's resolution; with the instance head, also its output there."""
@@ -231,8 +255,17 @@ class SFNet(nn.Module):
     """SFNet; `forward` returns logits at the input's size (no softmax), as the reference's eval does."""
 
     def __init__(self, arch: str = "df1", num_classes: int = 19, warp_align_corners: bool = True,
-                 width_divisor: int = 1, instance_head: bool = False):
+                 width_divisor: int = 1, instance_head: bool = False, decoder_blocks: dict | None = None):
         super().__init__()
+        blocks = dict(decoder_blocks or {})
+        unknown = sorted(set(blocks) - DECODER_BLOCK_KEYS)
+        if unknown:
+            raise ValueError(f"unknown decoder block {unknown[0]!r}; expected one of {sorted(DECODER_BLOCK_KEYS)}")
+        validate_seenet_blocks(blocks)
+        for key in ("dfm", "ifbf"):
+            if key in blocks and not isinstance(blocks[key], bool):
+                raise ValueError(f"{key} must be true or false")
+        self.decoder_blocks = blocks
         if arch not in ARCHS:
             raise ValueError(f"unknown arch {arch!r}; expected one of {ARCHS}")
         if width_divisor not in (1, 2, 4, 8, 16):
@@ -245,11 +278,11 @@ class SFNet(nn.Module):
             for name in ("layer0", "layer1", "layer2", "layer3", "layer4"):
                 setattr(self, name, getattr(backbone, name))
             self.head = UperNetAlignHead(512 // d, num_classes, [64 // d, 128 // d, 256 // d, 512 // d], 128 // d,
-                                         warp_align_corners, instance_head)
+                                         warp_align_corners, instance_head, blocks)
         else:
             self.backbone = DFNetV1(d) if arch == "df1" else DFNetV2(d)
             self.head = UperNetAlignHead(512 // d, num_classes, [128 // d, 256 // d, 512 // d], 64 // d,
-                                         warp_align_corners, instance_head)
+                                         warp_align_corners, instance_head, blocks)
 
     def features(self, x):
         if self.arch == "r18":
@@ -274,6 +307,7 @@ class SFNet(nn.Module):
 
 
 def build_sfnet(arch: str, num_classes: int = 19, warp_align_corners: bool = True, width_divisor: int = 1,
-                instance_head: bool = False) -> SFNet:
-    """width_divisor > 1 divides every channel count (not the 3 inputs nor the classes): narrow test models."""
-    return SFNet(arch, num_classes, warp_align_corners, width_divisor, instance_head)
+                instance_head: bool = False, decoder_blocks: dict | None = None) -> SFNet:
+    """width_divisor > 1 divides every channel count (not the 3 inputs nor the classes): narrow test models.
+    decoder_blocks: the optional paper blocks, as a model file's `decoder_blocks` JSON (None/{}: reference SFNet)."""
+    return SFNet(arch, num_classes, warp_align_corners, width_divisor, instance_head, decoder_blocks)

@@ -89,6 +89,29 @@ void seg_f32_phases_gather(const float *x, size_t C, size_t H, size_t W, size_t 
 void seg_f32_phases_scatter(const float *p, size_t C, size_t H, size_t W, size_t d, const float *res, int relu,
                             float *y);
 
+/* Depthwise convolution (f32-dwconv.c), stride 1, k×k taps dilated by d, padding p on every side, channels [0, C)
+   (callers offset x, w, bias, res and y to split channels), CHW: Ho = H + 2p − d(k−1), Wo likewise;
+   y[c][i][j] = act(Σ_{u,v} w[c][u·k + v]·x[c][i − p + d·u][j − p + d·v] + bias[c] + res[c][i][j]), taps outside
+   the map skipped (zero padding), summed in tap order with one rounding per product and per sum (no FMA), then
+   seg_f32_bias_residual_relu: every ISA is bit-identical to the scalar one. bias/res may be NULL. */
+void seg_f32_dwconv(const float *x, size_t C, size_t H, size_t W, size_t k, size_t d, size_t p, const float *w,
+                    const float *bias, const float *res, int relu, float *y);
+void seg_f32_dwconv_isa(int isa, const float *x, size_t C, size_t H, size_t W, size_t k, size_t d, size_t p,
+                        const float *w, const float *bias, const float *res, int relu, float *y);
+/* Its row kernels: y[j] = y[j] + w·x[j] for j < n. */
+typedef void (*seg_f32_axpy_row_fn)(float *y, const float *x, float w, size_t n);
+void seg_f32_axpy_row__scalar(float *y, const float *x, float w, size_t n);
+void seg_f32_axpy_row__avx2(float *y, const float *x, float w, size_t n);
+void seg_f32_axpy_row__avx512(float *y, const float *x, float w, size_t n);
+
+/* Boundary gate of SeENet's BAM (f32-boundary-gate.c): y[j] = b[j]·(1 − σ(a[j])) = b[j] / (1 + e^a[j]), j < n (y may be
+   b). Scalar: expf; the SIMD variants use their own e^x, within 1e-6 relative of the scalar result. */
+void seg_f32_gate(const float *a, const float *b, float *y, size_t n);
+void seg_f32_gate_isa(int isa, const float *a, const float *b, float *y, size_t n);
+void seg_f32_gate_row__scalar(const float *a, const float *b, float *y, size_t n);
+void seg_f32_gate_row__avx2(const float *a, const float *b, float *y, size_t n);
+void seg_f32_gate_row__avx512(const float *a, const float *b, float *y, size_t n);
+
 /* Widening conversions for model loading (n elements, little-endian source). */
 void seg_f32_from_f16(const uint16_t *src, float *dst, size_t n);
 void seg_f32_from_bf16(const uint16_t *src, float *dst, size_t n);
@@ -127,9 +150,25 @@ typedef struct seg_f32_ukernels {
                              size_t nt, float *v, size_t ldv);
     void (*winograd43_output)(const float *m, size_t cout, size_t nt, size_t tilesW, size_t t0, size_t Ho,
                               size_t Wo, const float *bias, const float *res, int relu, float *y);
+    void (*modulate)(const float *x, size_t C, size_t HW, const float *gs, const float *gc, float *y, size_t p0,
+                     size_t p1);
+    void (*balanced_sum)(const float *h, const float *l, size_t C, size_t HW, const float *wh, const float *wl,
+                         float *y, size_t p0, size_t p1);
 } seg_f32_ukernels;
 /* The table for `isa`, or for seg_isa_active() when `isa` is not supported here. */
 const seg_f32_ukernels *seg_f32_ukernels_get(seg_isa isa);
+
+/* The decoder blocks' gates (gate.c; issue #15, docs/blocks.md), planar CHW, pixels [p0, p1) of HW per channel,
+   bit-identical in every ISA (AVX2 and AVX-512 run gate-avx2.c):
+   modulate (FBNet DFM):         y[c][p] = x[c][p] + (x[c][p]·gs[p])·gc[c]
+   balanced sum (IFBFNet):       y[c][p] = wh[c]·h[c][p] + wl[c]·l[c][p]
+   gs, gc, wh, wl are the gates (seg_f32_sigmoid of the gate convs' logits). */
+void seg_f32_modulate_isa(seg_isa isa, const float *x, size_t C, size_t HW, const float *gs, const float *gc, float *y,
+                          size_t p0, size_t p1);
+void seg_f32_balanced_sum_isa(seg_isa isa, const float *h, const float *l, size_t C, size_t HW, const float *wh,
+                              const float *wl, float *y, size_t p0, size_t p1);
+/* y[i] = scale / (1 + expf(−x[i])): the gates, once per op (scalar in every ISA). */
+void seg_f32_sigmoid(const float *x, size_t n, float scale, float *y);
 
 /* Fork-join pool for the engines' per-layer fan-out (pool.c). `helpers` threads besides the caller; they
    spin about 0.1 ms after each run before sleeping, so back-to-back layers skip the thread wake-up.
@@ -238,6 +277,76 @@ void seg_qu8_conv(const seg_qu8_conv_args *a, size_t pixel_begin, size_t pixel_e
 /* Same with an explicit ISA (tests, benchmarks). The ISA must be supported (seg_isa_supported). */
 void seg_qu8_conv_isa(seg_isa isa, const seg_qu8_conv_args *a, size_t pixel_begin, size_t pixel_end);
 
+/* int8 Winograd F(4×4,3×3) for 3×3 stride-1 convs with u8 output (qu8-winograd43*.c; docs/int8.md): 36
+   int16 products per 4×4 outputs instead of 144 int8 ones. Integer transforms and int32 arithmetic modulo
+   2^32 make it exact: it writes the same bytes as seg_qu8_conv, for any weights and inputs. Any dilation and
+   padding (a dilated conv runs as dilation² undilated phases). Tiles: each of the dilation² phases is cut
+   into 4×4 tiles; tile rows (seg_qu8_winograd43_tile_rows) are the unit of work. */
+typedef struct seg_qu8_winograd43_weights seg_qu8_winograd43_weights;
+
+/* How many slices of the input channels the exact path cuts the reduction into for 3×3 s8 weights
+   [cout][cin][3][3]: each slice's partial accumulator must lie within 2^25 of a per-channel centre for every
+   u8 input (255·Σ|w[o]| over the slice ≤ 2^26 − 2), which is what recovering it from 576·acc mod 2^32 needs.
+   Slices are greedy runs of channel pairs; each costs one more output transform. */
+size_t seg_qu8_winograd43_slices(size_t cout, size_t cin, const int8_t *w);
+
+/* Transforms weights [cout][cin][3][3] to int16 U = G·g·Gᵀ with
+   G = [1 0 0; −1 −1 −1; −1 1 −1; 1 2 4; 1 −2 4; 0 0 1] and takes the epilogue (bias, mult) from `dense`,
+   the same weights packed by seg_qu8_conv_pack for u8 output. NULL on allocation failure. */
+seg_qu8_winograd43_weights *seg_qu8_winograd43_pack(const seg_qu8_conv_weights *dense, const int8_t *w);
+void seg_qu8_winograd43_weights_free(seg_qu8_winograd43_weights *w);
+
+typedef struct seg_qu8_winograd43_args {
+    const seg_qu8_winograd43_weights *w;
+    const uint8_t *x;      /* input pixel 0 (NHWC, x_stride bytes per pixel, in_w pixels per row) */
+    size_t x_stride, in_h, in_w;
+    size_t out_h, out_w;   /* in + 2·pad − 2·dilation */
+    size_t pad, dilation;
+    uint8_t x_zp;          /* padding value */
+    uint8_t *y;            /* output pixel 0, y_stride bytes per pixel */
+    size_t y_stride;
+    const uint8_t *r;      /* optional residual, r_stride bytes per pixel; NULL: none */
+    size_t r_stride;
+    float r_mult;          /* s_r / s_y */
+    uint8_t r_zp, y_zp, y_min, y_max;
+} seg_qu8_winograd43_args;
+
+/* Tile rows of the whole output (all phases). */
+size_t seg_qu8_winograd43_tile_rows(const seg_qu8_winograd43_args *a);
+/* Bytes of scratch one call needs (64-byte aligned), for this layer's channel counts. */
+size_t seg_qu8_winograd43_scratch_bytes(const seg_qu8_winograd43_weights *w);
+/* 1 when `isa` has vector Winograd kernels (else the scalar reference runs: correct, slow). */
+int seg_qu8_winograd43_isa_has_kernels(seg_isa isa);
+/* Computes every output pixel of tile rows [row_begin, row_end). Thread-safe for disjoint ranges with
+   distinct scratch. The ISA must be supported. */
+void seg_qu8_winograd43_isa(seg_isa isa, const seg_qu8_winograd43_args *a, size_t row_begin, size_t row_end,
+                            void *scratch);
+
+/* The network's first conv fused with the input's quantization: 3 input channels, 3×3, stride 2, padding 1,
+   dilation 1, u8 output without residual, cout ≤ 64 (every SFNet stem; seg_qu8_stem_supported checks the
+   packed weights, the caller the geometry). x is fp32 CHW; each input row is quantized to RGBX words exactly
+   as QOps.quantize writes the network input (q = min(max(x·(1/x_scale) + x_zp, 0), 255) rounded half to
+   even; X = x_zp) into a ring of three row buffers when an output row first needs it, and the conv reads
+   those rows: neither the quantized image nor an indirection table exists. The output is bit-identical to
+   quantizing the image and running seg_qu8_conv on it (finite inputs; what a NaN becomes is unspecified).
+   Output rows [oy_begin, oy_end) of out_h = (in_h − 1)/2 + 1 rows of out_w = (in_w − 1)/2 + 1 pixels;
+   scratch: seg_qu8_stem_scratch_bytes(in_w) bytes, 64-byte aligned, private to the call (one per thread).
+   The weights must have been packed for x_scale and x_zp. */
+typedef struct seg_qu8_stem_args {
+    const seg_qu8_conv_weights *w;
+    const float *x;        /* channel c of pixel (iy, ix) at x[(c·in_h + iy)·in_w + ix] */
+    size_t in_h, in_w;
+    float x_scale;
+    uint8_t x_zp;
+    uint8_t *y;            /* output pixel (0, 0); pixel p at y + p·y_stride */
+    size_t y_stride;
+    uint8_t y_zp, y_min, y_max;
+} seg_qu8_stem_args;
+int seg_qu8_stem_supported(const seg_qu8_conv_weights *w);
+size_t seg_qu8_stem_scratch_bytes(size_t in_w);
+void seg_qu8_stem_conv(const seg_qu8_stem_args *a, size_t oy_begin, size_t oy_end, void *scratch);
+void seg_qu8_stem_conv_isa(seg_isa isa, const seg_qu8_stem_args *a, size_t oy_begin, size_t oy_end, void *scratch);
+
 /* Bilinear resize of a u8 NHWC tensor [in_h][in_w][c] to [out_h][out_w][c], keeping the input's
    scale and zero point (the output is a convex combination of the taps). Source coordinates are
    computed in float (align_corners = 1: src = dst·(in−1)/(out−1), 0 when out = 1; align_corners = 0:
@@ -285,6 +394,17 @@ void seg_qu8_warp_bilinear_isa(seg_isa isa, size_t c, size_t in_h, size_t in_w, 
                                size_t flow_stride, uint8_t *y, size_t y_stride, int align_corners,
                                const seg_qu8_add_params *add, size_t row_begin, size_t row_end);
 
+/* The decoder blocks' gates on u8 NHWC (gate.c; issue #15), pixels [p0, p1) at p·stride bytes, c channels, in float
+   with no FMA, identical in every ISA, then y = lrintf(min(max(v, −y_zp), 255 − y_zp)) + y_zp:
+   modulate (FBNet DFM):    v = (x − x_zp)·x_mult; v = v + (v·gs[p])·gc[k]      (x_mult = s_x/s_y)
+   balanced sum (IFBFNet):  v = (h − h_zp)·mh[k] + (l − l_zp)·ml[k]              (mh = W_h·s_h/s_y, ml = W_l·s_l/s_y) */
+void seg_qu8_modulate_isa(seg_isa isa, size_t c, const uint8_t *x, size_t x_stride, uint8_t x_zp, float x_mult,
+                          const float *gs, const float *gc, uint8_t *y, size_t y_stride, uint8_t y_zp, size_t p0,
+                          size_t p1);
+void seg_qu8_balanced_sum_isa(seg_isa isa, size_t c, const uint8_t *h, size_t h_stride, uint8_t h_zp, const float *mh,
+                              const uint8_t *l, size_t l_stride, uint8_t l_zp, const float *ml, uint8_t *y,
+                              size_t y_stride, uint8_t y_zp, size_t p0, size_t p1);
+
 /* Adaptive average pool (PyTorch bins: start = floor(i·L/s), end = ceil((i+1)·L/s)) of u8 NHWC
    [in_h][in_w][c] to [out_h][out_w][c], same scale/zp; y = (sum + n/2) / n (n = window size). */
 void seg_qu8_adaptive_avgpool(size_t c, size_t in_h, size_t in_w, const uint8_t *x, size_t x_stride,
@@ -310,6 +430,39 @@ void seg_qu8_upsample_argmax(const float *x, size_t C, size_t x_stride, size_t H
 void seg_qu8_upsample_argmax_isa(seg_isa isa, const float *x, size_t C, size_t x_stride, size_t Hi, size_t Wi,
                                  uint8_t *labels, size_t Ho, size_t Wo, int align_corners, size_t row_begin,
                                  size_t row_end, void *scratch);
+
+/* int8 depthwise convolution (qu8-dwconv*.c), stride 1, k×k taps (k·k ≤ SEG_QU8_DW_MAX_TAPS) dilated by
+   `dilation`, padding `pad` on every side, u8 NHWC in and out with per-tensor params, s8 weights [c][k][k] with
+   per-channel scales: y = clamp(round((Σ_taps (x − x_zp)·w + round(b/(s_x·s_w)))·s_x·s_w/s_y) + y_zp, y_min,
+   y_max), the dense conv's epilogue; a tap in the padding adds nothing (it reads the zero point). Every ISA is
+   bit-identical to the scalar one. pack: NULL on a bad argument or allocation failure. */
+#define SEG_QU8_DW_MAX_TAPS 121
+typedef struct seg_qu8_dw_weights seg_qu8_dw_weights;
+seg_qu8_dw_weights *seg_qu8_dwconv_pack(size_t c, size_t k, const int8_t *w, const float *w_scale, const float *bias,
+                                        float x_scale, float y_scale);
+void seg_qu8_dwconv_weights_free(seg_qu8_dw_weights *w);
+typedef struct seg_qu8_dwconv_args {
+    const seg_qu8_dw_weights *w;
+    const uint8_t *x;
+    size_t in_h, in_w, x_stride;   /* x_stride: bytes per input pixel (≥ c) */
+    size_t dilation, pad;
+    uint8_t *y;
+    size_t y_stride;               /* bytes per output pixel (≥ c) */
+    int32_t x_zp, y_zp;
+    uint8_t y_min, y_max;          /* y_min = y_zp: fused ReLU */
+} seg_qu8_dwconv_args;
+/* Output rows [row_begin, row_end) (disjoint ranges may run at once). */
+void seg_qu8_dwconv(const seg_qu8_dwconv_args *a, size_t row_begin, size_t row_end);
+void seg_qu8_dwconv_isa(seg_isa isa, const seg_qu8_dwconv_args *a, size_t row_begin, size_t row_end);
+
+/* int8 boundary gate of SeENet's BAM (qu8-boundary-gate*.c): for n pixels of c channels (strides in bytes),
+   y = clamp(round((b − b_zp)·T[a]), −y_zp, 255 − y_zp) + y_zp with the 256-float table of seg_qu8_gate_table,
+   T[q] = (1 − σ(s_a·(q − a_zp)))·s_b/s_y: y ≈ b·(1 − σ(a)) requantized. Every ISA is bit-identical. */
+void seg_qu8_gate_table(float a_scale, uint8_t a_zp, float b_scale, float y_scale, float *table);
+void seg_qu8_gate(size_t n, size_t c, const uint8_t *a, size_t a_stride, const uint8_t *b, size_t b_stride,
+                  const float *table, int32_t b_zp, int32_t y_zp, uint8_t *y, size_t y_stride);
+void seg_qu8_gate_isa(seg_isa isa, size_t n, size_t c, const uint8_t *a, size_t a_stride, const uint8_t *b,
+                      size_t b_stride, const float *table, int32_t b_zp, int32_t y_zp, uint8_t *y, size_t y_stride);
 
 /* ============================ end of int8 (qu8) section ==================================== */
 

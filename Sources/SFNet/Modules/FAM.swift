@@ -18,14 +18,19 @@ struct FAM {
 }
 
 extension Graph {
-    /// Returns lat + warp(coarse, flow), a value of its own int8 group (`head.fpn_out_align.<i>.sum`).
-    mutating func fam(_ m: FAM, coarse: Int, lat: Int) -> Int {
+    /// Returns lat + warp(coarse, flow), a value of its own int8 group (`head.fpn_out_align.<i>.sum`); with a
+    /// balanced fusion, its weighted sum of the two instead (same group).
+    mutating func fam(_ m: FAM, coarse: Int, lat: Int, fusion: BalancedFusion? = nil) -> Int {
         let f = m.dim, i = m.level
         let cat = addConcat(SFNetInt8Plan.famConcat(i), channels: f, like: lat)
         let dh = conv(m.downH, coarse)
         _ = resize("head.fpn_out_align.\(i).resize", dh, into: slice(cat, 0..<(f / 2)))
         _ = conv(m.downL, lat, into: slice(cat, (f / 2)..<f))
         let flow = conv(m.flowMake, whole(cat), float: true)
+        if let fusion {
+            let warped = warp(SFNetInt8Plan.warpLayer(i), high: coarse, flow: flow)
+            return balancedFusion(fusion, warped: warped, lat: lat, group: SFNetInt8Plan.famSum(i))
+        }
         return warpAdd(SFNetInt8Plan.warpLayer(i), high: coarse, flow: flow, lat: lat, group: SFNetInt8Plan.famSum(i))
     }
 }

@@ -9,9 +9,27 @@ import Foundation
 /// are built once per input geometry (height, width, pixel stride) in the caller's `ExecutionContext` and
 /// reused there (the kernel rebases them to whatever buffer is passed), so steady-state frames allocate nothing.
 ///
+/// 3×3 stride-1 convs with u8 output may instead run the exact int8 Winograd F(4×4,3×3) (`Algorithm`,
+/// docs/int8.md): the same output bytes, fewer multiplies. Which one runs is measured per conv, input size
+/// and ISA in each `ExecutionContext` (`algorithm(height:width:isa:context:)`).
+///
 /// `@unchecked Sendable`: `packed` is an opaque pointer to weights written once in `init` and only read
-/// afterwards (freed in `deinit`); every other stored property is an immutable value.
+/// afterwards (freed in `deinit`); `winogradWeights` is made once under a lock; every other stored property
+/// is an immutable value.
 public final class QConv2d: @unchecked Sendable {
+    /// How an int8 conv is computed. Both give identical bytes wherever Winograd applies.
+    public enum Algorithm: String, Sendable, CaseIterable {
+        /// Indirect GEMM with `vpdpbusd` (every conv).
+        case igemm
+        /// Winograd F(4×4,3×3) with int16 operands (`vpdpwssd`): 36 products per 4×4 outputs instead of 144,
+        /// at half the int8 rate. Applies to 3×3 stride-1 u8-output convs with ≥ 8 input and output channels,
+        /// any padding and dilation (wide layers may need several input-channel slices, docs/int8.md).
+        case winograd4x4
+    }
+
+    /// Runs of each algorithm timed before the choice is made (alternating; the faster best run wins).
+    static let trialsPerAlgorithm = 2
+
     public let name: String
     public let inChannels: Int, outChannels: Int
     public let kernelSize: Int, stride: Int, padding: Int, dilation: Int
@@ -20,6 +38,13 @@ public final class QConv2d: @unchecked Sendable {
     /// nil: fp32 output.
     public let output: QuantParams?
     private let packed: OpaquePointer
+    /// The s8 weights, kept while Winograd applies (its weights are made from them on first use).
+    private let winogradSource: [Int8]?
+    /// Whether `Algorithm.winograd4x4` applies (see there).
+    public var allowsWinograd: Bool { winogradSource != nil }
+    /// int16 Winograd weights (8× the s8 ones), made the first time a context considers Winograd for this
+    /// conv, so a model on a CPU without the vector kernels never pays for them.
+    private let winogradWeights = OnceCell<WinogradWeights>()
 
     /// - Parameters:
     ///   - weight: s8 values in [−127, 127], PyTorch order [outChannels][inChannels][k][k] (BN already folded).
@@ -51,10 +76,38 @@ public final class QConv2d: @unchecked Sendable {
         }
         guard let p else { fatalError("\(name): out of memory packing weights") }
         packed = p
+        let winogradShape = kernelSize == 3 && stride == 1 && output != nil && inChannels >= 8 && outChannels >= 8
+        winogradSource = winogradShape ? weight : nil
     }
 
     deinit {
         seg_qu8_conv_weights_free(packed)
+    }
+
+    private var winograd: OpaquePointer {
+        winogradWeights.get {
+            let w = winogradSource!.withUnsafeBufferPointer { seg_qu8_winograd43_pack(packed, $0.baseAddress) }
+            guard let w else { fatalError("\(name): out of memory packing Winograd weights") }
+            return WinogradWeights(w)
+        }.pointer
+    }
+
+    /// The algorithm for the next run on an input of this size: `context.int8Algorithm` if set; else the indirect
+    /// GEMM where Winograd does not apply or `isa` has no vector Winograd kernels; else, per context, the
+    /// first `2·trialsPerAlgorithm` runs alternate the two and time them, and from then on the one with the
+    /// faster best run runs. Both write the same bytes, so the trials are ordinary runs.
+    func algorithm(height: Int, width: Int, isa: seg_isa, context: ExecutionContext) -> (Algorithm, AlgorithmTrial?) {
+        guard allowsWinograd else { return (.igemm, nil) }
+        if let forced = context.int8Algorithm { return (forced, nil) }
+        guard seg_qu8_winograd43_isa_has_kernels(isa) != 0 else { return (.igemm, nil) }
+        let key = AlgorithmKey(conv: ObjectIdentifier(self), height: height, width: width, isa: isa.rawValue)
+        let trial: AlgorithmTrial
+        if let t = context.int8AlgorithmTrials[key] { trial = t } else {
+            trial = AlgorithmTrial(conv: self)
+            context.int8AlgorithmTrials[key] = trial
+        }
+        if let chosen = trial.chosen { return (chosen, nil) }
+        return (trial.igemm.count <= trial.winograd.count ? .igemm : .winograd4x4, trial)
     }
 
     public func outputSize(height: Int, width: Int) -> (height: Int, width: Int) {
@@ -102,25 +155,105 @@ public final class QConv2d: @unchecked Sendable {
                      "\(name): output is \(y.shape), expected [\(ho), \(wo), \(outChannels)]")
         precondition(x.params == input && y.params == out, "\(name): tensor params differ from the packed ones")
         if let r = residual { precondition(r.shape == y.shape, "\(name): residual shape \(r.shape) != \(y.shape)") }
-        let ind = table(for: x, context: context)
-        var args = seg_qu8_conv_args()
-        args.w = packed
-        args.ind = ind
-        args.x = UnsafePointer(x.data)
-        args.y = UnsafeMutableRawPointer(y.data)
-        args.y_stride = y.pixelStride
-        if let r = residual {
-            args.r = UnsafePointer(r.data)
-            args.r_stride = r.pixelStride
-            args.r_mult = r.params.scale / out.scale
-            args.r_zp = r.params.zeroPoint
-        }
-        args.y_zp = out.zeroPoint
-        args.y_min = relu ? out.zeroPoint : 0
-        args.y_max = 255
+        let (algorithm, trial) = self.algorithm(height: x.height, width: x.width, isa: isa ?? seg_isa_active(),
+                                                context: context)
+        // Weights and tables are made before the clock starts: the trials time the steady state.
+        let ind = algorithm == .igemm ? table(for: x, context: context) : nil
+        if algorithm == .winograd4x4 { _ = winograd }
+        let t0 = DispatchTime.now().uptimeNanoseconds
         context.measure(name, macs: macs(height: x.height, width: x.width),
                         bytes: bytesMoved(height: x.height, width: x.width, residual: residual != nil)) {
+            if algorithm == .winograd4x4 {
+                runWinograd(x, into: y, residual: residual, context: context, isa: isa)
+                return
+            }
+            var args = seg_qu8_conv_args()
+            args.w = packed
+            args.ind = ind
+            args.x = UnsafePointer(x.data)
+            args.y = UnsafeMutableRawPointer(y.data)
+            args.y_stride = y.pixelStride
+            if let r = residual {
+                args.r = UnsafePointer(r.data)
+                args.r_stride = r.pixelStride
+                args.r_mult = r.params.scale / out.scale
+                args.r_zp = r.params.zeroPoint
+            }
+            args.y_zp = out.zeroPoint
+            args.y_min = relu ? out.zeroPoint : 0
+            args.y_max = 255
             execute(args, height: ho, width: wo, context: context, isa: isa)
+        }
+        trial?.record(algorithm, seconds: Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-9)
+    }
+
+    /// The Winograd path of `run`: tile rows split across the context's threads, each with its own scratch.
+    private func runWinograd(_ x: QTensor, into y: QTensor, residual: QTensor?, context: ExecutionContext, isa: seg_isa?) {
+        let out = output!
+        var a = seg_qu8_winograd43_args()
+        a.w = winograd
+        a.x = UnsafePointer(x.data)
+        a.x_stride = x.pixelStride
+        a.in_h = x.height; a.in_w = x.width
+        (a.out_h, a.out_w) = (y.height, y.width)
+        a.pad = padding; a.dilation = dilation
+        a.x_zp = input.zeroPoint
+        a.y = y.data
+        a.y_stride = y.pixelStride
+        if let r = residual {
+            a.r = UnsafePointer(r.data)
+            a.r_stride = r.pixelStride
+            a.r_mult = r.params.scale / out.scale
+            a.r_zp = r.params.zeroPoint
+        }
+        a.y_zp = out.zeroPoint
+        a.y_min = relu ? out.zeroPoint : 0
+        a.y_max = 255
+        let rows = seg_qu8_winograd43_tile_rows(&a)
+        let workers = max(1, min(context.threads, rows))
+        context.reserveScratch((seg_qu8_winograd43_scratch_bytes(a.w) + 3) / 4)
+        let isa = isa ?? seg_isa_active()
+        context.parallel(workers) { t in
+            var args = a
+            let range = ExecutionContext.split(rows, parts: workers, index: t)
+            seg_qu8_winograd43_isa(isa, &args, range.lowerBound, range.upperBound, context.scratch(thread: t))
+        }
+    }
+
+    /// Whether `run(quantizing:into:)` applies: the shape of every SFNet stem's first conv (3 input channels,
+    /// 3×3, stride 2, padding 1, u8 output, at most 64 outputs).
+    public var quantizesItsInput: Bool {
+        inChannels == 3 && kernelSize == 3 && stride == 2 && padding == 1 && dilation == 1 && output != nil
+            && seg_qu8_stem_supported(packed) != 0
+    }
+
+    /// u8 `y` gets relu?(conv(x)) for the fp32 CHW network input `x`, quantized with this conv's input params
+    /// exactly as `QOps.quantize` does it, in one pass (`seg_qu8_stem_conv`): each worker quantizes the input
+    /// rows its output rows need into a small ring, so neither the quantized image nor an indirection table
+    /// is made. Bit-identical to `QOps.quantize` followed by `run` (finite inputs). Only where
+    /// `quantizesItsInput`.
+    public func run(quantizing x: Tensor, into y: QTensor, context: ExecutionContext, isa: seg_isa? = nil) {
+        precondition(quantizesItsInput, "\(name): not a 3-channel 3×3/s2/p1 conv with u8 output")
+        let out = output!
+        let (ho, wo) = outputSize(height: x.height, width: x.width)
+        precondition(x.channels == 3 && x.height > 0 && x.width > 0, "\(name): input \(x.shape)")
+        precondition(y.channels == outChannels && y.height == ho && y.width == wo && y.params == out,
+                     "\(name): output is \(y.shape) \(y.params), expected [\(ho), \(wo), \(outChannels)] \(out)")
+        let args = seg_qu8_stem_args(
+            w: packed, x: UnsafePointer(x.data), in_h: x.height, in_w: x.width, x_scale: input.scale,
+            x_zp: input.zeroPoint, y: y.data, y_stride: y.pixelStride, y_zp: out.zeroPoint,
+            y_min: relu ? out.zeroPoint : 0, y_max: 255)
+        context.reserveScratch((seg_qu8_stem_scratch_bytes(x.width) + 3) / 4)
+        let bytes = outChannels * 27 + 4 * 3 * x.height * x.width + outChannels * ho * wo
+        context.measure(name, macs: macs(height: x.height, width: x.width), bytes: bytes) {
+            let workers = min(context.threads, ho)
+            context.parallel(workers) { t in
+                var a = args
+                let rows = ExecutionContext.split(ho, parts: workers, index: t)
+                let scratch = UnsafeMutableRawPointer(context.scratch(thread: t))
+                if let isa { seg_qu8_stem_conv_isa(isa, &a, rows.lowerBound, rows.upperBound, scratch) }
+                else { seg_qu8_stem_conv(&a, rows.lowerBound, rows.upperBound, scratch) }
+            }
         }
     }
 
@@ -155,5 +288,36 @@ public final class QConv2d: @unchecked Sendable {
             if let isa { seg_qu8_conv_isa(isa, &a, rows.lowerBound * width, rows.upperBound * width) }
             else { seg_qu8_conv(&a, rows.lowerBound * width, rows.upperBound * width) }
         }
+    }
+}
+
+/// Owns a `seg_qu8_winograd43_weights` (written once when made, then only read).
+final class WinogradWeights: @unchecked Sendable {
+    let pointer: OpaquePointer
+    init(_ pointer: OpaquePointer) { self.pointer = pointer }
+    deinit { seg_qu8_winograd43_weights_free(pointer) }
+}
+
+/// Which algorithm trial: the conv, the input size and the ISA.
+struct AlgorithmKey: Hashable {
+    let conv: ObjectIdentifier
+    let height: Int, width: Int
+    let isa: UInt32
+}
+
+/// One conv's timed runs in one context, until the choice is made. Keeps its conv alive, so the conv's
+/// `ObjectIdentifier` in the key cannot be reused by another conv while the entry exists.
+final class AlgorithmTrial {
+    let conv: QConv2d
+    private(set) var igemm: [Double] = [], winograd: [Double] = []
+    private(set) var chosen: QConv2d.Algorithm?
+    init(conv: QConv2d) { self.conv = conv }
+
+    func record(_ algorithm: QConv2d.Algorithm, seconds: Double) {
+        if algorithm == .igemm { igemm.append(seconds) } else { winograd.append(seconds) }
+        let n = QConv2d.trialsPerAlgorithm
+        guard igemm.count >= n && winograd.count >= n else { return }
+        // The best run of each: another process stealing the CPU only ever makes a run slower.
+        chosen = winograd.min()! < igemm.min()! ? .winograd4x4 : .igemm
     }
 }

@@ -12,11 +12,13 @@ public struct QuantParams: Sendable, Equatable, CustomStringConvertible {
     }
 
     /// The params covering [min, max] widened to include 0 (so real 0 — padding, ReLU — is exact):
-    /// scale = (max − min)/255, zeroPoint = round(−min/scale). A degenerate range gets a tiny scale.
+    /// scale = (max − min)/255, zeroPoint = round(−min/scale). A degenerate range (an all-zero tensor, e.g. a
+    /// dead ReLU branch) gets the unit range [0, 1]: any scale holds zeros exactly, and a tiny one would overflow
+    /// the int32 bias round(b/(s_x·s_w)) of every conv reading the tensor (seen with SeEM branches, issue #15).
     public init(min lo: Float, max hi: Float) {
         let lo = Swift.min(lo, 0), hi = Swift.max(hi, 0)
         var scale = (hi - lo) / 255
-        if !(scale > 1e-8) || !scale.isFinite { scale = 1e-8 }
+        if !(scale > 1e-8) || !scale.isFinite { scale = 1 / 255 }
         let zp = (-lo / scale).rounded(.toNearestOrEven)
         self.init(scale: scale, zeroPoint: UInt8(Swift.max(0, Swift.min(255, zp))))
     }
