@@ -34,6 +34,10 @@ public final class StatusServer: Sendable {
     /// port once listening, or throws ``ServeError`` with one line (address in use, no such address) when it
     /// cannot. Blocks the calling thread until then: call it from a thread of its own (the CLI's main thread).
     public func start(_ listen: HTTPListen) throws -> Int {
+        // A taken port or a missing address is found here, with a plain socket: Hummingbird's own failed start
+        // cancels its service group, and under load that cancellation deadlocked (swift-async-algorithms'
+        // merge lock against the task's status lock), leaving `start` waiting forever.
+        if let reason = Self.bindProblem(listen) { throw ServeError("http: cannot listen on \(listen): \(reason)") }
         let outcome = Locked<Result<Int, ServeError>?>(nil)
         let bound = DispatchSemaphore(value: 0)
         var quiet = logger
@@ -61,7 +65,11 @@ public final class StatusServer: Sendable {
             }
             if first { bound.signal() }
         }
-        bound.wait()
+        // The probe above passed, so the server should listen at once; if its start hangs all the same, fail
+        // instead of waiting forever (the caller exits, which ends the stuck task with the process).
+        if bound.wait(timeout: .now() + 30) == .timedOut {
+            outcome.withLock { if $0 == nil { $0 = .failure(ServeError("http: cannot listen on \(listen): the server did not start within 30 s")) } }
+        }
         switch outcome.withLock({ $0 })! {
         case .success(let port):
             self.task.withLock { $0 = task }
@@ -74,6 +82,24 @@ public final class StatusServer: Sendable {
     /// Stops listening (connections in flight are closed).
     public func stop() {
         task.withLock { $0 }?.cancel()
+    }
+
+    /// Why `listen` cannot be bound right now (the system's words), or nil: a TCP socket with SO_REUSEADDR, as
+    /// NIO's server socket has, bound to the first address `getaddrinfo` gives for it, then closed.
+    static func bindProblem(_ listen: HTTPListen) -> String? {
+        var hints = addrinfo()
+        hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        var list: UnsafeMutablePointer<addrinfo>?
+        let found = getaddrinfo(listen.host, String(listen.port), &hints, &list)
+        guard found == 0, let info = list else { return String(cString: gai_strerror(found)) }
+        defer { freeaddrinfo(list) }
+        let fd = socket(info.pointee.ai_family, info.pointee.ai_socktype, info.pointee.ai_protocol)
+        guard fd >= 0 else { return String(cString: strerror(errno)) }
+        defer { close(fd) }
+        var one: Int32 = 1
+        _ = setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+        return bind(fd, info.pointee.ai_addr, info.pointee.ai_addrlen) == 0 ? nil : String(cString: strerror(errno))
     }
 
     /// `bind(…) failed: Address already in use (errno: 98)` → `Address already in use`.

@@ -53,7 +53,11 @@ enum CLI {
         let deadline = Date().addingTimeInterval(timeout)
         while process.isRunning && Date() < deadline { usleep(20_000) }
         if process.isRunning {
+            // SIGTERM, then SIGKILL: a child that hangs must not hang the suite with it.
             process.terminate()
+            let grace = Date().addingTimeInterval(10)
+            while process.isRunning && Date() < grace { usleep(20_000) }
+            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
             process.waitUntilExit()
             Issue.record("\(executable) \(arguments.joined(separator: " ")) did not finish in \(timeout) s")
         }
