@@ -66,7 +66,9 @@ def load_init(model, path: str, arch: str, log=print) -> None:
     if unexpected or missing:
         raise SystemExit(f"train.py: {path} does not match arch {arch}: missing {missing[:3]}, "
                          f"unexpected {unexpected[:3]}")
-    log(f"initialised from {path}" + (f" ({len(fresh)} new decoder-block tensors start fresh)" if fresh else ""))
+    layers = sorted({k.rsplit(".", 1)[0] for k in fresh})
+    log(f"initialised from {path}" + (f"; {len(fresh)} new decoder-block tensors start fresh, new block layers: "
+                                      f"{', '.join(layers)}" if fresh else ""))
 
 
 IGNORE = 255

@@ -1,5 +1,6 @@
 """FBNet's DFM + Block-wise BCE and IFBFNet's balanced fusion (tools/sfnet/blocks_fbnet.py): targets, the
 blocks' arithmetic, a training step on a tiny batch, fine-tuning init from a plain model file, conversion."""
+import argparse
 import json
 import os
 import sys
@@ -91,7 +92,14 @@ def test_training_step_reaches_the_new_weights_and_lowers_the_loss():
 def test_parse_blocks():
     assert train.parse_blocks("dfm,ifbf") == BLOCKS
     assert train.parse_blocks("seem=s-daspp, bam") == {"seem": "s-daspp", "bam": True}
-    assert train.parse_blocks(None) == {}
+    assert train.parse_blocks("") == {}
+    for bad in ("dfm,dfm", "dfm=yes", "fbnet"):   # twice, a value where none is taken, an unknown block
+        try:
+            train.parse_blocks(bad)
+        except argparse.ArgumentTypeError:
+            pass
+        else:
+            raise AssertionError(f"--blocks {bad} was accepted")
 
 
 def test_init_from_a_plain_model_file_loads_everything_but_the_new_blocks(tmp_path, capsys):
@@ -100,7 +108,7 @@ def test_init_from_a_plain_model_file_loads_everything_but_the_new_blocks(tmp_pa
     path = str(tmp_path / "plain.safetensors")
     save_file({k: v.contiguous() for k, v in plain.state_dict().items() if not k.endswith("num_batches_tracked")}, path)
     model = build_sfnet("df1", 19, width_divisor=16, decoder_blocks=BLOCKS)
-    train.load_init(model, path, plain.state_dict().keys())
+    train.load_init(model, path, "df1")
     state = model.state_dict()
     assert all(torch.equal(state[k], v) for k, v in plain.state_dict().items())
     assert "new block layers: head.dfm.bwbce, head.dfm.channel" in capsys.readouterr().out
@@ -109,7 +117,7 @@ def test_init_from_a_plain_model_file_loads_everything_but_the_new_blocks(tmp_pa
               if not k.endswith("num_batches_tracked") and k != "head.fpn_in.0.0.weight"}
     save_file(broken, path)
     try:
-        train.load_init(model, path, plain.state_dict().keys())
+        train.load_init(model, path, "df1")
     except SystemExit as e:
         assert "head.fpn_in.0.0.weight" in str(e)
     else:
