@@ -79,13 +79,7 @@ public struct DecoderBlocks: Sendable, Equatable {
             default: throw bad("unknown block \"\(key)\" (this engine knows dfm, ifbf, seem, bam)")
             }
         }
-        if let missing = names.first(where: { !Self.implemented.contains($0.split(separator: ":")[0]) }) {
-            throw bad("block \(missing) is not implemented by this engine yet")
-        }
     }
-
-    /// The blocks both engines run; a file naming another one is refused at load.
-    static let implemented: Set<Substring> = ["dfm", "ifbf", "seem", "bam"]
 
     /// The `decoder_blocks` JSON for a file; nil when no block is on (the key is then left out).
     var metadataValue: String? {
