@@ -22,8 +22,8 @@ Same network, weights, input frame and thread count everywhere:
   * PyTorch eager fp32 is bench/torch_fp32.py (random weights and input: the time does not depend on them).
 
 GMAC/s and % of peak are given for every row from the same MAC count (the convs, counted on the PyTorch model with
-forward hooks); peak: fp32 58 GFMA/s per core, int8 232 GMAC/s per core with AVX-512 VNNI (107 with AVX2 only),
-times min(threads, cores) (measured on the 2-core Zen 4 this was written for: ../shared/int8-notes.md).
+forward hooks); peak: this CPU's per-core fp32 and int8 multiply-accumulate rates as `segstream profile` measures
+them at start (its `peak_gmacs`), times min(threads, cores).
 "Speed vs ORT int8" is ORT int8's median time divided by the row's (above 1: faster than ORT int8).
 
 Validate cheaply: bench/compare.sh --calib DIR --sizes 128x256 --runs 2 --warmup 1
@@ -51,8 +51,6 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tools"))
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".ppm", ".webp", ".tif", ".tiff")
-FP32_PEAK_PER_CORE = 58.0
-INT8_PEAK_PER_CORE = {"avx512vnni": 232.0, "avx2": 107.0}
 
 
 def log(message: str) -> None:
@@ -408,9 +406,19 @@ def fmt(value, spec: str, missing: str = "–") -> str:
     return missing if value is None else format(value, spec)
 
 
-def build_rows(results: list[dict], threads: int, int8_peak: float | None) -> list[dict]:
+def measured_peaks(results: list[dict]) -> dict[str, float]:
+    """Peak GMAC/s per precision for the run's threads, as segstream profile measured it (none without its rows)."""
+    peaks = {}
+    for case in results:
+        for r in case["engines"].values():
+            prof = r.get("profile")
+            if prof and prof.get("peak_gmacs"):
+                peaks[r["precision"]] = prof["peak_gmacs"]
+    return peaks
+
+
+def build_rows(results: list[dict], peaks: dict[str, float]) -> list[dict]:
     rows = []
-    cores = os.cpu_count() or 1
     for case in results:
         ort_int8 = case["engines"].get("ORT int8", {}).get("median_ms")
         for engine, r in case["engines"].items():
@@ -421,8 +429,7 @@ def build_rows(results: list[dict], threads: int, int8_peak: float | None) -> li
             row["speed_vs_ort_int8"] = ort_int8 / ms if ms and ort_int8 else None
             gmac = case["gmac"]
             row["gmacs"] = gmac / (ms / 1000) if ms else None
-            peak = FP32_PEAK_PER_CORE * min(threads, cores) if r["precision"] == "fp32" else (
-                int8_peak * min(threads, cores) if int8_peak else None)
+            peak = peaks.get(r["precision"])
             row["peak_fraction"] = row["gmacs"] / peak if row["gmacs"] and peak else None
             rows.append(row)
     return rows
@@ -515,7 +522,6 @@ def run(a) -> int:
     torch.set_num_threads(a.threads)
     cpu, flags = cpu_description()
     isa = int8_isa(flags)
-    int8_peak = INT8_PEAK_PER_CORE.get(isa)
     ov_version = openvino_available() if "openvino-int8" in engines else None
     load_before = os.getloadavg()
     if load_before[0] > 0.5:
@@ -607,6 +613,7 @@ def run(a) -> int:
             shutil.rmtree(workdir, ignore_errors=True)
 
     load_after = os.getloadavg()
+    peaks = measured_peaks(results)
     commit = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
     dirty = subprocess.run(["git", "-C", ROOT, "status", "--porcelain", "--untracked-files=no"], capture_output=True,
                            text=True).stdout.strip()
@@ -621,11 +628,12 @@ def run(a) -> int:
         f"int8 calibration: {len(calib_files)} images from {a.calib} (ORT: {a.calib_method}, QDQ, per-channel, "
         "u8 activations, s8 weights)",
         "GMAC: conv multiply-accumulates of the network at that size; GMAC/s and % of peak use it for every engine "
-        f"(peak: fp32 {FP32_PEAK_PER_CORE:.0f}, int8 {fmt(int8_peak, '.0f', 'n/a')} GMAC/s per core)",
+        f"(peak for {a.threads} threads, measured by segstream profile: fp32 {fmt(peaks.get('fp32'), '.0f', 'n/a')}, "
+        f"int8 {fmt(peaks.get('int8'), '.0f', 'n/a')} GMAC/s)",
         "speed vs ORT int8: ORT int8's median time / the row's (above 1: faster); every engine ends in the full-size "
         "upsample and argmax",
     ]
-    rows = build_rows(results, a.threads, int8_peak)
+    rows = build_rows(results, peaks)
     text = markdown(rows, results, header)
     os.makedirs(os.path.dirname(os.path.abspath(a.markdown)), exist_ok=True)
     with open(a.markdown, "w") as f:

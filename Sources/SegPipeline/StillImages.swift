@@ -53,13 +53,15 @@ public enum KernelISA: String, Sendable {
         }
     }
 
-    /// The kernels' own name for it.
-    public var name: String {
-        let isa: seg_isa = switch self {
+    /// The kernels' value for it.
+    public var seg: seg_isa {
+        switch self {
         case .scalar: SEG_ISA_SCALAR
         case .avx2: SEG_ISA_AVX2
         case .avx512vnni: SEG_ISA_AVX512VNNI
         }
-        return String(cString: seg_isa_name(isa))
     }
+
+    /// The kernels' own name for it.
+    public var name: String { String(cString: seg_isa_name(seg)) }
 }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CSegKernels
 import Dispatch
 import Foundation
 import SegEngine
@@ -26,9 +27,9 @@ struct Profile: ParsableCommand {
             segstream profile (no INPUT): the network alone on the first frame of --input (default: the bundled \
             samples/drive.mp4) at --size (default 512x1024): --warmup untimed passes, --iterations timed passes \
             of the labels path (network + fused upsample/argmax), and a per-layer table from --layer-runs \
-            passes with per-layer timing (median per layer). Peak: fp32 58 GFMA/s per core, int8 232 GMAC/s per \
-            core with AVX-512 VNNI or 107 with AVX2 (measured on the 2-core Zen 4 this was written on; override \
-            with --peak), times min(threads, cores).
+            passes with per-layer timing (median per layer). Peak: this CPU's multiply-accumulate rate per core, \
+            measured at start (about 0.1 s) with the kernels' own instructions (int8: VNNI or AVX2 word \
+            products; fp32: FMAs of the widest vectors; override with --peak), times min(threads, cores).
 
             segstream profile --sweep --out DIR: the network alone for every model in --models (default: the \
             bundled fp32 and int8 models) of --precisions, every --threads-list and every --sizes; writes \
@@ -231,16 +232,21 @@ struct Profile: ParsableCommand {
         return try NetworkInputBuilder(rule: rule).tensor(from: frame)
     }
 
-    /// Peak MAC rate of this CPU for `precision`, per core, GMAC/s; nil when there is no meaningful peak
-    /// (int8 on the scalar kernels).
+    /// Peak MAC rate of this CPU for `precision`, per core, GMAC/s, measured once per process
+    /// (`seg_peak_gmacs`: the int8 kernels' instructions on `isa`, fp32 FMAs of the widest vectors the CPU has);
+    /// nil when there is no meaningful peak (int8 on the scalar kernels).
     static func peakPerCore(precision: String, isa: KernelISA) -> Double? {
-        if precision == "fp32" { return 58 }
-        switch isa {
-        case .avx512vnni: return 232
-        case .avx2: return 107
-        case .scalar: return nil
+        let key = "\(precision)/\(isa.name)"
+        return measuredPeaks.withLock { peaks in
+            if let known = peaks[key] { return known }
+            let probeISA = precision == "fp32" ? seg_isa_best() : isa.seg
+            let gmacs = seg_peak_gmacs(probeISA, precision == "fp32" ? 0 : 1, 0.05)
+            peaks[key] = gmacs > 0 ? gmacs : nil
+            return peaks[key]!
         }
     }
+
+    private static let measuredPeaks = Locked<[String: Double?]>([:])
 
     func measure(_ model: ProfiledModel, input: Tensor, inputPath: String) -> ProfileReport {
         let times = model.timedPasses(input, warmup: warmup, iterations: iterations)

@@ -144,6 +144,16 @@ int seg_isa_override_status(void);
    ISA name → 1 and *isa = it; anything else → −1, *isa = best, and (unless quiet) a message on stderr. */
 int seg_isa_resolve(const char *request, seg_isa *isa, int quiet);
 
+/* This CPU's peak multiply-accumulate rate on one core, GMAC/s, measured for about `seconds`: the kernels' own
+   instruction sequence (int8: vpdpbusd with AVX-512 VNNI, vpmaddwd + vpaddd with AVX2; fp32: FMAs of the ISA's
+   widest vectors) in independent chains, fastest of ~1 ms chunks. 0 for the scalar ISA or an unsupported one.
+   What `segstream profile` divides achieved rates by. */
+double seg_peak_gmacs(seg_isa isa, int int8, double seconds);
+/* One probe run (tests): `rounds` rounds of the probe's chains; returns the MACs done (0: no probe for `isa`). For
+   int8, *int8_lane_sum (may be NULL) gets lane 0 summed over the chains: sum(k) + rounds·chains·p, p the lane's
+   product sum per round (−12 for AVX2, −24 for AVX-512 VNNI), so a test can check the loop really ran. */
+uint64_t seg_peak_probe(seg_isa isa, int int8, uint64_t rounds, int32_t *int8_lane_sum);
+
 /* fp32 kernels chosen per ISA (only the Winograd F(4,3) transforms so far; AVX2 runs the scalar ones). */
 typedef struct seg_f32_ukernels {
     void (*winograd43_input)(const float *x, size_t C, size_t H, size_t W, size_t pad, size_t tilesW, size_t t0,
