@@ -181,6 +181,12 @@ def evaluate(model, pairs, device, n_classes, max_frames, scale=1.0):
     return iou  # NaN for classes absent from both prediction and ground truth
 
 
+def non_finite_tensors(model) -> list[str]:
+    """Names of the parameters and buffers (BN statistics included) holding an inf or NaN."""
+    return [name for name, t in list(model.named_parameters()) + list(model.named_buffers())
+            if t.is_floating_point() and not torch.isfinite(t).all()]
+
+
 def save_checkpoint(path, model, optimizer, it, args, extra=None):
     state = {"state_dict": model.state_dict(), "optimizer": optimizer.state_dict(), "iteration": it,
              "args": vars(args), **(extra or {})}
@@ -208,6 +214,8 @@ def main(argv=None) -> int:
     p.add_argument("--momentum", type=float, default=0.9)
     p.add_argument("--weight-decay", type=float, default=5e-4)
     p.add_argument("--ohem", action="store_true")
+    p.add_argument("--clip-grad-norm", type=float, default=None, metavar="NORM",
+                   help="scale the gradients down to this global L2 norm when larger (default: no clipping)")
     p.add_argument("--bwbce-weight", type=float, default=1.0, metavar="L1",
                    help="with dfm: weight λ1 of FBNet's Block-wise BCE in λ1·BwBCE + CE (default 1, the paper's)")
     p.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=cpu_has_bf16(),
@@ -276,6 +284,14 @@ def main(argv=None) -> int:
             yield from loader
             epoch += 1
 
+    def checkpoint():
+        """Saves, unless a weight or BN statistic went non-finite (then the last checkpoint stays, and training stops)."""
+        bad = non_finite_tensors(model)
+        if bad:
+            raise SystemExit(f"train.py: non-finite values in {', '.join(bad[:4])}{' …' if len(bad) > 4 else ''} "
+                             f"at iteration {it}: training diverged; {ckpt_path} keeps the last finite checkpoint")
+        save_checkpoint(ckpt_path, model, optimizer, it, args, {"elapsed_s": time.time() - start})
+
     start = time.time() - elapsed
     stream = batches()
     while it < args.iters:
@@ -295,8 +311,14 @@ def main(argv=None) -> int:
         loss = ohem_loss(logits, y) if args.ohem else F.cross_entropy(logits, y, ignore_index=IGNORE)
         if blocks.get("dfm"):
             loss = loss + args.bwbce_weight * bwbce_loss(model, y)
+        if not torch.isfinite(loss):
+            # Training on would write NaN weights over the last good checkpoint and export them.
+            raise SystemExit(f"train.py: the loss is {loss.item()} at iteration {it + 1}: training diverged; "
+                             f"{ckpt_path} keeps the last checkpoint")
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        if args.clip_grad_norm:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), args.clip_grad_norm)
         optimizer.step()
         it += 1
         if it % 10 == 0:
@@ -305,8 +327,8 @@ def main(argv=None) -> int:
             with open(log_path, "a") as f:
                 f.write(json.dumps(rec) + "\n")
         if it % args.checkpoint_every == 0 or it == args.iters:
-            save_checkpoint(ckpt_path, model, optimizer, it, args, {"elapsed_s": time.time() - start})
-    save_checkpoint(ckpt_path, model, optimizer, it, args, {"elapsed_s": time.time() - start})
+            checkpoint()
+    checkpoint()
 
     val = find_pairs(args.data, args.val_split)
     result = {"iters": it, "train_seconds": round(time.time() - start)}
