@@ -65,7 +65,8 @@ struct QU8StemTests {
                 got.withUnsafeMutableBufferPointer { yb in
                     var a = seg_qu8_stem_args(w: packed, x: xb.baseAddress, in_h: c.inH, in_w: c.inW, x_scale: xScale,
                                               x_zp: xZp, y: yb.baseAddress, y_stride: c.yStride, y_zp: yZp,
-                                              y_min: c.relu ? yZp : 0, y_max: 255)
+                                              y_min: c.relu ? yZp : 0, y_max: 255, planes: (nil, nil, nil),
+                                              plane_stride: 0, pixel_table: nil)
                     // Two calls on one output row range each, as two workers would (the scratch is reused).
                     let mid = min(c.split, c.outH)
                     seg_qu8_stem_conv_isa(isa, &a, 0, mid, scratch)

@@ -246,13 +246,13 @@ public final class QConv2d: @unchecked Sendable {
     public func run(quantizing planes: PixelPlanes, scale: [Float], bias: [Float], into y: QTensor, context: ExecutionContext,
                     isa: seg_isa? = nil) {
         precondition(scale.count == 3 && bias.count == 3 && planes.width > 0, "\(name): planes or affine missing")
-        var table = [UInt32](repeating: 0, count: 768)
-        seg_qu8_stem_pixel_table(scale, bias, input.scale, input.zeroPoint, &table)
-        table.withUnsafeBufferPointer { t in
+        // On the stack: a frame's pass allocates nothing for it.
+        withUnsafeTemporaryAllocation(of: UInt32.self, capacity: 768) { t in
+            seg_qu8_stem_pixel_table(scale, bias, input.scale, input.zeroPoint, t.baseAddress!)
             var args = seg_qu8_stem_args()
             args.planes = (UnsafePointer(planes.red), UnsafePointer(planes.green), UnsafePointer(planes.blue))
             args.plane_stride = planes.rowStride
-            args.pixel_table = t.baseAddress
+            args.pixel_table = UnsafePointer(t.baseAddress)
             runStem(args, height: planes.height, width: planes.width, inputBytes: 3 * planes.height * planes.width, into: y,
                     context: context, isa: isa)
         }
