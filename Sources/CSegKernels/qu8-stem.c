@@ -114,8 +114,8 @@ void seg_qu8_stem_conv_variant(seg_isa isa, const seg_qu8_stem_args *a, size_t o
                     sk->quantize(src, src + plane, src + 2 * plane, in_w, inv, zp, pad, px + 1);
                 } else {
                     const size_t o = iy * a->plane_stride;
-                    rgbx_row_from_planes(a->planes[0] + o, a->planes[1] + o, a->planes[2] + o, in_w, a->pixel_table, pad,
-                                         px + 1);
+                    rgbx_row_from_planes(a->planes[0] + o, a->planes[1] + o, a->planes[2] + o, in_w, a->pixel_table,
+                                         pad, px + 1);
                 }
                 px[in_w + 1] = zpx;
                 have[iy % 3] = iy;

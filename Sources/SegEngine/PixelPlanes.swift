@@ -38,7 +38,9 @@ public final class PixelPlanes: @unchecked Sendable {
             free(base)
             var raw: UnsafeMutableRawPointer?
             // 64 bytes of slack: SIMD readers may run past the last row.
-            guard posix_memalign(&raw, 64, need + 64) == 0, let raw else { fatalError("out of memory allocating \(need) bytes") }
+            guard posix_memalign(&raw, 64, need + 64) == 0, let raw else {
+                fatalError("out of memory allocating \(need) bytes")
+            }
             base = raw.assumingMemoryBound(to: UInt8.self)
             capacity = need
         }

@@ -152,8 +152,8 @@ final class AlignedBuffer {
 }
 
 /// Converts decoded frames (any pixel format, any size, changing mid-stream) to what segstream needs:
-/// packed RGB24 at a target size (the network's pixels, which `SFNet.InputRule` normalises) and RGB24 at the
-/// frame's own size (the overlay). Keeps one swscale context per use and reuses its buffers across frames. Single owner.
+/// 8-bit R, G, B planes at the network's size (the network's pixels, which `SFNet.InputRule` normalises) and
+/// RGB24 at the frame's own size (the overlay). Keeps one swscale context per use and reuses its buffers across frames. Single owner.
 public final class FrameConverter {
     public let quality: ScaleQuality
     private let networkScaler = Scaler()

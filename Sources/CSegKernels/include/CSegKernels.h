@@ -326,10 +326,11 @@ void seg_qu8_winograd43_isa(seg_isa isa, const seg_qu8_winograd43_args *a, size_
    dilation 1, u8 output without residual, cout ≤ 64 (every SFNet stem; seg_qu8_stem_supported checks the
    packed weights, the caller the geometry). The input is fp32 CHW `x`, or (x NULL) three 8-bit planes whose
    bytes `pixel_table` (seg_qu8_stem_pixel_table) maps to the quantized ones. Each input row is quantized to
-   RGBX words exactly as QOps.quantize writes the network input (q = min(max(x·(1/x_scale) + x_zp, 0), 255) rounded half to
-   even; X = x_zp) into a ring of three row buffers when an output row first needs it, and the conv reads
-   those rows: neither the quantized image nor an indirection table exists. The output is bit-identical to
-   quantizing the image and running seg_qu8_conv on it (finite inputs; what a NaN becomes is unspecified).
+   RGBX words exactly as QOps.quantize writes the network input (q = min(max(x·(1/x_scale) + x_zp, 0), 255)
+   rounded half to even; X = x_zp) into a ring of three row buffers when an output row first needs it, and the
+   conv reads those rows: neither the quantized image nor an indirection table exists. The output is
+   bit-identical to quantizing the image and running seg_qu8_conv on it (finite inputs; what a NaN becomes is
+   unspecified).
    Output rows [oy_begin, oy_end) of out_h = (in_h − 1)/2 + 1 rows of out_w = (in_w − 1)/2 + 1 pixels;
    scratch: seg_qu8_stem_scratch_bytes(in_w) bytes, 64-byte aligned, private to the call (one per thread).
    The weights must have been packed for x_scale and x_zp. */
