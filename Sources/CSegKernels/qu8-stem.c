@@ -25,6 +25,26 @@ void seg_qu8_rgbx_row__scalar(const float *r, const float *g, const float *b, si
                  seg_qu8_quantize_scalar(b[i], inv, zp) << 16 | pad;
 }
 
+/* One row of the 8-bit input as RGBX words: a lookup per byte (seg_qu8_stem_pixel_table). */
+static void rgbx_row_from_planes(const uint8_t *r, const uint8_t *g, const uint8_t *b, size_t n, const uint32_t *table,
+                                 uint32_t pad, uint32_t *dst) {
+    for (size_t i = 0; i < n; i++) dst[i] = table[r[i]] | table[256 + g[i]] | table[512 + b[i]] | pad;
+}
+
+void seg_qu8_stem_pixel_table(const float scale[3], const float bias[3], float x_scale, uint8_t x_zp,
+                              uint32_t table[768]) {
+    uint8_t ramp[256];
+    for (size_t p = 0; p < 256; p++) ramp[p] = (uint8_t)p;
+    const uint8_t *const planes[3] = {ramp, ramp, ramp};
+    float values[768];
+    /* The same code as the fp32 input's normalisation, so each value has the same bits. */
+    seg_f32_from_planar_u8_affine(planes, 256, 256, 1, scale, bias, values);
+    const float inv = 1.0f / x_scale, zp = (float)x_zp;
+    for (size_t c = 0; c < 3; c++)
+        for (size_t p = 0; p < 256; p++)
+            table[c * 256 + p] = seg_qu8_quantize_scalar(values[c * 256 + p], inv, zp) << (8 * c);
+}
+
 typedef struct {
     seg_qu8_rgbx_row_fn quantize;
     seg_qu8_stem_row_fn conv; /* NULL: the ISA's igemm on per-tile pointer lists */
@@ -88,9 +108,15 @@ void seg_qu8_stem_conv_variant(seg_isa isa, const seg_qu8_stem_args *a, size_t o
             if (iy >= in_h) { rows[k] = zrow; continue; }
             uint32_t *px = (uint32_t *)ring[iy % 3];
             if (have[iy % 3] != iy) {
-                const float *src = a->x + iy * in_w;
                 px[0] = zpx;
-                sk->quantize(src, src + plane, src + 2 * plane, in_w, inv, zp, pad, px + 1);
+                if (a->x) {
+                    const float *src = a->x + iy * in_w;
+                    sk->quantize(src, src + plane, src + 2 * plane, in_w, inv, zp, pad, px + 1);
+                } else {
+                    const size_t o = iy * a->plane_stride;
+                    rgbx_row_from_planes(a->planes[0] + o, a->planes[1] + o, a->planes[2] + o, in_w, a->pixel_table,
+                                         pad, px + 1);
+                }
                 px[in_w + 1] = zpx;
                 have[iy % 3] = iy;
             }

@@ -32,11 +32,13 @@ public struct NetworkSize: Sendable, Hashable, CustomStringConvertible {
 ///
 /// 1. **Size**: a fixed `NetworkSize`, or `NetworkSize.automatic` from the frame's size, the caller's `scale`
 ///    and the model's `network_scale`.
-/// 2. **Pixels**: the frame scaled to that size as 8-bit RGB (SegMedia's `FrameConverter.withNetworkPlanes`:
+/// 2. **Pixels**: the frame scaled to that size as 8-bit RGB (SegMedia's `FrameConverter.scaleNetworkPlanes`:
 ///    swscale bilinear into planar GBRP).
 /// 3. **Normalisation**: `(rgb / 255 − mean[c]) / std[c]` per channel into a 3×H×W CHW `Tensor`, computed as
 ///    `v · (1 / (255 · std[c])) + (−mean[c] / std[c])` by the C kernels `seg_f32_from_planar_u8_affine`
-///    (planes) and `seg_f32_from_rgb24_affine` (packed pixels), which give the same bits.
+///    (planes) and `seg_f32_from_rgb24_affine` (packed pixels), which give the same bits. `run` keeps the
+///    planes (`networkInput(_:)`): the engine normalises them with that kernel where a layer needs the tensor,
+///    and the int8 stem maps their bytes through a table built by it.
 public struct InputRule: Sendable, Equatable {
     /// Per-channel RGB mean and standard deviation in 0–1 units (the model file's).
     public let mean: [Float]
@@ -84,6 +86,12 @@ public struct InputRule: Sendable, Equatable {
         let s = channelScale, b = channelBias
         let planes: [UnsafePointer<UInt8>?] = [red, green, blue]
         seg_f32_from_planar_u8_affine(planes, rowStride, width, height, s, b, tensor.data)
+    }
+
+    /// The network input of 8-bit planes already at the network's size: the planes with this rule's affine, so
+    /// the engine normalises them (or, in the int8 stem, quantizes them) exactly as `normalize` would.
+    public func networkInput(_ planes: PixelPlanes) -> NetworkInput {
+        .pixels(planes, scale: channelScale, bias: channelBias)
     }
 
     /// Normalises packed RGB24 pixels already at the network's size (`width`×`height`, `rowStride` bytes per

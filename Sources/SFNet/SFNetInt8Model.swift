@@ -123,7 +123,7 @@ public final class SFNetInt8Model: SegmentationModel, SessionRunner {
 
     public func makeSession(pool: WorkerPool) -> InferenceSession { InferenceSession(model: self, pool: pool) }
 
-    func forward(input: Tensor, outputHeight: Int, outputWidth: Int, _ ws: Workspace) -> Tensor {
+    func forward(input: NetworkInput, outputHeight: Int, outputWidth: Int, _ ws: Workspace) -> Tensor {
         let logits = networkLogits(input, ws)
         let out = Tensor(channels: config.numClasses, height: outputHeight, width: outputWidth)
         Resize.bilinear(logits, into: out, alignCorners: true, context: ws.context, name: "upsample_logits")
@@ -131,7 +131,7 @@ public final class SFNetInt8Model: SegmentationModel, SessionRunner {
         return out
     }
 
-    func predictLabels(input: Tensor, outputHeight: Int, outputWidth: Int, into labels: UnsafeMutableBufferPointer<UInt8>,
+    func predictLabels(input: NetworkInput, outputHeight: Int, outputWidth: Int, into labels: UnsafeMutableBufferPointer<UInt8>,
                        _ ws: Workspace) {
         upsampleArgmax(networkLogitsNHWC(input, ws), outputHeight: outputHeight, outputWidth: outputWidth, into: labels, ws)
     }
@@ -154,7 +154,7 @@ public final class SFNetInt8Model: SegmentationModel, SessionRunner {
                             context: context, isa: context.isa)
     }
 
-    func predictLabelsAndInstances(input: Tensor, outputHeight: Int, outputWidth: Int,
+    func predictLabelsAndInstances(input: NetworkInput, outputHeight: Int, outputWidth: Int,
                                    into labels: UnsafeMutableBufferPointer<UInt8>, _ ws: Workspace) -> Tensor {
         let (logits, head) = networkOutputsNHWC(input, ws)
         guard let head else { preconditionFailure("the model has no instance head") }
@@ -165,7 +165,7 @@ public final class SFNetInt8Model: SegmentationModel, SessionRunner {
     }
 
     /// fp32 logits at the network's fusion resolution, in a fresh tensor.
-    func lowResolutionLogits(input: Tensor, _ ws: Workspace) -> Tensor {
+    func lowResolutionLogits(input: NetworkInput, _ ws: Workspace) -> Tensor {
         let logits = networkLogits(input, ws)
         let out = Tensor(channels: logits.channels, height: logits.height, width: logits.width)
         out.data.update(from: logits.data, count: logits.count)
@@ -247,7 +247,7 @@ public final class SFNetInt8Model: SegmentationModel, SessionRunner {
     }
 
     /// fp32 CHW logits at the fusion resolution (an arena tensor: outside the graph).
-    private func networkLogits(_ input: Tensor, _ ws: Workspace) -> Tensor {
+    private func networkLogits(_ input: NetworkInput, _ ws: Workspace) -> Tensor {
         let nhwc = networkLogitsNHWC(input, ws)
         let logits = ws.arena.acquire(channels: nhwc.channels, height: nhwc.height, width: nhwc.width)
         ws.context.measure("logits_to_chw") { QOps.toCHW(nhwc.data, stride: nhwc.channels, into: logits) }
@@ -258,11 +258,12 @@ public final class SFNetInt8Model: SegmentationModel, SessionRunner {
     /// slots until the next pass), as the classifier writes them. Runs the graph: every buffer lives in the
     /// slot the plan gave it (`GraphPlan`); a concat is one u8 buffer whose slices its producers write, with
     /// the concat's params.
-    private func networkLogitsNHWC(_ input: Tensor, _ ws: Workspace) -> Tensor { networkOutputsNHWC(input, ws).logits }
+    private func networkLogitsNHWC(_ input: NetworkInput, _ ws: Workspace) -> Tensor { networkOutputsNHWC(input, ws).logits }
 
     /// The logits and the instance head's output (nil without one), both NHWC in the session's slots.
-    private func networkOutputsNHWC(_ input: Tensor, _ ws: Workspace) -> (logits: Tensor, instances: Tensor?) {
-        precondition(input.channels == 3 && input.height > 0 && input.width > 0, "input must be 3×H×W, got \(input.shape)")
+    private func networkOutputsNHWC(_ input: NetworkInput, _ ws: Workspace) -> (logits: Tensor, instances: Tensor?) {
+        if case .tensor(let t) = input { precondition(t.channels == 3, "input must be 3×H×W, got \(t.shape)") }
+        precondition(input.height > 0 && input.width > 0, "input must be 3×H×W, got \(input.height)x\(input.width)")
         let context = ws.context, isa = context.isa
         ws.arena.beginPass(key: [input.height, input.width])
         let plan = plan(ws, height: input.height, width: input.width)
@@ -326,22 +327,29 @@ public final class SFNetInt8Model: SegmentationModel, SessionRunner {
         return graph.values[v].concat.map { concatParams[$0]! } ?? valueParams[v]!
     }
 
-    /// A conv on the fp32 network input into u8 `y`: int8 convs quantize the input first (the stem's
-    /// first conv in the same pass, `QConv2d.run(quantizing:)`; others as `quantize_input`), fp32 ones
-    /// quantize their output.
-    private func runOnInput(_ ws: Workspace, _ layer: Layer, _ input: Tensor, into y: QTensor, scratch: [Int]) {
+    /// A conv on the network input into u8 `y`: int8 convs quantize the input first (the stem's first conv in
+    /// the same pass, `QConv2d.run(quantizing:)`, from the 8-bit planes when given; others as `quantize_input`),
+    /// fp32 ones quantize their output. Every layer but the fused stem reads the fp32 tensor (the planes
+    /// normalised into the workspace when that is what the pass got).
+    private func runOnInput(_ ws: Workspace, _ layer: Layer, _ input: NetworkInput, into y: QTensor, scratch: [Int]) {
         switch layer {
         case .depthwise(let conv):
             preconditionFailure("\(conv.name): a depthwise conv on the network input")
         case .int8(let conv) where conv.quantizesItsInput:
-            conv.run(quantizing: input, into: y, context: ws.context, isa: ws.context.isa)
+            switch input {
+            case .tensor(let x):
+                conv.run(quantizing: x, into: y, context: ws.context, isa: ws.context.isa)
+            case .pixels(let planes, let scale, let bias):
+                conv.run(quantizing: planes, scale: scale, bias: bias, into: y, context: ws.context, isa: ws.context.isa)
+            }
         case .int8(let conv):
-            let xq = u8View(ws.slots[scratch[0]], input.channels, input.height, input.width, inputParams!)
-            QOps.quantize(input, into: xq, context: ws.context, name: "quantize_input")
+            let x = ws.tensor(input)
+            let xq = u8View(ws.slots[scratch[0]], x.channels, x.height, x.width, inputParams!)
+            QOps.quantize(x, into: xq, context: ws.context, name: "quantize_input")
             conv.run(xq, into: y, context: ws.context, isa: ws.context.isa)
         case .fp32(let conv, _, _):
             let yf = fp32View(ws.slots[scratch[0]], y.channels, y.height, y.width)
-            conv.run(input, into: yf, context: ws.context)
+            conv.run(ws.tensor(input), into: yf, context: ws.context)
             QOps.quantize(yf, into: y, context: ws.context, name: "\(conv.name).quantize")
         }
     }

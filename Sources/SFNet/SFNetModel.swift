@@ -96,7 +96,7 @@ public final class SFNetModel: SegmentationModel, SessionRunner {
 
     public func makeSession(pool: WorkerPool) -> InferenceSession { InferenceSession(model: self, pool: pool) }
 
-    func forward(input: Tensor, outputHeight: Int, outputWidth: Int, _ ws: Workspace) -> Tensor {
+    func forward(input: NetworkInput, outputHeight: Int, outputWidth: Int, _ ws: Workspace) -> Tensor {
         let logits = networkLogits(input, ws)
         let out = Tensor(channels: config.numClasses, height: outputHeight, width: outputWidth)
         Resize.bilinear(logits, into: out, alignCorners: true, context: ws.context, name: "upsample_logits")
@@ -104,14 +104,14 @@ public final class SFNetModel: SegmentationModel, SessionRunner {
     }
 
     /// The upsample and the argmax are one fused pass: full-size logits are never stored.
-    func predictLabels(input: Tensor, outputHeight: Int, outputWidth: Int, into labels: UnsafeMutableBufferPointer<UInt8>,
+    func predictLabels(input: NetworkInput, outputHeight: Int, outputWidth: Int, into labels: UnsafeMutableBufferPointer<UInt8>,
                        _ ws: Workspace) {
         let logits = networkLogits(input, ws)
         Resize.bilinearArgmax(logits, height: outputHeight, width: outputWidth, alignCorners: true,
                               labels: labels.baseAddress!, context: ws.context)
     }
 
-    func predictLabelsAndInstances(input: Tensor, outputHeight: Int, outputWidth: Int,
+    func predictLabelsAndInstances(input: NetworkInput, outputHeight: Int, outputWidth: Int,
                                    into labels: UnsafeMutableBufferPointer<UInt8>, _ ws: Workspace) -> Tensor {
         let (logits, head) = networkOutputs(input, ws)
         guard let head else { preconditionFailure("the model has no instance head") }
@@ -122,7 +122,7 @@ public final class SFNetModel: SegmentationModel, SessionRunner {
         return instances
     }
 
-    func lowResolutionLogits(input: Tensor, _ ws: Workspace) -> Tensor {
+    func lowResolutionLogits(input: NetworkInput, _ ws: Workspace) -> Tensor {
         let logits = networkLogits(input, ws)
         let out = Tensor(channels: logits.channels, height: logits.height, width: logits.width)
         out.data.update(from: logits.data, count: logits.count)
@@ -134,10 +134,11 @@ public final class SFNetModel: SegmentationModel, SessionRunner {
     /// Runs the graph; returns the logits at the fusion resolution (in the session's slots, valid until the
     /// next pass). Every buffer lives in the slot the plan gave it (`GraphPlan`), from before the first node
     /// that writes it to after the last node that reads it; a concat is one buffer its producers write.
-    private func networkLogits(_ input: Tensor, _ ws: Workspace) -> Tensor { networkOutputs(input, ws).logits }
+    private func networkLogits(_ input: NetworkInput, _ ws: Workspace) -> Tensor { networkOutputs(input, ws).logits }
 
     /// The logits and the instance head's output (nil without one), both in the session's slots.
-    private func networkOutputs(_ input: Tensor, _ ws: Workspace) -> (logits: Tensor, instances: Tensor?) {
+    private func networkOutputs(_ given: NetworkInput, _ ws: Workspace) -> (logits: Tensor, instances: Tensor?) {
+        let input = ws.tensor(given)
         precondition(input.channels == 3 && input.height > 0 && input.width > 0, "input must be 3×H×W, got \(input.shape)")
         let context = ws.context
         let plan = ws.plan(height: input.height, width: input.width) {

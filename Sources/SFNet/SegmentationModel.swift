@@ -22,12 +22,12 @@ extension SegmentationModel {
 /// What a session needs of a model: its passes, run with the session's workspace. Every state a pass
 /// writes is in the workspace; the model itself is only read.
 protocol SessionRunner: AnyObject, Sendable {
-    func forward(input: Tensor, outputHeight: Int, outputWidth: Int, _ ws: Workspace) -> Tensor
-    func predictLabels(input: Tensor, outputHeight: Int, outputWidth: Int, into labels: UnsafeMutableBufferPointer<UInt8>,
+    func forward(input: NetworkInput, outputHeight: Int, outputWidth: Int, _ ws: Workspace) -> Tensor
+    func predictLabels(input: NetworkInput, outputHeight: Int, outputWidth: Int, into labels: UnsafeMutableBufferPointer<UInt8>,
                        _ ws: Workspace)
-    func lowResolutionLogits(input: Tensor, _ ws: Workspace) -> Tensor
+    func lowResolutionLogits(input: NetworkInput, _ ws: Workspace) -> Tensor
     /// predictLabels, and the instance head's output in a fresh CHW tensor (the model must have the head).
-    func predictLabelsAndInstances(input: Tensor, outputHeight: Int, outputWidth: Int,
+    func predictLabelsAndInstances(input: NetworkInput, outputHeight: Int, outputWidth: Int,
                                    into labels: UnsafeMutableBufferPointer<UInt8>, _ ws: Workspace) -> Tensor
 }
 
@@ -57,8 +57,23 @@ final class Workspace {
         return p
     }
 
-    /// Bytes of activation memory held: the slots and the arena (buffers outside the graph).
-    var activationBytes: Int { arena.bytes + slots.reduce(0) { $0 + $1.capacity * 4 } }
+    /// The fp32 network input of a pass given 8-bit planes: grown to the largest size seen, allocated only
+    /// by a layer that needs the tensor (the fp32 engine; an int8 first layer other than the fused stem).
+    private var normalizedInput = TensorStorage(capacity: 0)
+
+    /// `input` as the fp32 tensor: the one given, or the planes normalised into this workspace's buffer
+    /// (valid until the next pass).
+    func tensor(_ input: NetworkInput) -> Tensor {
+        guard case .pixels(let planes, let scale, let bias) = input else { return input.normalized() }
+        let n = 3 * planes.height * planes.width
+        if normalizedInput.capacity < n { normalizedInput = TensorStorage(capacity: n) }
+        let t = Tensor(storage: normalizedInput, offset: 0, channels: 3, height: planes.height, width: planes.width)
+        planes.normalize(scale: scale, bias: bias, into: t)
+        return t
+    }
+
+    /// Bytes of activation memory held: the slots, the arena (buffers outside the graph) and the normalised input.
+    var activationBytes: Int { arena.bytes + slots.reduce(0) { $0 + $1.capacity * 4 } + normalizedInput.capacity * 4 }
 }
 
 /// One stream's handle on a model: the model (shared, immutable) plus this stream's workspace.
@@ -99,13 +114,14 @@ public final class InferenceSession {
     /// fp32 logits, numClasses×height×width: the network's low-resolution logits resized (bilinear,
     /// align_corners=True, as the reference) straight to that size, usually the input's. Allocates only
     /// the returned tensor.
-    public func forward(input: Tensor, outputHeight: Int, outputWidth: Int) -> Tensor {
+    public func forward(input: NetworkInput, outputHeight: Int, outputWidth: Int) -> Tensor {
         pool.withTurn { runner.forward(input: input, outputHeight: outputHeight, outputWidth: outputWidth, workspace) }
     }
 
     /// Train ids (argmax of the logits resized to outputHeight×outputWidth, fused: the full-size logits
     /// are never stored), row-major, into `labels` (at least outputHeight·outputWidth bytes).
-    public func predictLabels(input: Tensor, outputHeight: Int, outputWidth: Int, into labels: UnsafeMutableBufferPointer<UInt8>) {
+    public func predictLabels(input: NetworkInput, outputHeight: Int, outputWidth: Int,
+                              into labels: UnsafeMutableBufferPointer<UInt8>) {
         precondition(labels.count >= outputHeight * outputWidth, "labels buffer too small")
         pool.withTurn {
             runner.predictLabels(input: input, outputHeight: outputHeight, outputWidth: outputWidth, into: labels, workspace)
@@ -115,7 +131,7 @@ public final class InferenceSession {
     /// Train ids into `labels` as `predictLabels`, and the instance head's output from the same pass: fp32
     /// `config.instanceHead.channels`×h×w at the network's fusion resolution (heatmap logits per thing class,
     /// then dx, dy in cells), in a fresh tensor. The model must have an instance head (`config.instanceHead`).
-    public func predictLabelsAndInstances(input: Tensor, outputHeight: Int, outputWidth: Int,
+    public func predictLabelsAndInstances(input: NetworkInput, outputHeight: Int, outputWidth: Int,
                                           into labels: UnsafeMutableBufferPointer<UInt8>) -> Tensor {
         precondition(config.instanceHead != nil, "the model has no instance head")
         precondition(labels.count >= outputHeight * outputWidth, "labels buffer too small")
@@ -127,9 +143,26 @@ public final class InferenceSession {
 
     /// Logits at the network's fusion resolution (/4 of the input for R18, /16 for DF1, /8 for DF2),
     /// numClasses×h×w, in a fresh tensor.
-    public func lowResolutionLogits(input: Tensor) -> Tensor {
+    public func lowResolutionLogits(input: NetworkInput) -> Tensor {
         pool.withTurn { runner.lowResolutionLogits(input: input, workspace) }
     }
+
+    // The fp32 tensor forms of the passes above.
+
+    public func forward(input: Tensor, outputHeight: Int, outputWidth: Int) -> Tensor {
+        forward(input: .tensor(input), outputHeight: outputHeight, outputWidth: outputWidth)
+    }
+
+    public func predictLabels(input: Tensor, outputHeight: Int, outputWidth: Int, into labels: UnsafeMutableBufferPointer<UInt8>) {
+        predictLabels(input: .tensor(input), outputHeight: outputHeight, outputWidth: outputWidth, into: labels)
+    }
+
+    public func predictLabelsAndInstances(input: Tensor, outputHeight: Int, outputWidth: Int,
+                                          into labels: UnsafeMutableBufferPointer<UInt8>) -> Tensor {
+        predictLabelsAndInstances(input: .tensor(input), outputHeight: outputHeight, outputWidth: outputWidth, into: labels)
+    }
+
+    public func lowResolutionLogits(input: Tensor) -> Tensor { lowResolutionLogits(input: .tensor(input)) }
 
     /// Runs one forward pass (labels path) and returns each layer's time and MAC count, in order.
     public func profile(input: Tensor) -> [LayerTiming] {
@@ -169,6 +202,11 @@ public final class InferenceSession {
     /// Train ids in a fresh array, at the input's size or the one given (the buffer-filling form is the one
     /// the pipeline uses).
     public func predictLabels(input: Tensor, outputHeight: Int? = nil, outputWidth: Int? = nil) -> [UInt8] {
+        predictLabels(input: .tensor(input), outputHeight: outputHeight, outputWidth: outputWidth)
+    }
+
+    /// The same from either form of the network input.
+    public func predictLabels(input: NetworkInput, outputHeight: Int? = nil, outputWidth: Int? = nil) -> [UInt8] {
         let height = outputHeight ?? input.height, width = outputWidth ?? input.width
         var labels = [UInt8](repeating: 0, count: height * width)
         labels.withUnsafeMutableBufferPointer {

@@ -11,6 +11,8 @@
 // --save-output FILE writes the last pass's result raw (labels: H·W bytes; logits: C·H·W little-endian floats),
 // so two builds can be compared byte for byte (`cmp`) on the same input; --input FILE gives that input (a normalised
 // frame as raw fp32 CHW) instead of the synthetic pattern.
+// --compare-inputs: the network input as the fp32 tensor against the 8-bit planes `run` feeds (the same values,
+// NetworkInput.pixels), passes interleaved in rotating order, medians of each; the labels must be identical.
 import Foundation
 import SegEngine
 import SFNet
@@ -19,7 +21,7 @@ let usage = """
     usage: SegBench [--arch r18|df1|df2 | --model FILE] [--height H] [--width W] [--threads N]
                     [--iterations N] [--warmup N] [--mode labels|logits] [--profile]
                     [--algorithms auto,winograd2x2[@MiB],...|auto,igemm,winograd4x4] [--panel-bytes B]
-                    [--winograd-bytes B] [--input RAW_FP32_CHW] [--save-output FILE]
+                    [--winograd-bytes B] [--input RAW_FP32_CHW] [--save-output FILE] [--compare-inputs]
     """
 /// A usage mistake: say what and exit 64 (EX_USAGE), rather than benchmark something else than was asked.
 func usageError(_ message: String) -> Never {
@@ -35,7 +37,7 @@ while let a = args.popFirst() {
     guard a.hasPrefix("--") else { usageError("unexpected argument \(a)") }
     let name = String(a.dropFirst(2))
     if name == "help" { print(usage); exit(0) }
-    if name == "profile" { flags.insert(name); continue }
+    if name == "profile" || name == "compare-inputs" { flags.insert(name); continue }
     guard valueOptions.contains(name) else { usageError("unknown option \(a)") }
     guard let v = args.popFirst() else { usageError("\(a) needs a value") }
     options[name] = v
@@ -85,6 +87,10 @@ var labels = [UInt8](repeating: 0, count: height * width)
 }
 if let list = options["algorithms"] {
     compareAlgorithms(list.split(separator: ",").map(String.init))
+    exit(0)
+}
+if flags.contains("compare-inputs") {
+    compareInputs()
     exit(0)
 }
 for _ in 0..<warmup { runOnce() }
@@ -209,4 +215,38 @@ if flags.contains("profile") {
         }
         print(line)
     }
+}
+
+/// The labels pass from the fp32 tensor and from the 8-bit planes it was normalised from (a synthetic byte
+/// pattern, the model's mean and std), interleaved in rotating order; medians of each. Exits 70 if the labels differ.
+@MainActor func compareInputs() {
+    let rule = InputRule(config: model.config)
+    let planes = PixelPlanes(width: width, height: height)
+    for c in 0..<3 {
+        let p = planes.plane(c)
+        for i in 0..<(planes.rowStride * height) { p[i] = UInt8((i * 7919 + c * 31) % 251) }
+    }
+    let inputs: [NetworkInput] = [.tensor(rule.networkInput(planes).normalized()), rule.networkInput(planes)]
+    var outputs = [[UInt8]](repeating: [UInt8](repeating: 0, count: height * width), count: 2)
+    func pass(_ k: Int) {
+        outputs[k].withUnsafeMutableBufferPointer {
+            model.predictLabels(input: inputs[k], outputHeight: height, outputWidth: width, into: $0)
+        }
+    }
+    for _ in 0..<warmup { pass(0); pass(1) }
+    guard outputs[0] == outputs[1] else {
+        FileHandle.standardError.write(Data("SegBench: labels from the planes differ from the tensor's\n".utf8))
+        exit(70)
+    }
+    var times: [[Double]] = [[], []]
+    for i in 0..<iterations {
+        for k in [i % 2, 1 - i % 2] {
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            pass(k)
+            times[k].append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6)
+        }
+    }
+    let m = times.map { $0.sorted()[$0.count / 2] }
+    print(String(format: "%@ %@ %dx%d threads=%d: fp32 tensor median %.2f ms, 8-bit planes median %.2f ms (tensor/planes %.3f), n=%d each",
+                 arch.rawValue, model.precision.rawValue, height, width, threads, m[0], m[1], m[0] / m[1], iterations))
 }

@@ -1,4 +1,5 @@
 import CFFmpeg
+import SegEngine
 
 /// An 8-bit image in tightly packed rows (`rowStride == width × channels`).
 public struct Image8: Sendable, Equatable {
@@ -151,13 +152,13 @@ final class AlignedBuffer {
 }
 
 /// Converts decoded frames (any pixel format, any size, changing mid-stream) to what segstream needs:
-/// packed RGB24 at a target size (the network's pixels, which `SFNet.InputRule` normalises) and RGB24 at the
-/// frame's own size (the overlay). Keeps one swscale context per use and reuses its buffers across frames. Single owner.
+/// 8-bit R, G, B planes at the network's size (the network's pixels, which `SFNet.InputRule` normalises) and
+/// RGB24 at the frame's own size (the overlay). Keeps one swscale context per use and reuses its buffers across frames. Single owner.
 public final class FrameConverter {
     public let quality: ScaleQuality
     private let networkScaler = Scaler()
     private let imageScaler = Scaler()
-    private let scratch = AlignedBuffer()
+    private let networkScratch = PixelPlanes()
     private let rgbScratch = AlignedBuffer()
 
     /// Packed RGB output interpolates chroma horizontally (`SWS_FULL_CHR_H_INT`): without it swscale's packed
@@ -212,16 +213,28 @@ public final class FrameConverter {
     }
 
     /// The network's input pixels as three 8-bit planes: `frame` scaled to `width`×`height` (any size, its own
-    /// included) by swscale into planar GBRP, always the same path, so the bytes do not depend on whether the
-    /// size changes. The R, G and B planes (rows `stride` bytes apart) are lent to `body` and stay valid until
-    /// the converter's next call. `SFNet.InputRule` normalises them.
+    /// included) by `scaleNetworkPlanes` into the converter's own planes. The R, G and B planes (rows `stride`
+    /// bytes apart) are lent to `body` and stay valid until the converter's next call. `SFNet.InputRule`
+    /// normalises them.
     public func withNetworkPlanes<R>(_ frame: VideoFrame, width: Int, height: Int,
                                      _ body: (_ r: UnsafePointer<UInt8>, _ g: UnsafePointer<UInt8>, _ b: UnsafePointer<UInt8>,
                                               _ stride: Int) throws -> R) throws -> R {
-        precondition(width > 0 && height > 0, "withNetworkPlanes: empty size")
-        let stride = (width + 63) & ~63
-        let base = try scaleToGBRP(frame, width: width, height: height, planeStride: stride)
-        return try body(base + 2 * stride * height, base, base + stride * height, stride)
+        let p = networkScratch
+        try scaleNetworkPlanes(frame, width: width, height: height, into: p)
+        return try body(p.red, p.green, p.blue, p.rowStride)
+    }
+
+    /// The network's input pixels written straight into `planes` (resized to `width`×`height`): `frame`
+    /// scaled by swscale into planar GBRP, always the same path, so the bytes do not depend on whether the
+    /// size changes or on where the planes live.
+    public func scaleNetworkPlanes(_ frame: VideoFrame, width: Int, height: Int, into planes: PixelPlanes) throws {
+        precondition(width > 0 && height > 0, "scaleNetworkPlanes: empty size")
+        planes.resize(width: width, height: height)
+        var dst: [UnsafeMutablePointer<UInt8>?] = [planes.green, planes.blue, planes.red, nil]
+        let stride = Int32(planes.rowStride)
+        var strides: [Int32] = [stride, stride, stride, 0]
+        try networkScaler.scale(frame: frame.raw, dst: &dst, dstStride: &strides, dstW: width, dstH: height,
+                                dstFormat: AV_PIX_FMT_GBRP, dstColor: .rgb, flags: quality.swsFlags)
     }
 
     /// The frame as RGB24 at its own size (for the overlay), or at `width`×`height` when given.
@@ -256,16 +269,5 @@ public final class FrameConverter {
                                   dstFormat: AV_PIX_FMT_GRAY8, dstColor: .rgb, flags: quality.swsFlags)
         }
         return image
-    }
-
-    /// Scales into the scratch buffer as planar G, B, R planes (`planeStride` bytes per row, planes
-    /// `planeStride × height` apart); returns the G plane.
-    private func scaleToGBRP(_ frame: VideoFrame, width: Int, height: Int, planeStride stride: Int) throws -> UnsafeMutablePointer<UInt8> {
-        let base = scratch.reserve(stride * height * 3)
-        var planes: [UnsafeMutablePointer<UInt8>?] = [base, base + stride * height, base + 2 * stride * height, nil]
-        var strides: [Int32] = [Int32(stride), Int32(stride), Int32(stride), 0]
-        try networkScaler.scale(frame: frame.raw, dst: &planes, dstStride: &strides, dstW: width, dstH: height,
-                                dstFormat: AV_PIX_FMT_GBRP, dstColor: .rgb, flags: quality.swsFlags)
-        return base
     }
 }

@@ -48,9 +48,10 @@ public final class StreamPipeline: Sendable {
         /// Panoptic segmentation in the render stage (components, fusion, stable ids; drawn as instances, and
         /// given to the sinks as `ProcessedFrame.panoptic`); nil = semantic only.
         public var panoptic: PanopticOptions?
-        /// Sees every network input (frame index, tensor) on the inference thread just before the forward
-        /// pass; the tensor is only valid inside the call. Tests use it to compare inputs across commands.
-        var networkInputObserver: (@Sendable (Int, Tensor) -> Void)?
+        /// Sees every network input (frame index, the 8-bit planes with their affine) on the inference thread
+        /// just before the forward pass; it is only valid inside the call (`normalized()` makes the fp32 tensor).
+        /// Tests use it to compare inputs across commands.
+        var networkInputObserver: (@Sendable (Int, NetworkInput) -> Void)?
         public init() {}
     }
 
@@ -135,7 +136,7 @@ public final class StreamPipeline: Sendable {
         }
         spawn("decode") { run.decode(sourceTransfer.value, into: entrance) }
         spawn("preprocess") { run.preprocess(from: entrance, freeSlots: freeSlots, into: toInference, rule: rule) }
-        spawn("inference") { run.infer(from: toInference, into: toRender, session: inference.value) }
+        spawn("inference") { run.infer(from: toInference, into: toRender, session: inference.value, rule: rule) }
         spawn("render") {
             run.render(from: toRender, into: toEncode, draw: wantsRender, modelConfig: modelConfig)
         }
@@ -257,7 +258,9 @@ final class FrameSlot: @unchecked Sendable {
     var frameWidth = 0
     var frameHeight = 0
     var frameRGB = AlignedBytes()
-    var input: Tensor?
+    /// The network's input pixels (the rule's affine makes them the network input): 3 bytes a pixel, where
+    /// the fp32 tensor took 12.
+    let pixels = PixelPlanes()
     var networkLabels = AlignedBytes()
     var frameLabels = AlignedBytes()
     var output = AlignedBytes()
@@ -386,13 +389,10 @@ final class RunContext: Sendable {
             slot.demuxedAt = demuxed.demuxedAt
             slot.frameWidth = frame.width
             slot.frameHeight = frame.height
-            if slot.input?.width != network.width || slot.input?.height != network.height {
-                slot.input = Tensor(channels: 3, height: network.height, width: network.width)
-            }
             do {
                 let rgb = slot.frameRGB.reserve(frame.width * frame.height * 3)
                 try converter.convertToRGB24(frame, width: frame.width, height: frame.height, into: rgb, rowStride: frame.width * 3)
-                try builder.fill(slot.input!, from: frame)
+                try builder.fill(slot.pixels, size: network, from: frame)
             } catch {
                 record(error)
                 freeSlots.push(slot)
@@ -410,13 +410,14 @@ final class RunContext: Sendable {
         while entrance.pop() != nil {}  // drain frames left behind after a failure so the decoder can exit
     }
 
-    func infer(from queue: BoundedQueue<FrameSlot>, into next: BoundedQueue<FrameSlot>, session: InferenceSession) {
+    func infer(from queue: BoundedQueue<FrameSlot>, into next: BoundedQueue<FrameSlot>, session: InferenceSession,
+               rule: InputRule) {
         defer { next.close() }
         var waitStarted = Telemetry.now()
         while let slot = queue.pop() {
             let started = Telemetry.now()
             metrics.recordWait(.inference, .input, seconds: started - waitStarted)
-            let input = slot.input!
+            let input = rule.networkInput(slot.pixels)
             let labels = slot.networkLabels.reserve(input.width * input.height)
             configuration.networkInputObserver?(slot.index, input)
             slot.instanceHead = session.predictLabels(
@@ -442,7 +443,7 @@ final class RunContext: Sendable {
         while let slot = queue.pop() {
             let started = Telemetry.now()
             metrics.recordWait(.render, .input, seconds: started - waitStarted)
-            let input = slot.input!
+            let input = slot.pixels
             let w = slot.frameWidth, h = slot.frameHeight
             let netLabels = slot.networkLabels.pointer!
             // Labels come back to the frame's size by nearest neighbour: the network's labels already come from
@@ -525,7 +526,7 @@ final class RunContext: Sendable {
 
 extension ProcessedFrame {
     init(_ slot: FrameSlot, latencySeconds: Double) {
-        let input = slot.input!
+        let input = slot.pixels
         self.init(index: slot.index, pts: slot.pts, width: slot.frameWidth, height: slot.frameHeight,
                   labels: UnsafePointer(slot.frameLabels.pointer!),
                   networkSize: NetworkSize(width: input.width, height: input.height),

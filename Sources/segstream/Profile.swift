@@ -331,8 +331,17 @@ struct SweepOptions: ParsableArguments {
 extension InferenceSession {
     /// `warmup` untimed passes of the labels path, then the milliseconds of each of `iterations` timed ones.
     func timedPasses(_ input: Tensor, warmup: Int, iterations: Int) -> [Double] {
+        timedPasses(.tensor(input), warmup: warmup, iterations: iterations)
+    }
+
+    /// The same from either form of the network input (the pipeline profile feeds the 8-bit planes, as `run` does).
+    func timedPasses(_ input: NetworkInput, warmup: Int, iterations: Int) -> [Double] {
         var labels = [UInt8](repeating: 0, count: input.height * input.width)
-        func pass() { labels.withUnsafeMutableBufferPointer { predictLabels(input: input, into: $0) } }
+        func pass() {
+            labels.withUnsafeMutableBufferPointer {
+                predictLabels(input: input, outputHeight: input.height, outputWidth: input.width, into: $0)
+            }
+        }
         for _ in 0..<warmup { pass() }
         return (0..<iterations).map { _ in
             let t0 = DispatchTime.now().uptimeNanoseconds

@@ -45,6 +45,31 @@ import Testing
         }
     }
 
+    /// The stem from 8-bit planes (the table of `seg_qu8_stem_pixel_table`) against the stem on the planes
+    /// normalised into a tensor: the same bytes in every ISA, with 1 and 2 threads, on even, odd and tiny inputs.
+    @Test(arguments: [(32, 96, 160), (64, 67, 101), (32, 1, 1), (19, 2, 33)])
+    func planesEqualTheNormalisedTensor(_ c: (cout: Int, h: Int, w: Int)) {
+        let conv = Self.stemConv(cout: c.cout, seed: UInt64(c.cout * 1000 + c.h))
+        let planes = patternPlanes(width: c.w, height: c.h, seed: 3)
+        let scale = PixelInputTests.scale, bias = PixelInputTests.bias
+        let x = Tensor(channels: 3, height: c.h, width: c.w)
+        planes.normalize(scale: scale, bias: bias, into: x)
+        let (ho, wo) = conv.outputSize(height: c.h, width: c.w)
+        for threads in [1, 2] {
+            let ctx = ExecutionContext(threads: threads)
+            let reference = QTensor(channels: c.cout, height: ho, width: wo, params: conv.output!)
+            conv.run(quantizing: x, into: reference, context: ctx, isa: SEG_ISA_SCALAR)
+            for isa in [nil, SEG_ISA_SCALAR, SEG_ISA_AVX2, SEG_ISA_AVX512VNNI] where isa.map({ seg_isa_supported($0) != 0 }) ?? true {
+                let y = QTensor(channels: c.cout, height: ho, width: wo, params: conv.output!)
+                conv.run(quantizing: planes, scale: scale, bias: bias, into: y, context: ctx, isa: isa)
+                let differing = (0..<(ho * wo)).first { p in
+                    (0..<c.cout).contains { y.data[p * y.pixelStride + $0] != reference.data[p * y.pixelStride + $0] }
+                }
+                #expect(differing == nil, "\(isa.map { String(cString: seg_isa_name($0)) } ?? "default") ISA, \(threads) threads, \(c): pixel \(differing ?? -1)")
+            }
+        }
+    }
+
     @Test func onlyTheStemShapeQuantizesItsInput() {
         #expect(Self.stemConv(cout: 64, seed: 1).quantizesItsInput)
         #expect(!Self.stemConv(cout: 65, seed: 1).quantizesItsInput)

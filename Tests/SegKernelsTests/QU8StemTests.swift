@@ -65,7 +65,8 @@ struct QU8StemTests {
                 got.withUnsafeMutableBufferPointer { yb in
                     var a = seg_qu8_stem_args(w: packed, x: xb.baseAddress, in_h: c.inH, in_w: c.inW, x_scale: xScale,
                                               x_zp: xZp, y: yb.baseAddress, y_stride: c.yStride, y_zp: yZp,
-                                              y_min: c.relu ? yZp : 0, y_max: 255)
+                                              y_min: c.relu ? yZp : 0, y_max: 255, planes: (nil, nil, nil),
+                                              plane_stride: 0, pixel_table: nil)
                     // Two calls on one output row range each, as two workers would (the scratch is reused).
                     let mid = min(c.split, c.outH)
                     seg_qu8_stem_conv_isa(isa, &a, 0, mid, scratch)
@@ -117,6 +118,104 @@ struct QU8StemTests {
                 let c = Case(inH: 11, inW: 29, cout: cout, yStride: cout, relu: relu, split: 3, hugeMultiplier: true)
                 let bad = Self.check(c, &rng)
                 #expect(bad == nil, "\(bad ?? ""); \(c); \(TestSeed.note)")
+            }
+        }
+    }
+
+    /// The 8-bit planes path against the fp32 one: the planes normalised by `seg_f32_from_planar_u8_affine` (the
+    /// network input's normalisation) and run through the scalar fp32 path are the reference; every ISA's planes
+    /// path must give its bytes. nil when all agree.
+    static func checkPlanes(inH: Int, inW: Int, stride: Int, cout: Int, split: Int, _ rng: inout SplitMix) -> String? {
+        // A model's affine (1/(255·std), −mean/std) with a random mean and std, and an input range around it.
+        let scale = (0..<3).map { _ in 1 / (255 * Float.random(in: 0.15...0.35, using: &rng)) }
+        let bias = (0..<3).map { c in -Float.random(in: 0.3...0.6, using: &rng) * scale[c] * 255 }
+        let xScale = Float(Int.random(in: 8...40, using: &rng)) / 1000
+        let xZp = UInt8.random(in: 60...200, using: &rng)
+        let planes = (0..<3).map { _ in (0..<(inH * stride)).map { _ in UInt8.random(in: 0...255, using: &rng) } }
+        let w = (0..<(cout * 27)).map { _ in Int8.random(in: -127...127, using: &rng) }
+        let wScale = (0..<cout).map { _ in Float.random(in: 0.001...0.02, using: &rng) }
+        let convBias = (0..<cout).map { _ in Float.random(in: -2...2, using: &rng) }
+        let yScale = Float.random(in: 0.01...0.1, using: &rng), yZp = UInt8.random(in: 0...255, using: &rng)
+        guard let packed = seg_qu8_conv_pack(cout, 3, 3, 3, w, wScale, convBias, xScale, xZp, yScale) else { return "pack failed" }
+        defer { seg_qu8_conv_weights_free(packed) }
+        let outH = (inH - 1) / 2 + 1, outW = (inW - 1) / 2 + 1, pixels = outH * outW
+        var x = [Float](repeating: .nan, count: 3 * inH * inW)
+        var table = [UInt32](repeating: 0, count: 768)
+        seg_qu8_stem_pixel_table(scale, bias, xScale, xZp, &table)
+        let scratch = UnsafeMutableRawPointer.allocate(byteCount: seg_qu8_stem_scratch_bytes(inW), alignment: 64)
+        defer { scratch.deallocate() }
+        return planes[0].withUnsafeBufferPointer { r in
+            planes[1].withUnsafeBufferPointer { g in
+                planes[2].withUnsafeBufferPointer { b in
+                    let p: [UnsafePointer<UInt8>?] = [r.baseAddress, g.baseAddress, b.baseAddress]
+                    seg_f32_from_planar_u8_affine(p, stride, inW, inH, scale, bias, &x)
+                    func run(_ isa: seg_isa, fromPlanes: Bool) -> [UInt8] {
+                        var y = [UInt8](repeating: 0xAB, count: pixels * cout)
+                        x.withUnsafeBufferPointer { xb in
+                            table.withUnsafeBufferPointer { tb in
+                                y.withUnsafeMutableBufferPointer { yb in
+                                    var a = seg_qu8_stem_args()
+                                    a.w = packed
+                                    a.x = fromPlanes ? nil : xb.baseAddress
+                                    a.planes = fromPlanes ? (p[0], p[1], p[2]) : (nil, nil, nil)
+                                    a.plane_stride = stride
+                                    a.pixel_table = fromPlanes ? tb.baseAddress : nil
+                                    (a.in_h, a.in_w, a.x_scale, a.x_zp) = (inH, inW, xScale, xZp)
+                                    (a.y, a.y_stride, a.y_zp, a.y_min, a.y_max) = (yb.baseAddress, cout, yZp, yZp, 255)
+                                    let mid = min(split, outH)
+                                    seg_qu8_stem_conv_isa(isa, &a, 0, mid, scratch)
+                                    seg_qu8_stem_conv_isa(isa, &a, mid, outH, scratch)
+                                }
+                            }
+                        }
+                        return y
+                    }
+                    let ref = run(SEG_ISA_SCALAR, fromPlanes: false)
+                    for isa in [SEG_ISA_SCALAR] + simdISAs {
+                        for fromPlanes in [true, false] {
+                            let got = run(isa, fromPlanes: fromPlanes)
+                            if let i = got.indices.first(where: { got[$0] != ref[$0] }) {
+                                return "\(isaName(isa)) \(fromPlanes ? "planes" : "fp32"): output pixel \(i / cout) byte "
+                                    + "\(i % cout) is \(got[i]), the fp32 path's \(ref[i])"
+                            }
+                        }
+                    }
+                    return nil
+                }
+            }
+        }
+    }
+
+    @Test("8-bit planes with the pixel table equal the normalised fp32 input, every ISA (odd sizes, strides > width)")
+    func planesEqualNormalisedInput() {
+        var rng = TestSeed.rng("stem.planes")
+        var shapes = [(96, 160, 160), (67, 101, 128), (1, 1, 1), (2, 3, 64)]
+        for _ in 0..<30 {
+            let h = Int.random(in: 1...23, using: &rng), w = Int.random(in: 1...53, using: &rng)
+            shapes.append((h, w, w + [0, 1, 7, 64].randomElement(using: &rng)!))
+        }
+        for (h, w, stride) in shapes {
+            let cout = [16, 19, 32, 64].randomElement(using: &rng)!
+            let split = Int.random(in: 0...((h - 1) / 2 + 1), using: &rng)
+            let bad = Self.checkPlanes(inH: h, inW: w, stride: stride, cout: cout, split: split, &rng)
+            #expect(bad == nil, "\(bad ?? ""); in=\(h)x\(w) stride=\(stride) cout=\(cout); \(TestSeed.note)")
+            if bad != nil { return }
+        }
+    }
+
+    @Test("the pixel table holds each channel's quantized byte in its own lane, computed as the fp32 path does")
+    func pixelTable() {
+        let scale: [Float] = [1 / (255 * 0.229), 1 / (255 * 0.224), 1 / (255 * 0.225)]
+        let bias: [Float] = [-0.485 / 0.229, -0.456 / 0.224, -0.406 / 0.225]
+        let xScale: Float = 0.0185, xZp: UInt8 = 117
+        var table = [UInt32](repeating: 0, count: 768)
+        seg_qu8_stem_pixel_table(scale, bias, xScale, xZp, &table)
+        for c in 0..<3 {
+            for p in 0..<256 {
+                // The normalisation and QOps.quantize written out: v·scale + bias, then v·(1/s) + zp clamped, rounded.
+                let v = Float(p) * scale[c] + bias[c]
+                let q = UInt32(min(max(v * (1 / xScale) + Float(xZp), 0), 255).rounded(.toNearestOrEven))
+                #expect(table[c * 256 + p] == q << (8 * UInt32(c)), "channel \(c) value \(p)")
             }
         }
     }

@@ -1,4 +1,5 @@
 import Foundation
+import SegEngine
 import Testing
 @testable import SegMedia
 
@@ -76,6 +77,25 @@ import Testing
         var out = [UInt8](repeating: 0, count: 3 * w * h)
         try out.withUnsafeMutableBufferPointer { try converter.networkRGB24(frame, width: w, height: h, into: $0.baseAddress!, rowStride: 3 * w) }
         #expect(zip(out, rgb.pixels).filter { $0 != $1 }.count == 0)
+    }
+
+    /// The network's planes scaled straight into caller-owned `PixelPlanes` (what `run`'s frame slots hold) are
+    /// packed RGB24 at the same size, channel by channel; one `PixelPlanes` serves a larger, then a smaller size.
+    @Test func networkPlanesIntoCallerPlanes() throws {
+        let source = try VideoSource(Clips.basic)
+        let frame = try #require(try source.nextFrame())
+        let converter = FrameConverter(), planes = PixelPlanes()
+        for (w, h) in [(200, 120), (64, 40), (77, 45)] {
+            try converter.scaleNetworkPlanes(frame, width: w, height: h, into: planes)
+            #expect(planes.width == w && planes.height == h && planes.rowStride >= w && planes.rowStride % 64 == 0)
+            let rgb = try converter.rgb24(frame, width: w, height: h)
+            var differing = 0
+            for c in 0..<3 {
+                let p = planes.plane(c)
+                for y in 0..<h { for x in 0..<w where p[y * planes.rowStride + x] != rgb.pixels[3 * (y * w + x) + c] { differing += 1 } }
+            }
+            #expect(differing == 0, "\(w)x\(h)")
+        }
     }
 
     /// swscale's packed writers may store whole SIMD blocks past a row's end; the converter must never write

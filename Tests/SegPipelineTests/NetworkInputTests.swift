@@ -34,6 +34,38 @@ struct NetworkInputTests {
         #expect(worst < 1e-5)
     }
 
+    /// The bundled models on a real frame of samples/drive.mp4: `run`'s network input (the converter's planes,
+    /// written straight into caller-owned planes, with the rule's affine) is `infer`'s tensor once normalised, and
+    /// gives the same labels and logits, bit for bit, in the fp32 and the int8 engine.
+    @Test("bundled models on a drive.mp4 frame: run's 8-bit planes give the normalised tensor's labels and logits")
+    func bundledModelsFromPlanes() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
+        let source = try VideoSource(root.appendingPathComponent("samples/drive.mp4").path)
+        _ = try source.nextFrame()
+        let frame = try #require(try source.nextFrame())
+        for name in ["sfnet-df1-synth", "sfnet-df1-synth-int8"] {
+            let model = try loadSegmentationModel(contentsOf: root.appendingPathComponent("models/\(name).safetensors"))
+            // Half the clip's size (run's default scales it by the model's 1.75): keeps the fp32 passes short.
+            let size = NetworkSize(width: 512, height: 256)
+            let rule = InputRule(config: model.config, fixedSize: size)
+            let builder = NetworkInputBuilder(rule: rule)
+            let tensor = try builder.tensor(from: frame)
+            let planes = PixelPlanes()
+            try builder.fill(planes, size: size, from: frame)
+            let pixels = rule.networkInput(planes)
+            let normalized = pixels.normalized()
+            #expect((0..<tensor.count).allSatisfy { normalized.data[$0].bitPattern == tensor.data[$0].bitPattern }, "\(name): input")
+            let session = model.makeSession()
+            let fromPlanes = session.predictLabels(input: pixels), fromTensor = session.predictLabels(input: tensor)
+            #expect(fromPlanes == fromTensor, "\(name): labels")
+            #expect(Set(fromTensor).count > 1, "\(name): a real frame has more than one class")
+            let a = session.lowResolutionLogits(input: pixels).toArray().map(\.bitPattern)
+            let b = session.lowResolutionLogits(input: tensor).toArray().map(\.bitPattern)
+            #expect(a == b, "\(name): logits")
+        }
+    }
+
     @Test("sizes parse in each notation; bad ones are rejected")
     func parsing() {
         #expect(NetworkSize(parsing: "1024x512", .widthByHeight) == NetworkSize(width: 1024, height: 512))

@@ -338,11 +338,13 @@ final class CollectingSink: FrameSink {
     }
 }
 
-/// A copy of every network input a pipeline fed its session (`networkInputObserver`), in order.
+/// A copy of every network input a pipeline fed its session (`networkInputObserver`), in order, as the fp32
+/// tensor the engine computes from it.
 final class InputRecorder: Sendable {
     private let recorded = Locked<[(index: Int, width: Int, height: Int, data: [UInt32])]>([])
 
-    func record(_ index: Int, _ input: Tensor) {
+    func record(_ index: Int, _ fed: NetworkInput) {
+        let input = fed.normalized()
         let n = input.channels * input.width * input.height
         let copy = (index, input.width, input.height, (0..<n).map { input.data[$0].bitPattern })
         recorded.withLock { $0.append(copy) }

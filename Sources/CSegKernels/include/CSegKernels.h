@@ -334,11 +334,13 @@ void seg_qu8_winograd43_isa(seg_isa isa, const seg_qu8_winograd43_args *a, size_
 
 /* The network's first conv fused with the input's quantization: 3 input channels, 3×3, stride 2, padding 1,
    dilation 1, u8 output without residual, cout ≤ 64 (every SFNet stem; seg_qu8_stem_supported checks the
-   packed weights, the caller the geometry). x is fp32 CHW; each input row is quantized to RGBX words exactly
-   as QOps.quantize writes the network input (q = min(max(x·(1/x_scale) + x_zp, 0), 255) rounded half to
-   even; X = x_zp) into a ring of three row buffers when an output row first needs it, and the conv reads
-   those rows: neither the quantized image nor an indirection table exists. The output is bit-identical to
-   quantizing the image and running seg_qu8_conv on it (finite inputs; what a NaN becomes is unspecified).
+   packed weights, the caller the geometry). The input is fp32 CHW `x`, or (x NULL) three 8-bit planes whose
+   bytes `pixel_table` (seg_qu8_stem_pixel_table) maps to the quantized ones. Each input row is quantized to
+   RGBX words exactly as QOps.quantize writes the network input (q = min(max(x·(1/x_scale) + x_zp, 0), 255)
+   rounded half to even; X = x_zp) into a ring of three row buffers when an output row first needs it, and the
+   conv reads those rows: neither the quantized image nor an indirection table exists. The output is
+   bit-identical to quantizing the image and running seg_qu8_conv on it (finite inputs; what a NaN becomes is
+   unspecified).
    Output rows [oy_begin, oy_end) of out_h = (in_h − 1)/2 + 1 rows of out_w = (in_w − 1)/2 + 1 pixels;
    scratch: seg_qu8_stem_scratch_bytes(in_w) bytes, 64-byte aligned, private to the call (one per thread).
    The weights must have been packed for x_scale and x_zp. */
@@ -351,7 +353,19 @@ typedef struct seg_qu8_stem_args {
     uint8_t *y;            /* output pixel (0, 0); pixel p at y + p·y_stride */
     size_t y_stride;
     uint8_t y_zp, y_min, y_max;
+    /* The 8-bit input, used when x is NULL: pixel (iy, ix) of channel c at planes[c][iy·plane_stride + ix]
+       (R, G, B), and its 768-word table. */
+    const uint8_t *planes[3];
+    size_t plane_stride;
+    const uint32_t *pixel_table;
 } seg_qu8_stem_args;
+/* The table of the 8-bit input: table[c·256 + p] = q << 8c, q the byte the fp32 path quantizes channel c's
+   value p to, that value computed by seg_f32_from_planar_u8_affine(scale, bias) (the network input's
+   normalisation) and quantized with 1/x_scale and x_zp as the driver does, so a row's RGBX words are
+   table[r] | table[256 + g] | table[512 + b] | x_zp << 24 and the planes path's output is bit-identical to
+   normalising then running on x, in every ISA. */
+void seg_qu8_stem_pixel_table(const float scale[3], const float bias[3], float x_scale, uint8_t x_zp,
+                              uint32_t table[768]);
 int seg_qu8_stem_supported(const seg_qu8_conv_weights *w);
 size_t seg_qu8_stem_scratch_bytes(size_t in_w);
 void seg_qu8_stem_conv(const seg_qu8_stem_args *a, size_t oy_begin, size_t oy_end, void *scratch);

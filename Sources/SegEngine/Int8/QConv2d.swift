@@ -233,22 +233,50 @@ public final class QConv2d: @unchecked Sendable {
     /// is made. Bit-identical to `QOps.quantize` followed by `run` (finite inputs). Only where
     /// `quantizesItsInput`.
     public func run(quantizing x: Tensor, into y: QTensor, context: ExecutionContext, isa: seg_isa? = nil) {
+        precondition(x.channels == 3 && x.height > 0 && x.width > 0, "\(name): input \(x.shape)")
+        var args = seg_qu8_stem_args()
+        args.x = UnsafePointer(x.data)
+        runStem(args, height: x.height, width: x.width, inputBytes: 4 * 3 * x.height * x.width, into: y, context: context,
+                isa: isa)
+    }
+
+    /// The same from the network input's 8-bit planes and the affine that normalises them (value·scale[c] +
+    /// bias[c]): a 768-entry table maps each byte to its quantized value, computed as the fp32 path computes
+    /// it, so the output is bit-identical to `run(quantizing:)` on the normalised tensor, without the tensor.
+    public func run(quantizing planes: PixelPlanes, scale: [Float], bias: [Float], into y: QTensor, context: ExecutionContext,
+                    isa: seg_isa? = nil) {
+        precondition(scale.count == 3 && bias.count == 3 && planes.width > 0, "\(name): planes or affine missing")
+        // On the stack: a frame's pass allocates nothing for it.
+        withUnsafeTemporaryAllocation(of: UInt32.self, capacity: 768) { t in
+            seg_qu8_stem_pixel_table(scale, bias, input.scale, input.zeroPoint, t.baseAddress!)
+            var args = seg_qu8_stem_args()
+            args.planes = (UnsafePointer(planes.red), UnsafePointer(planes.green), UnsafePointer(planes.blue))
+            args.plane_stride = planes.rowStride
+            args.pixel_table = UnsafePointer(t.baseAddress)
+            runStem(args, height: planes.height, width: planes.width, inputBytes: 3 * planes.height * planes.width, into: y,
+                    context: context, isa: isa)
+        }
+    }
+
+    /// The fused stem on `input` (its input pointers set), output rows split across the context's threads.
+    private func runStem(_ input: seg_qu8_stem_args, height: Int, width: Int, inputBytes: Int, into y: QTensor,
+                         context: ExecutionContext, isa: seg_isa?) {
         precondition(quantizesItsInput, "\(name): not a 3-channel 3×3/s2/p1 conv with u8 output")
         let out = output!
-        let (ho, wo) = outputSize(height: x.height, width: x.width)
-        precondition(x.channels == 3 && x.height > 0 && x.width > 0, "\(name): input \(x.shape)")
+        let (ho, wo) = outputSize(height: height, width: width)
         precondition(y.channels == outChannels && y.height == ho && y.width == wo && y.params == out,
                      "\(name): output is \(y.shape) \(y.params), expected [\(ho), \(wo), \(outChannels)] \(out)")
-        let args = seg_qu8_stem_args(
-            w: packed, x: UnsafePointer(x.data), in_h: x.height, in_w: x.width, x_scale: input.scale,
-            x_zp: input.zeroPoint, y: y.data, y_stride: y.pixelStride, y_zp: out.zeroPoint,
-            y_min: relu ? out.zeroPoint : 0, y_max: 255)
-        context.reserveScratch((seg_qu8_stem_scratch_bytes(x.width) + 3) / 4)
-        let bytes = outChannels * 27 + 4 * 3 * x.height * x.width + outChannels * ho * wo
-        context.measure(name, macs: macs(height: x.height, width: x.width), bytes: bytes) {
+        var args = input
+        (args.w, args.in_h, args.in_w, args.x_scale, args.x_zp) = (packed, height, width, self.input.scale, self.input.zeroPoint)
+        (args.y, args.y_stride, args.y_zp) = (y.data, y.pixelStride, out.zeroPoint)
+        (args.y_min, args.y_max) = (relu ? out.zeroPoint : 0, 255)
+        let call = args
+        context.reserveScratch((seg_qu8_stem_scratch_bytes(width) + 3) / 4)
+        let bytes = outChannels * 27 + inputBytes + outChannels * ho * wo
+        context.measure(name, macs: macs(height: height, width: width), bytes: bytes) {
             let workers = min(context.threads, ho)
             context.parallel(workers) { t in
-                var a = args
+                var a = call
                 let rows = ExecutionContext.split(ho, parts: workers, index: t)
                 let scratch = UnsafeMutableRawPointer(context.scratch(thread: t))
                 if let isa { seg_qu8_stem_conv_isa(isa, &a, rows.lowerBound, rows.upperBound, scratch) }
