@@ -98,6 +98,6 @@ let package = Package(
         .testTarget(
             name: "SegServeHTTPTests",
             dependencies: ["SegServeHTTP", "SegServe", "SegPipeline", "SFNet", .product(name: "Logging", package: "swift-log")]),
-        .testTarget(name: "segstreamTests", dependencies: ["SegMedia"]),
+        .testTarget(name: "segstreamTests", dependencies: ["SegMedia", "CSegKernels"]),
     ]
 )

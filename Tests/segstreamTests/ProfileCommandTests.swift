@@ -1,3 +1,4 @@
+import CSegKernels
 import Foundation
 import SegMedia
 import Testing
@@ -157,7 +158,12 @@ struct ProfileCommandTests {
         #expect(macs == expected.totalMACs, "engine counts \(macs) MACs, PyTorch \(expected.totalMACs)")
         #expect(close(gmac, Double(expected.totalMACs) / 1e9))
         #expect(close(gmacs, gmac / (median / 1000)))
-        #expect(close(peakFraction, gmacs / 58), "fp32 peak on 1 thread is 58 GFMA/s")
+        // The peak is this CPU's fp32 FMA rate on one core, measured by profile: the same probe run here agrees
+        // within a factor of 2 (both take the fastest chunk, on a machine that may be busy).
+        let peak = try #require(j["peak_gmacs"] as? Double)
+        #expect(close(peakFraction, gmacs / peak))
+        let probe = seg_peak_gmacs(seg_isa_best(), 0, 0.02)
+        #expect(peak > probe / 2 && peak < probe * 2, "profile's fp32 peak \(peak) GMAC/s, the probe here \(probe)")
 
         // Layers: GMACs sum to the total; every conv PyTorch runs appears once with its MAC count.
         let layers = try #require(j["layers"] as? [[String: Any]])
