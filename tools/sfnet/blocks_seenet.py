@@ -49,9 +49,15 @@ class SeEMBranch(nn.Module):
 
     def forward(self, x):
         x = self.reduce(x)
-        if self.local is not None:
-            x = self.local(x)
-        return self.fuse(self.atrous(x))
+        # The depthwise convs run in fp32 even under bf16 autocast: on the CPU, the bf16 backward of a dilated
+        # depthwise conv returned inf weight gradients for some batches (dilation 8 on DF1's /16 lateral, 2 of 8
+        # batches; fp32 on the same batches: finite, ~5e-4), which blew the weights up and diverged training.
+        with torch.autocast(x.device.type, enabled=False):
+            x = x.float()
+            if self.local is not None:
+                x = self.local(x)
+            x = self.atrous(x)
+        return self.fuse(x)
 
 
 class SeEM(nn.Module):

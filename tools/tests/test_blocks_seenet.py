@@ -127,3 +127,20 @@ def test_checkpoint_with_blocks_converts_with_metadata(tmp_path, blocks):
     assert cc.main([str(path), "-o", out, "--arch", "df1", "--width-divisor", "8"]) == 0
     with safe_open(out, "pt") as f:
         assert "decoder_blocks" not in f.metadata()
+
+
+@pytest.mark.parametrize("variant", ["s-daspp", "fs"])
+def test_depthwise_convs_run_in_fp32_under_bf16_autocast(variant):
+    # The CPU's bf16 backward of a dilated depthwise conv gave inf weight gradients (docs/blocks.md, "The ablation"):
+    # every depthwise conv of a SeEM branch must see and give fp32 while the rest of the network runs in bf16.
+    seem = SeEM(64, variant).train()
+    seen = []
+    for branch in seem.branches:
+        for block in filter(None, [branch.local, branch.atrous]):
+            block[0].register_forward_hook(lambda m, i, o: seen.append((i[0].dtype, o.dtype)))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = seem(torch.rand(2, 64, 12, 24))
+    assert len(seen) == (4 if variant == "s-daspp" else 7)
+    assert all(i == torch.float32 and o == torch.float32 for i, o in seen)
+    out.float().sum().backward()
+    assert all(torch.isfinite(p.grad).all() for p in seem.parameters() if p.grad is not None)
