@@ -113,7 +113,7 @@ struct Profile: ParsableCommand {
         if let frames = o.frames, frames < 1 { throw CLIError("--frames must be at least 1", .usage) }
         var encoder = EncoderSettings()
         encoder.crf = o.crf ?? 23
-        encoder.preset = o.preset ?? "veryfast"
+        encoder.preset = o.preset ?? Run.defaultPreset
         encoder.threads = o.encoderThreads ?? 0
         if !(0...51).contains(encoder.crf) { throw CLIError("--crf must be between 0 and 51", .usage) }
         if !(0...64).contains(encoder.threads) { throw CLIError("--encoder-threads must be between 0 and 64", .usage) }
@@ -285,7 +285,7 @@ struct PipelineProfileOptions: ParsableArguments {
     @Option(name: .long, help: "x264 constant rate factor (default 23, as run).")
     var crf: Double?
 
-    @Option(name: .long, help: "x264 preset (default veryfast, as run).")
+    @Option(name: .long, help: "x264 preset (default ultrafast, as run).")
     var preset: String?
 
     @Option(name: .long, help: "x264 threads (default 0: x264's own choice, as run).")

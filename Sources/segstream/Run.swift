@@ -8,6 +8,12 @@ import Synchronization
 
 /// `segstream run`: segment a video file, stream or camera into an annotated video plus machine outputs.
 struct Run: ParsableCommand {
+    /// x264 preset of `run`'s output when none is given. On a 2-core machine the encoder competes with the network:
+    /// at 1024×512 x264 ultrafast costs 3.1 ms of CPU a frame, veryfast 12.5 ms, for the same SSIM at crf 23 and
+    /// 2.2× the bytes (BENCHMARKS.md, "The pipeline ratio"); throughput wins for the file tool. `serve`'s
+    /// recordings keep `EncoderSettings`' veryfast (hours of video on disk).
+    static let defaultPreset = "ultrafast"
+
     static let configuration = CommandConfiguration(
         abstract: "Segment a video: file, '-' (stdin), URL (rtsp/http/udp/tcp) or /dev/videoN.",
         discussion: """
@@ -78,8 +84,8 @@ struct Run: ParsableCommand {
     @Option(name: .long, help: "x264 constant rate factor (default 23).")
     var crf: Double = 23
 
-    @Option(name: .long, help: "x264 preset (default veryfast).")
-    var preset: String = "veryfast"
+    @Option(name: .long, help: "x264 preset (default ultrafast: a quarter of veryfast's CPU time, larger files).")
+    var preset: String = Run.defaultPreset
 
     @Flag(name: .long, inversion: .prefixedNo, help: "Progress bar on stderr (default: when stderr is a terminal).")
     var progress: Bool?
