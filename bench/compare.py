@@ -170,7 +170,9 @@ def patch_constant_grid() -> None:
         out_h, out_w = int(size[0]), int(size[1])
         key = (out_h, out_w, x.dtype)
         if key not in cache:
-            with torch.no_grad():
+            # Normal tensors even when first called under inference_mode: the patch stays in place for the
+            # process, and a training step that later reads an inference tensor fails (the pytest run has both).
+            with torch.inference_mode(False), torch.no_grad():
                 gy = torch.linspace(-1.0, 1.0, out_h, dtype=x.dtype).view(-1, 1).repeat(1, out_w)
                 gx = torch.linspace(-1.0, 1.0, out_w, dtype=x.dtype).repeat(out_h, 1)
                 grid = torch.stack((gx, gy), 2).unsqueeze(0)
