@@ -241,8 +241,9 @@ struct Profile: ParsableCommand {
             if let known = peaks[key] { return known }
             let probeISA = precision == "fp32" ? seg_isa_best() : isa.seg
             let gmacs = seg_peak_gmacs(probeISA, precision == "fp32" ? 0 : 1, 0.05)
-            peaks[key] = gmacs > 0 ? gmacs : nil
-            return peaks[key]!
+            let peak: Double? = gmacs > 0 ? gmacs : nil
+            peaks[key] = .some(peak)   // remembered as "none" too (assigning nil would drop the key)
+            return peak
         }
     }
 

@@ -44,10 +44,11 @@ private struct RunResult {
     var stderr: String
 }
 
-private func segstream(_ args: [String]) throws -> RunResult {
+private func segstream(_ args: [String], environment: [String: String] = [:]) throws -> RunResult {
     let p = Process()
     p.executableURL = try segstreamBinary()
     p.arguments = args
+    if !environment.isEmpty { p.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
     let out = Pipe(), err = Pipe()
     p.standardOutput = out
     p.standardError = err
@@ -110,8 +111,8 @@ private func close(_ a: Double, _ b: Double, rel: Double = 1e-9) -> Bool {
     abs(a - b) <= rel * max(abs(a), abs(b), 1e-300)
 }
 
-private func profileJSON(_ args: [String]) throws -> [String: Any] {
-    let r = try segstream(["profile"] + args + ["--json"])
+private func profileJSON(_ args: [String], environment: [String: String] = [:]) throws -> [String: Any] {
+    let r = try segstream(["profile"] + args + ["--json"], environment: environment)
     #expect(r.status == 0, "segstream profile \(args) exited \(r.status): \(r.stderr)")
     let lines = r.stdout.split(separator: "\n")
     #expect(lines.count == 1, "--json must print exactly one line, got \(lines.count)")
@@ -213,6 +214,17 @@ struct ProfileCommandTests {
         #expect(layers.reduce(0) { $0 + (($1["macs"] as? Int) ?? 0) } == j["macs"] as? Int)
         #expect(layers.allSatisfy { $0["ms"] is NSNull })
         #expect(j["layers_ms"] == nil)
+    }
+
+    @Test("int8 on the scalar kernels has no peak: null peak and fraction, not a crash")
+    func scalarInt8HasNoPeak() throws {
+        let j = try profileJSON([
+            "--model", repoRoot.appendingPathComponent("models/sfnet-df1-synth-int8.safetensors").path,
+            "--input", try testImage(), "--size", "32x64", "--threads", "1", "--iterations", "1", "--warmup", "0",
+            "--layer-runs", "0",
+        ], environment: ["SEGSTREAM_ISA": "scalar"])
+        #expect(j["isa"] as? String == "scalar" && j["precision"] as? String == "int8")
+        #expect(j["peak_gmacs"] is NSNull && j["peak_fraction"] is NSNull)
     }
 
     @Test("the text report names every layer")
