@@ -146,7 +146,8 @@ int seg_isa_resolve(const char *request, seg_isa *isa, int quiet);
 
 /* This CPU's peak multiply-accumulate rate on one core, GMAC/s, measured for about `seconds`: the kernels' own
    instruction sequence (int8: vpdpbusd with AVX-512 VNNI, vpmaddwd + vpaddd with AVX2; fp32: FMAs of the ISA's
-   widest vectors) in independent chains, fastest of ~1 ms chunks. 0 for the scalar ISA or an unsupported one.
+   widest vectors) in independent chains, fastest of short chunks (under a millisecond each). 0 for the scalar ISA
+   or an unsupported one.
    What `segstream profile` divides achieved rates by. */
 double seg_peak_gmacs(seg_isa isa, int int8, double seconds);
 /* One probe run (tests): `rounds` rounds of the probe's chains; returns the MACs done (0: no probe for `isa`). For
