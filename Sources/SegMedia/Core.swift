@@ -63,6 +63,13 @@ public enum MediaLibrary {
     }
 }
 
+/// Seconds on CLOCK_MONOTONIC: the clock of frame arrival times and of every pipeline timing.
+public func monotonicSeconds() -> Double {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
+}
+
 /// FFmpeg's description of an error code (`av_strerror`).
 func ffErrorString(_ code: Int32) -> String {
     var buf = [CChar](repeating: 0, count: Int(AV_ERROR_MAX_STRING_SIZE) + 1)

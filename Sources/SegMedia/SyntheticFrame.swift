@@ -3,6 +3,7 @@ import CFFmpeg
 extension VideoFrame {
     /// A frame holding a copy of packed RGB24 pixels (`rowStride` bytes per row), for sources that do not
     /// decode (synthetic test sources, generated scenes): it converts, scales and encodes like a decoded frame.
+    /// It arrives when it is made.
     public convenience init(rgb24 pixels: UnsafePointer<UInt8>, width: Int, height: Int, rowStride: Int,
                             timestamp: MediaTime, index: Int) {
         precondition(width > 0 && height > 0 && rowStride >= 3 * width, "VideoFrame(rgb24:): bad geometry")
@@ -15,6 +16,6 @@ extension VideoFrame {
         let stride = Int(f.pointee.linesize.0)
         for y in 0..<height { (data + y * stride).update(from: pixels + y * rowStride, count: 3 * width) }
         f.pointee.pts = timestamp.value
-        self.init(moving: f, timestamp: timestamp, synthesized: false, index: index)
+        self.init(moving: f, timestamp: timestamp, synthesized: false, index: index, arrivedAt: monotonicSeconds())
     }
 }

@@ -129,14 +129,19 @@ public final class VideoFrame: @unchecked Sendable {
     public let timestampIsSynthesized: Bool
     /// 0-based decode order index.
     public let index: Int
+    /// When the frame's data was all here (CLOCK_MONOTONIC seconds): the time its packet was read from the
+    /// input, where a live frame's latency starts. A source that holds frames back until their time (a file
+    /// played at its own pace) moves it to that time.
+    public var arrivedAt: Double
 
-    init(moving frame: UnsafeMutablePointer<AVFrame>, timestamp: MediaTime, synthesized: Bool, index: Int) {
+    init(moving frame: UnsafeMutablePointer<AVFrame>, timestamp: MediaTime, synthesized: Bool, index: Int, arrivedAt: Double) {
         guard let f = av_frame_alloc() else { fatalError("av_frame_alloc: out of memory") }
         av_frame_move_ref(f, frame)
         raw = f
         self.timestamp = timestamp
         self.timestampIsSynthesized = synthesized
         self.index = index
+        self.arrivedAt = arrivedAt
     }
     deinit { var f: UnsafeMutablePointer<AVFrame>? = raw; av_frame_free(&f) }
 
@@ -196,6 +201,10 @@ public final class VideoSource: @unchecked Sendable {
     private var lastTimestamp: Int64?
     private var frameDuration: Int64
     private var consecutiveReadErrors = 0
+    /// When each video packet still inside the decoder was read, by its pts (the decoder hands a packet's pts to
+    /// its frame), and when the last one was read (for packets without pts).
+    private var packetReadTimes: [Int64: Double] = [:]
+    private var lastPacketReadAt = 0.0
 
     /// Opens `input` (a path, `-`, a URL or `/dev/videoN`) and its video decoder.
     /// Throws `MediaError` (`noSuchInput`, `invalidInput`, `unavailable`, `interrupted`).
@@ -542,6 +551,13 @@ public final class VideoSource: @unchecked Sendable {
             defer { packet.unref() }
             let idx = packet.raw.pointee.stream_index
             if idx == videoIndex {
+                lastPacketReadAt = monotonicSeconds()
+                let pts = packet.raw.pointee.pts
+                if pts != FF.noPTS {
+                    // Bounded: a decoder that drops packets (or a stream whose pts never match) leaves entries.
+                    if packetReadTimes.count >= 256 { packetReadTimes.removeAll(keepingCapacity: true) }
+                    packetReadTimes[pts] = lastPacketReadAt
+                }
                 if packet.raw.pointee.flags & AV_PKT_FLAG_CORRUPT != 0 { corruptPackets += 1 }
                 let s = avcodec_send_packet(dc, packet.raw)
                 if s == 0 { return }
@@ -580,8 +596,10 @@ public final class VideoSource: @unchecked Sendable {
         }
         lastTimestamp = ts
         if f.pointee.flags & AV_FRAME_FLAG_CORRUPT != 0 || f.pointee.decode_error_flags != 0 { corruptFrames += 1 }
+        // A frame whose packet cannot be found (no pts) arrived no later than the last packet read.
+        let arrivedAt = (f.pointee.pts != FF.noPTS ? packetReadTimes.removeValue(forKey: f.pointee.pts) : nil) ?? lastPacketReadAt
         let vf = VideoFrame(moving: f, timestamp: MediaTime(value: ts, timeBase: info.timeBase),
-                            synthesized: synthesized, index: framesDecoded)
+                            synthesized: synthesized, index: framesDecoded, arrivedAt: arrivedAt)
         framesDecoded += 1
         return vf
     }

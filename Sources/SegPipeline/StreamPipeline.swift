@@ -238,11 +238,11 @@ struct UnsafeTransfer<Value>: @unchecked Sendable {
     init(_ value: Value) { self.value = value }
 }
 
-/// A decoded frame and when its demuxing began (the start of its end-to-end latency).
+/// A decoded frame and when its data arrived (the start of its end-to-end latency).
 struct DemuxedFrame: Sendable {
     let frame: VideoFrame
-    /// When the decode stage began reading it (the start of its end-to-end latency).
-    let demuxedAt: Double
+    /// When its packet was read, or its time came (`VideoFrame.arrivedAt`): the start of its end-to-end latency.
+    let arrivedAt: Double
     /// When it entered the entrance queue (its age there decides whether it went stale).
     let queuedAt: Double
 }
@@ -253,7 +253,7 @@ struct DemuxedFrame: Sendable {
 final class FrameSlot: @unchecked Sendable {
     var index = 0
     var pts = MediaTime(seconds: 0)
-    var demuxedAt = 0.0
+    var arrivedAt = 0.0
     var stageSeconds = [Double](repeating: 0, count: Stage.allCases.count)
     var frameWidth = 0
     var frameHeight = 0
@@ -349,11 +349,15 @@ final class RunContext: Sendable {
             if !audio.isEmpty { pendingAudio.withLock { $0.append(contentsOf: audio) } }
             guard let frame else { break }
             if let start = configuration.start, frame.pts < start { continue }
-            metrics.record(.decode, seconds: Telemetry.now() - started)
+            // A frame's latency starts when its data was here, not when we began to wait for it: a live source
+            // blocks in nextFrame() until the camera sends, a paced file sleeps until the frame's time. The
+            // decode stage is the work after that.
+            let arrived = min(frame.arrivedAt, Telemetry.now())
+            metrics.record(.decode, seconds: Telemetry.now() - max(started, arrived))
             metrics.framesDecoded.increment()
             admitted += 1
             let pushing = Telemetry.now()
-            entrance.push(DemuxedFrame(frame: frame, demuxedAt: started, queuedAt: pushing))   // the queue counts drops
+            entrance.push(DemuxedFrame(frame: frame, arrivedAt: arrived, queuedAt: pushing))   // the queue counts drops
             metrics.recordWait(.decode, .output, seconds: Telemetry.now() - pushing)
         }
     }
@@ -386,7 +390,7 @@ final class RunContext: Sendable {
             }
             slot.index = index
             slot.pts = frame.timestamp
-            slot.demuxedAt = demuxed.demuxedAt
+            slot.arrivedAt = demuxed.arrivedAt
             slot.frameWidth = frame.width
             slot.frameHeight = frame.height
             do {
@@ -463,7 +467,7 @@ final class RunContext: Sendable {
                 let out = slot.output.reserve(size.width * size.height * 3)
                 let hud = HUDText(fps: recentFPS.tick(Telemetry.now()),
                                   inferenceMilliseconds: slot.stageSeconds[Stage.inference.index] * 1000,
-                                  latencyMilliseconds: (Telemetry.now() - slot.demuxedAt) * 1000, frameIndex: slot.index)
+                                  latencyMilliseconds: (Telemetry.now() - slot.arrivedAt) * 1000, frameIndex: slot.index)
                 if let result = slot.panoptic {
                     result.map.segments.withUnsafeBufferPointer { segments in
                         let instances = InstanceOverlay(segments: segments.baseAddress!, segmentClasses: result.map.segmentClasses,
@@ -509,15 +513,15 @@ final class RunContext: Sendable {
             metrics.recordWait(.encode, .input, seconds: started - waitStarted)
             let audio = pendingAudio.withLock { a in defer { a.removeAll(keepingCapacity: true) }; return a }
             slot.stageSeconds[Stage.encode.index] = 0
-            deliver(outputs, ProcessedFrame(slot, latencySeconds: started - slot.demuxedAt), audio: audio)
+            deliver(outputs, ProcessedFrame(slot, latencySeconds: started - slot.arrivedAt), audio: audio)
             let now = Telemetry.now()
             slot.stageSeconds[Stage.encode.index] = now - started
             metrics.record(.encode, seconds: now - started)
-            metrics.frameLatency.recordNanoseconds(Int64(((now - slot.demuxedAt) * 1e9).rounded()))
+            metrics.frameLatency.recordNanoseconds(Int64(((now - slot.arrivedAt) * 1e9).rounded()))
             metrics.framesProcessed.increment()
             metrics.lastFramePTS.record(slot.pts.seconds)
             shared.withLock { $0.frames += 1 }
-            deliver(reports, ProcessedFrame(slot, latencySeconds: now - slot.demuxedAt), audio: [])
+            deliver(reports, ProcessedFrame(slot, latencySeconds: now - slot.arrivedAt), audio: [])
             freeSlots.push(slot)
             waitStarted = Telemetry.now()
         }

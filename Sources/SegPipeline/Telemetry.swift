@@ -1,4 +1,5 @@
 import Foundation
+import SegMedia
 
 /// The pipeline's stages, in the order a frame passes through them.
 public enum Stage: String, CaseIterable, Sendable {
@@ -28,11 +29,7 @@ public final class Telemetry: Sendable {
         state = Locked(State(windowStart: now))
     }
 
-    public static func now() -> Double {
-        var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &ts)
-        return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
-    }
+    public static func now() -> Double { monotonicSeconds() }
 
     public func record(_ stage: Stage, seconds: Double) {
         state.withLock {

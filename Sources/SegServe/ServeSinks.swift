@@ -246,12 +246,13 @@ final class PacedSource: FrameSource {
         self.isStopped = isStopped
     }
 
-    /// Sleeps until the frame's time comes (real-time files only), waking every 50 ms to see a stop.
-    private func waitForTime(of pts: Double) {
+    /// Sleeps until the frame's time comes (real-time files only), waking every 50 ms to see a stop; returns
+    /// that time, when the frame "arrives" as a camera's would.
+    private func waitForTime(of pts: Double) -> Double {
         let now = Telemetry.now()
         guard let origin, pts >= origin.pts, pts - origin.pts < 3600 else {
             origin = (now, pts)
-            return
+            return now
         }
         let due = origin.wall + (pts - origin.pts)
         while !isStopped() {
@@ -259,6 +260,7 @@ final class PacedSource: FrameSource {
             if left <= 0 { break }
             usleep(useconds_t(min(left, 0.05) * 1e6))
         }
+        return due
     }
 
     /// The stream named by the source's name (metric labels and errors never carry the URL's credentials).
@@ -275,7 +277,7 @@ final class PacedSource: FrameSource {
     func nextFrame() throws -> VideoFrame? {
         while true {
             guard let frame = try input.nextFrame() else { return nil }
-            if realTime { waitForTime(of: frame.pts) }
+            if realTime { frame.arrivedAt = max(frame.arrivedAt, waitForTime(of: frame.pts)) }
             let now = MonotonicClock.now()
             let keep = pacer.shouldProcess(time: frame.pts)
             progress.withLock {

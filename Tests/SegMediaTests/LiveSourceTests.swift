@@ -17,18 +17,21 @@ import Testing
         return (try? Data(contentsOf: URL(fileURLWithPath: path))) ?? Data()
     }()
 
-    /// A pipe fed by a thread: `data`, then either closed or held open (stalled) for `stall` seconds.
+    /// A pipe fed by a thread: `data`, then either closed or held open (stalled) for `stall` seconds, then
+    /// `rest` written and closed. `resumedAt` is when the write of `rest` began (monotonic seconds).
     final class PipeFeeder: @unchecked Sendable {
         let readFD: Int32
         private let writeFD: Int32
-        init(_ data: Data, stall: Double?) {
+        let resumed = LockedValue<Double>()
+        init(_ data: Data, stall: Double?, rest: Data = Data()) {
             var fds: [Int32] = [0, 0]
             precondition(pipe(&fds) == 0)
             readFD = fds[0]
             writeFD = fds[1]
             let w = writeFD
-            Thread {
-                data.withUnsafeBytes { raw in
+            let resumed = resumed
+            @Sendable func send(_ bytes: Data) {
+                bytes.withUnsafeBytes { raw in
                     var off = 0
                     while off < raw.count {
                         let n = write(w, raw.baseAddress! + off, min(4096, raw.count - off))
@@ -36,7 +39,12 @@ import Testing
                         off += n
                     }
                 }
+            }
+            Thread {
+                send(data)
                 if let stall { Thread.sleep(forTimeInterval: stall) }
+                resumed.set(monotonicSeconds())
+                send(rest)
                 close(w)
             }.start()
         }
@@ -117,6 +125,35 @@ import Testing
         #expect(frames > 0 && waited < 2, "\(frames) frames, then \(waited) s")
     }
 
+    @Test("a frame arrives when its packet is read: a frame sent after a stall is stamped after it")
+    func arrivalTimeIsThePacketRead() throws {
+        quietFFmpeg()
+        let body = Self.longClip
+        let stall = 0.8
+        let feeder = PipeFeeder(body.prefix(body.count / 2), stall: stall, rest: body.suffix(from: body.count / 2))
+        defer { withExtendedLifetime(feeder) {} }
+        var options = SourceOptions()
+        options.endOfStreamIsDone = true
+        options.live = true   // as a camera: no frame-threaded decoding, which holds frames back (docs/segmedia.md)
+        let source = try VideoSource("pipe:\(feeder.readFD)", options: options)
+        var longest = (wait: 0.0, called: 0.0, arrived: 0.0, returned: 0.0)
+        var frames = 0
+        while true {
+            let called = monotonicSeconds()
+            guard let frame = try source.nextFrame() else { break }
+            let returned = monotonicSeconds()
+            frames += 1
+            #expect(frame.arrivedAt <= returned, "frame \(frames) arrived after it was returned")
+            if returned - called > longest.wait { longest = (returned - called, called, frame.arrivedAt, returned) }
+        }
+        let resumedAt = try #require(feeder.resumed.get())
+        #expect(frames == 300)
+        // The call that waited out the stall returned a frame whose packet came after it: its latency starts
+        // then, not when the call began.
+        #expect(longest.wait > stall * 0.7, "no call waited for the stall: \(longest)")
+        #expect(longest.arrived >= resumedAt && longest.arrived - longest.called > stall * 0.7, "\(longest), resumed \(resumedAt)")
+    }
+
     @Test("a pipe that never sends times out while opening (pipes have deadlines by default too)")
     func silentPipeOpenTimesOut() throws {
         quietFFmpeg()
@@ -139,7 +176,7 @@ import Testing
         var options = SourceOptions()
         options.readTimeout = .infinity
         let source = try VideoSource("pipe:\(feeder.readFD)", options: options)
-        let stopAt = LockedDate()
+        let stopAt = LockedValue<Date>()
         Thread {
             Thread.sleep(forTimeInterval: 0.8)
             stopAt.set(Date())
@@ -151,9 +188,9 @@ import Testing
     }
 }
 
-final class LockedDate: @unchecked Sendable {
-    private var value: Date?
+final class LockedValue<Value>: @unchecked Sendable {
+    private var value: Value?
     private let lock = NSLock()
-    func set(_ d: Date) { lock.lock(); value = d; lock.unlock() }
-    func get() -> Date? { lock.lock(); defer { lock.unlock() }; return value }
+    func set(_ v: Value) { lock.lock(); value = v; lock.unlock() }
+    func get() -> Value? { lock.lock(); defer { lock.unlock() }; return value }
 }

@@ -185,6 +185,21 @@ struct StreamPipelineTests {
         #expect(try metrics.expectGauge(PipelineMetric.lastFramePTS, d).lastValue == 0.5)
     }
 
+    @Test("a frame's latency starts when it arrives, not when the decode stage began waiting for it")
+    func latencyStartsAtArrival() throws {
+        // A camera's frame does not exist until the camera sends it: the time nextFrame() blocks for it is the
+        // source's pace, not latency (it was counted before, and put a frame period into every frame's latency).
+        let metrics = TestMetrics()
+        let pipeline = StreamPipeline(model: try Self.loadModel(), metrics: metrics)
+        let interval = 0.6
+        let sink = CollectingSink(role: .output)
+        _ = try pipeline.run(source: SyntheticSource(width: 64, height: 32, frames: 3, live: true, interval: interval), sinks: [sink])
+        let latency = try metrics.expectTimer(PipelineMetric.frameLatency, [("stream", "synthetic")]).values
+        #expect(latency.count == 3 && latency.allSatisfy { $0 > 0 && Double($0) / 1e9 < interval }, "\(latency) ns")
+        let decode = try metrics.expectTimer(PipelineMetric.stageLatency, [("stream", "synthetic"), ("stage", "decode")]).values
+        #expect(decode.count == 3 && decode.allSatisfy { Double($0) / 1e9 < interval }, "decode stage \(decode) ns: the wait is not work")
+    }
+
     @Test("the JSON-lines telemetry is a metrics backend: its records count what the pipeline reported")
     func telemetryBackend() throws {
         let telemetry = TelemetryMetrics()
@@ -214,15 +229,18 @@ final class SyntheticSource: FrameSource {
     let failAfter: Bool
     /// Reported as a live source (a camera): the pipeline then drops instead of waiting.
     let live: Bool
+    /// Seconds `nextFrame` waits before each frame exists, as a camera's next frame does not exist yet.
+    let interval: Double
     private var next = 0
     private var counted = SourceDamage()
 
-    init(width: Int, height: Int, frames: Int, failAfter: Bool = false, live: Bool = false) {
+    init(width: Int, height: Int, frames: Int, failAfter: Bool = false, live: Bool = false, interval: Double = 0) {
         self.width = width
         self.height = height
         self.frames = frames
         self.failAfter = failAfter
         self.live = live
+        self.interval = interval
     }
 
     var streamInfo: StreamInfo {
@@ -255,6 +273,7 @@ final class SyntheticSource: FrameSource {
             return nil
         }
         defer { next += 1 }
+        if interval > 0 { Thread.sleep(forTimeInterval: interval) }
         counted.corruptPackets += 1
         if next % 2 == 1 { counted.synthesizedTimestamps += 1 }
         return makeFrame(next)

@@ -1,4 +1,6 @@
 import Foundation
+import SegMedia
+import SegPipeline
 import Testing
 @testable import SegServe
 
@@ -45,6 +47,27 @@ struct FramePacerTests {
         var pacer = FramePacer(fps: 2)
         let times = [0.0, 0.2, 0.5, 0.9, 0.0, 0.1, 0.5, 0.6]
         #expect(times.map { pacer.shouldProcess(time: $0) } == [true, false, true, false, true, false, true, false])
+    }
+}
+
+@Suite("PacedSource: a served file plays at its own pace, like a camera")
+struct PacedSourceTests {
+    @Test("a frame arrives at its time, not when it was read ahead: the wait for it is not latency")
+    func arrivalIsTheFramesTime() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
+        let input = try VideoSource(root.appendingPathComponent("samples/drive.mp4").path)   // 20 fps
+        let source = PacedSource(input: input, fps: nil, name: "cam", progress: SegPipeline.Locked(SourceProgress()), realTime: true,
+                                 isStopped: { false })
+        let first = try #require(try source.nextFrame())
+        for _ in 1...4 {
+            let frame = try #require(try source.nextFrame())
+            let returned = monotonicSeconds()
+            // The file is read (and decoded) ahead of the frame's time: its packet was read before the frame was
+            // due, so the arrival is the due time, exactly (or later, were the read ever late).
+            let due = first.arrivedAt + (frame.pts - first.pts)
+            #expect(frame.arrivedAt >= due - 1e-9 && frame.arrivedAt <= returned, "arrived \(frame.arrivedAt), due \(due)")
+        }
     }
 }
 
