@@ -8,12 +8,12 @@ import Testing
 struct PeakProbeTests {
     static let chains = 12
 
+    // Each ISA this CPU has (as every kernel test: an ISA the CPU lacks cannot run here).
     @Test("int8 probes run every chain: MAC count and lane sums match the closed form", arguments: [
         (SEG_ISA_AVX2, 16, Int32(-12)),          // vpmaddwd: 2 products of 3·(−2) per int32 lane, 8 lanes
         (SEG_ISA_AVX512VNNI, 64, Int32(-24)),    // vpdpbusd: 4 products per int32 lane, 16 lanes
-    ])
+    ].filter { seg_isa_supported($0.0) != 0 })
     func int8Probe(isa: seg_isa, macsPerInstruction: Int, perRound: Int32) throws {
-        try #require(seg_isa_supported(isa) != 0, "this CPU lacks \(String(cString: seg_isa_name(isa)))")
         for rounds in [1, 7, 1000] {
             var laneSum: Int32 = 0
             let macs = seg_peak_probe(isa, 1, UInt64(rounds), &laneSum)
@@ -23,9 +23,9 @@ struct PeakProbeTests {
         }
     }
 
-    @Test("fp32 probes count FMAs of the widest vectors", arguments: [(SEG_ISA_AVX2, 8), (SEG_ISA_AVX512VNNI, 16)])
+    @Test("fp32 probes count FMAs of the widest vectors",
+          arguments: [(SEG_ISA_AVX2, 8), (SEG_ISA_AVX512VNNI, 16)].filter { seg_isa_supported($0.0) != 0 })
     func fp32Probe(isa: seg_isa, lanes: Int) throws {
-        try #require(seg_isa_supported(isa) != 0, "this CPU lacks \(String(cString: seg_isa_name(isa)))")
         #expect(seg_peak_probe(isa, 0, 100, nil) == UInt64(100 * Self.chains * lanes))
     }
 
