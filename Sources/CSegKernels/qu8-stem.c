@@ -52,7 +52,7 @@ typedef struct {
 
 static const stem_ukernels g_stem[SEG_ISA_COUNT] = {
     [SEG_ISA_SCALAR] = {seg_qu8_rgbx_row__scalar, NULL},
-    [SEG_ISA_AVX2] = {seg_qu8_rgbx_row__avx2, NULL},
+    [SEG_ISA_AVX2] = {seg_qu8_rgbx_row__avx2, seg_qu8_stem_row_ukernel__avx2},
     [SEG_ISA_AVX512VNNI] = {seg_qu8_rgbx_row__avx512, seg_qu8_stem_row_ukernel__avx512vnni},
 };
 

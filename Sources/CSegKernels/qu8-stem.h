@@ -34,6 +34,8 @@ static inline uint32_t seg_qu8_quantize_scalar(float v, float inv, float zp) {
 void seg_qu8_rgbx_row__scalar(const float *, const float *, const float *, size_t, float, float, uint32_t, uint32_t *);
 void seg_qu8_rgbx_row__avx2(const float *, const float *, const float *, size_t, float, float, uint32_t, uint32_t *);
 void seg_qu8_rgbx_row__avx512(const float *, const float *, const float *, size_t, float, float, uint32_t, uint32_t *);
+void seg_qu8_stem_row_ukernel__avx2(const uint8_t *const rows[3], size_t ox_begin, size_t ox_end, size_t nc,
+                                    const int8_t *w, uint8_t *y, size_t y_stride, const seg_qu8_epilogue *e, int pack);
 void seg_qu8_stem_row_ukernel__avx512vnni(const uint8_t *const rows[3], size_t ox_begin, size_t ox_end, size_t nc,
                                           const int8_t *w, uint8_t *y, size_t y_stride, const seg_qu8_epilogue *e,
                                           int pack);
