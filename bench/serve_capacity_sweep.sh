@@ -3,7 +3,8 @@
 # N = 1, 2, … sources, each the sample clip (1024×512, 20 fps) looping in real time as a live source
 # (`drop: oldest`, one-frame entrance) asking for FPS frames a second (`fps:`), recording on; a step passes when,
 # after a 5 s warm-up, every source processed at least 95 % of FPS and at most 1 % of its frames were dropped
-# because inference was busy. The sweep stops at the first failing N and reports the last passing one.
+# because inference was busy. The sweep stops at the first failing N and reports the last passing one. Each step
+# also prints the p50 end-to-end latency (from a frame's arrival) and the p50 inference stage of the same frames.
 # Usage: bench/serve_capacity_sweep.sh [FPS] [SECONDS] [PRECISIONS] [SCALES] [MAX_SOURCES]
 #        defaults: 5 30 "int8 fp32" "0.5 1" 8                         (release build)
 set -euo pipefail
@@ -40,7 +41,7 @@ step() {   # precision scale n -> prints "ok|fail summary"
     python3 - "$dir/state" "$n" "$fps" <<'PY'
 import glob, json, os, sys
 state, n, fps = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
-ok, rates, drops, lat = True, [], 0, []
+ok, rates, drops, lat, inf = True, [], 0, [], []
 for path in sorted(glob.glob(os.path.join(state, "*", "frames.jsonl"))):
     lines = [json.loads(l) for l in open(path)]
     frames = [l for l in lines if l["type"] == "frame"]
@@ -50,12 +51,15 @@ for path in sorted(glob.glob(os.path.join(state, "*", "frames.jsonl"))):
     rate = len(late) / (t[-1] - warm) if late and t[-1] > warm else 0
     dropped = sum(c["dropped"]["inference_busy"] for c in lines if c.get("event") == "closed")
     rates.append(rate); drops += dropped; lat += [f["latency_ms"] for f in late]
+    inf += [f["stages_ms"]["inference"] for f in late]
     if rate < 0.95 * fps or dropped > 0.01 * (dropped + len(frames)): ok = False
-lat.sort()
+lat.sort(); inf.sort()
 p50 = lat[len(lat) // 2] if lat else 0
+inf50 = inf[len(inf) // 2] if inf else 0
 print(("ok" if ok and len(rates) == n else "fail") +
       f" {n} sources: {min(rates, default=0):.1f}-{max(rates, default=0):.1f} fps each ({sum(rates):.1f} in all), "
-      f"dropped {drops}, latency p50 {p50:.0f} ms")
+      f"dropped {drops}, latency p50 {p50:.0f} ms, inference p50 {inf50:.0f} ms"
+      + (f" (latency {p50 / inf50:.2f}x inference)" if inf50 else ""))
 PY
 }
 
