@@ -75,13 +75,18 @@ public struct PanopticMap: Sendable, Equatable {
     /// Train ids after the fusion: stuff as the semantic map says, thing pixels of a segment its class,
     /// thing pixels of no segment (noise) their semantic class.
     public var labels: [UInt8]
+    /// Stuff classes whose region in this frame is smaller than `PanopticOptions.minStuffArea`: void in the
+    /// panoptic output (`PanopticEncoding`), while `labels` keeps them.
+    public var voidStuffClasses: [UInt8]
 
-    public init(width: Int, height: Int, segments: [Int32], segmentClasses: [UInt8], labels: [UInt8]) {
+    public init(width: Int, height: Int, segments: [Int32], segmentClasses: [UInt8], labels: [UInt8],
+                voidStuffClasses: [UInt8] = []) {
         self.width = width
         self.height = height
         self.segments = segments
         self.segmentClasses = segmentClasses
         self.labels = labels
+        self.voidStuffClasses = voidStuffClasses
     }
 
     public var segmentCount: Int { segmentClasses.count }

@@ -20,7 +20,7 @@ public struct PanopticSegment: Sendable, Equatable {
 /// its label id, a thing segment label id × 1000 + k, k = 0, 1, … in segment order within the frame, so an
 /// output reads like Cityscapes ground truth. The id is unique per frame only; the identity of an instance
 /// across frames is `instance_id` in the JSON. Pixels of no segment (ignore, noise, a class's 1001st thing
-/// segment) are 0 (void).
+/// segment, a stuff class of `map.voidStuffClasses`) are 0 (void).
 public enum PanopticEncoding {
     /// Segments of `map` (stuff first, by train id; then things, in segment order) and the id of each
     /// pixel, row-major.
@@ -31,7 +31,7 @@ public enum PanopticEncoding {
         var slotID = [Int32](repeating: 0, count: stuffBase + 256)
         var perClass = [Int](repeating: 0, count: 256)
         var segments: [PanopticSegment] = []
-        for t in 0..<classes.classCount where !classes.isThing(UInt8(t)) {
+        for t in 0..<classes.classCount where !classes.isThing(UInt8(t)) && !map.voidStuffClasses.contains(UInt8(t)) {
             slotID[stuffBase + t] = Int32(classes.labelID[t])
         }
         for k in 1..<stuffBase {

@@ -13,6 +13,10 @@ public struct PanopticOptions: Sendable, Equatable {
     /// Connected components smaller than this are not instances either (the fusion grows a neighbour into
     /// them or drops them).
     public var minSegmentArea = 64
+    /// A stuff class whose region in the frame is smaller than this (pixels at the map's size) is void in the
+    /// panoptic output rather than a segment: a few stray pixels of a class are a false positive to PQ (as
+    /// Panoptic FPN's and Panoptic-DeepLab's stuff area thresholds). 0 keeps every stuff region.
+    public var minStuffArea = 0
     /// Fuse (`PanopticFusion.fuse`); false uses the components as segments directly (a baseline).
     public var fuse = true
     /// The instance source; `.head` needs the instance head's output with every frame.
@@ -70,11 +74,26 @@ public final class PanopticSegmenter {
             instances = ConnectedComponents.instances(semantic: labels, width: width, height: height, classes: options.classes,
                                                       minArea: options.minSegmentArea, grouping: options.grouping)
         }
-        let map = options.fuse
+        var map = options.fuse
             ? PanopticFusion.fuse(semantic: labels, instances: instances, classes: options.classes,
                                   minSegmentArea: options.minSegmentArea)
             : PanopticFusion.unfused(semantic: labels, instances: instances)
+        if options.minStuffArea > 0 {
+            map.voidStuffClasses = Self.smallStuffClasses(map, classes: options.classes, minArea: options.minStuffArea)
+        }
         let ids = tracker?.update(map) ?? (0..<map.segmentCount).map { $0 + 1 }
         return PanopticResult(map: map, instanceIDs: ids)
+    }
+
+    /// Stuff classes present in `map` (pixels of no thing segment) on fewer than `minArea` pixels.
+    static func smallStuffClasses(_ map: PanopticMap, classes: PanopticClasses, minArea: Int) -> [UInt8] {
+        var area = [Int](repeating: 0, count: 256)
+        map.labels.withUnsafeBufferPointer { lab in
+            map.segments.withUnsafeBufferPointer { seg in
+                for i in 0..<lab.count where seg[i] == 0 { area[Int(lab[i])] += 1 }
+            }
+        }
+        return (0..<classes.classCount).filter { !classes.isThing(UInt8($0)) && area[$0] > 0 && area[$0] < minArea }
+            .map { UInt8($0) }
     }
 }

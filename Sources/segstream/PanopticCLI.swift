@@ -24,6 +24,9 @@ struct PanopticCLIOptions: ParsableArguments {
     @Option(name: .long, help: "Smallest instance, in pixels at the output's size; smaller isolated thing regions are noise (default 64).")
     var minInstanceArea: Int = 64
 
+    @Option(name: .long, help: "Smallest stuff region, in pixels at the output's size: a stuff class on fewer pixels of a frame is void in the panoptic output (its semantic labels stay) (default 0: every region).")
+    var minStuffArea: Int = 0
+
     @Option(name: .long, help: "Instance regions: class (one per thing class) or category (one per human/vehicle region, its majority class) (default class).")
     var instanceGrouping: ConnectedComponents.Grouping = .class
 
@@ -37,6 +40,7 @@ struct PanopticCLIOptions: ParsableArguments {
 
     func validate() throws {
         if minInstanceArea < 1 { throw ValidationError("--min-instance-area must be at least 1") }
+        if minStuffArea < 0 { throw ValidationError("--min-stuff-area must be at least 0") }
         if !(trackIou > 0 && trackIou <= 1) { throw ValidationError("--track-iou must be in (0, 1]") }
         if !(centreThreshold > 0 && centreThreshold < 1) { throw ValidationError("--centre-threshold must be in (0, 1)") }
     }
@@ -62,6 +66,7 @@ struct PanopticCLIOptions: ParsableArguments {
         options.centreThreshold = centreThreshold
         options.instanceClass = instanceClass
         options.minSegmentArea = minInstanceArea
+        options.minStuffArea = minStuffArea
         options.grouping = instanceGrouping
         options.fuse = !noFusion
         options.trackIoU = trackIou

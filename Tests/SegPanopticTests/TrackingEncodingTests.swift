@@ -53,6 +53,30 @@ struct EncodingTests {
         #expect(Array(PanopticEncoding.rgb([26000, 7])) == [0x90, 0x65, 0, 7, 0, 0])
         #expect(PanopticEncoding.instanceCounts(map, classes: .cityscapes) == ["car": 2])
     }
+
+    @Test("a stuff class below --min-stuff-area is void in the panoptic output; its labels, and things, stay")
+    func smallStuffIsVoid() {
+        // Road (0) on 5 pixels, sidewalk (1) on 2, building (2) on 1 plus a car segment (13) of 1 pixel.
+        var options = PanopticOptions()
+        options.minSegmentArea = 1
+        options.minStuffArea = 3
+        let labels: [UInt8] = [0, 0, 0, 0, 0, 1, 1, 2, 13, 255]
+        let result = labels.withUnsafeBufferPointer {
+            PanopticSegmenter(options: options, track: false).segment(labels: $0, width: 10, height: 1)
+        }
+        #expect(result.map.voidStuffClasses == [1, 2])
+        #expect(result.map.labels == labels, "the semantic labels keep the small regions")
+        let (segments, ids) = PanopticEncoding.encode(result.map, classes: .cityscapes)
+        #expect(ids == [7, 7, 7, 7, 7, 0, 0, 0, 26000, 0])
+        #expect(segments.map(\.id) == [7, 26000], "the car (1 pixel) is a thing: the stuff threshold leaves it")
+        // At 0 (the default) every stuff region is a segment.
+        options.minStuffArea = 0
+        let all = labels.withUnsafeBufferPointer {
+            PanopticSegmenter(options: options, track: false).segment(labels: $0, width: 10, height: 1)
+        }
+        #expect(all.map.voidStuffClasses.isEmpty)
+        #expect(PanopticEncoding.encode(all.map, classes: .cityscapes).segments.map(\.id) == [7, 8, 11, 26000])
+    }
 }
 
 @Suite("Panoptic quality")
