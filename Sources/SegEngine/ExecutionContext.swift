@@ -12,6 +12,8 @@ public struct LayerTiming: Sendable {
     /// other ops. MACs per byte is the layer's arithmetic intensity (the roofline of `segstream profile --sweep`).
     public let bytes: Int
     public let seconds: Double
+    /// How an int8 conv was computed in this run (`QConv2d.Algorithm`'s raw value); nil for other layers.
+    public var algorithm: String? = nil
 }
 
 /// Everything one stream varies while running layers (a per-session workspace, docs/engine.md): per-worker
@@ -94,12 +96,12 @@ public final class ExecutionContext {
     /// Times `body` under `name` when profiling.
     @inline(__always)
     public func measure(_ name: @autoclosure () -> String, macs: @autoclosure () -> Int = 0,
-                        bytes: @autoclosure () -> Int = 0, _ body: () -> Void) {
+                        bytes: @autoclosure () -> Int = 0, algorithm: String? = nil, _ body: () -> Void) {
         guard profile != nil else { body(); return }
         let t0 = DispatchTime.now().uptimeNanoseconds
         body()
         let dt = Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-9
-        profile!.append(LayerTiming(name: name(), macs: macs(), bytes: bytes(), seconds: dt))
+        profile!.append(LayerTiming(name: name(), macs: macs(), bytes: bytes(), seconds: dt, algorithm: algorithm))
     }
 }
 

@@ -259,8 +259,10 @@ struct Profile: ParsableCommand {
         var layers: [ProfileReport.Layer] = []
         for (i, layer) in reference.enumerated() {
             let samples = runs.compactMap { $0.count == reference.count ? $0[i].seconds * 1000 : nil }
+            // The algorithm of the last run (an int8 conv's choice is settled after its first trial runs).
+            let algorithm = runs.last.flatMap { $0.count == reference.count ? $0[i].algorithm : nil }
             layers.append(.init(name: layer.name, macs: layer.macs, bytes: layer.bytes,
-                                ms: samples.isEmpty ? nil : Statistics.median(samples)))
+                                ms: samples.isEmpty ? nil : Statistics.median(samples), algorithm: algorithm))
         }
         let isa = KernelISA.active
         let cores = ProcessInfo.processInfo.activeProcessorCount
@@ -376,6 +378,8 @@ struct ProfileReport {
         let bytes: Int
         /// Median over the layer runs; nil when layer timing was off.
         let ms: Double?
+        /// An int8 conv's algorithm in the last profiled run (`LayerTiming.algorithm`); nil for other layers.
+        var algorithm: String? = nil
         var gmac: Double { Double(macs) / 1e9 }
         var gmacs: Double? { ms.map { $0 > 0 ? gmac / ($0 / 1000) : 0 } }
     }
@@ -429,7 +433,8 @@ struct ProfileReport {
                 let ms = layer.ms ?? 0
                 let rate = layer.macs > 0 ? String(format: "%9.1f", layer.gmacs ?? 0) : String(repeating: " ", count: 8) + "-"
                 out.append(pad(layer.name) + String(format: " %9.3f %9.4f", ms, layer.gmac) + rate
-                           + String(format: " %7.1f%%", total > 0 ? 100 * ms / total : 0))
+                           + String(format: " %7.1f%%", total > 0 ? 100 * ms / total : 0)
+                           + (layer.algorithm.map { "  \($0)" } ?? ""))
             }
         }
         return out.joined(separator: "\n")
@@ -451,6 +456,7 @@ struct ProfileReport {
                 "name": layer.name, "macs": layer.macs, "bytes": layer.bytes, "gmac": layer.gmac,
                 "ms": layer.ms.map { $0 as Any } ?? NSNull(),
                 "gmacs": layer.gmacs.map { $0 as Any } ?? NSNull(),
+                "algorithm": layer.algorithm.map { $0 as Any } ?? NSNull(),
             ]
         }
         return object

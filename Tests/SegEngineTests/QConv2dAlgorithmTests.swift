@@ -68,6 +68,23 @@ import Testing
         }
         #expect(other.chosen == .igemm)
     }
+
+    /// The trials' clock is each worker's CPU time: a worker that waits (here: sleeps, as when another process
+    /// has its core) adds almost nothing, one that computes adds its work, and each worker has its own slot.
+    @Test func workerClocksCountCPUTimeNotWaiting() {
+        let clocks = WorkerClocks(workers: 2)
+        WorkerClocks.time(clocks, worker: 1) { usleep(100_000) }
+        #expect(clocks.slowest < 0.05, "a sleeping worker's CPU time: \(clocks.slowest) s")
+        var sum: UInt64 = 0
+        let busy = DispatchTime.now().uptimeNanoseconds
+        WorkerClocks.time(clocks, worker: 0) {
+            while DispatchTime.now().uptimeNanoseconds - busy < 30_000_000 { sum &+= UInt64(busy) &* 3 }
+        }
+        #expect(clocks.slowest > 0 && sum != 1)
+        var ran = false
+        WorkerClocks.time(nil, worker: 0) { ran = true }
+        #expect(ran)
+    }
 }
 
 /// SplitMix64: small, reproducible.

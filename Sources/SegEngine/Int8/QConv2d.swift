@@ -27,7 +27,8 @@ public final class QConv2d: @unchecked Sendable {
         case winograd4x4
     }
 
-    /// Runs of each algorithm timed before the choice is made (alternating; the faster best run wins).
+    /// Runs of each algorithm timed before the choice is made (alternating; the faster best run wins, timed
+    /// on each worker's CPU clock: `AlgorithmTrial`).
     static let trialsPerAlgorithm = 2
 
     public let name: String
@@ -95,7 +96,7 @@ public final class QConv2d: @unchecked Sendable {
     /// The algorithm for the next run on an input of this size: `context.int8Algorithm` if set; else the indirect
     /// GEMM where Winograd does not apply or `isa` has no vector Winograd kernels; else, per context, the
     /// first `2·trialsPerAlgorithm` runs alternate the two and time them, and from then on the one with the
-    /// faster best run runs. Both write the same bytes, so the trials are ordinary runs.
+    /// faster best run runs (`AlgorithmTrial.record`). Both write the same bytes, so the trials are ordinary runs.
     func algorithm(height: Int, width: Int, isa: seg_isa, context: ExecutionContext) -> (Algorithm, AlgorithmTrial?) {
         guard allowsWinograd else { return (.igemm, nil) }
         if let forced = context.int8Algorithm { return (forced, nil) }
@@ -160,11 +161,12 @@ public final class QConv2d: @unchecked Sendable {
         // Weights and tables are made before the clock starts: the trials time the steady state.
         let ind = algorithm == .igemm ? table(for: x, context: context) : nil
         if algorithm == .winograd4x4 { _ = winograd }
-        let t0 = DispatchTime.now().uptimeNanoseconds
+        let clocks = trial.map { _ in WorkerClocks(workers: context.threads) }
         context.measure(name, macs: macs(height: x.height, width: x.width),
-                        bytes: bytesMoved(height: x.height, width: x.width, residual: residual != nil)) {
+                        bytes: bytesMoved(height: x.height, width: x.width, residual: residual != nil),
+                        algorithm: algorithm.rawValue) {
             if algorithm == .winograd4x4 {
-                runWinograd(x, into: y, residual: residual, context: context, isa: isa)
+                runWinograd(x, into: y, residual: residual, context: context, isa: isa, clocks: clocks)
                 return
             }
             var args = seg_qu8_conv_args()
@@ -182,13 +184,14 @@ public final class QConv2d: @unchecked Sendable {
             args.y_zp = out.zeroPoint
             args.y_min = relu ? out.zeroPoint : 0
             args.y_max = 255
-            execute(args, height: ho, width: wo, context: context, isa: isa)
+            execute(args, height: ho, width: wo, context: context, isa: isa, clocks: clocks)
         }
-        trial?.record(algorithm, seconds: Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-9)
+        if let trial, let clocks { trial.record(algorithm, seconds: clocks.slowest) }
     }
 
     /// The Winograd path of `run`: tile rows split across the context's threads, each with its own scratch.
-    private func runWinograd(_ x: QTensor, into y: QTensor, residual: QTensor?, context: ExecutionContext, isa: seg_isa?) {
+    private func runWinograd(_ x: QTensor, into y: QTensor, residual: QTensor?, context: ExecutionContext, isa: seg_isa?,
+                             clocks: WorkerClocks?) {
         let out = output!
         var a = seg_qu8_winograd43_args()
         a.w = winograd
@@ -216,7 +219,9 @@ public final class QConv2d: @unchecked Sendable {
         context.parallel(workers) { t in
             var args = a
             let range = ExecutionContext.split(rows, parts: workers, index: t)
-            seg_qu8_winograd43_isa(isa, &args, range.lowerBound, range.upperBound, context.scratch(thread: t))
+            WorkerClocks.time(clocks, worker: t) {
+                seg_qu8_winograd43_isa(isa, &args, range.lowerBound, range.upperBound, context.scratch(thread: t))
+            }
         }
     }
 
@@ -306,15 +311,18 @@ public final class QConv2d: @unchecked Sendable {
     }
 
     /// Output rows split across the context's threads (each worker a contiguous band of rows).
-    private func execute(_ args: seg_qu8_conv_args, height: Int, width: Int, context: ExecutionContext, isa: seg_isa?) {
+    private func execute(_ args: seg_qu8_conv_args, height: Int, width: Int, context: ExecutionContext, isa: seg_isa?,
+                         clocks: WorkerClocks? = nil) {
         let pixels = height * width
         // Below ~2 micro-tiles of work per thread the fan-out costs more than it saves.
         let workers = max(1, min(context.threads, height, pixels / 24))
         context.parallel(workers) { t in
             var a = args
             let rows = ExecutionContext.split(height, parts: workers, index: t)
-            if let isa { seg_qu8_conv_isa(isa, &a, rows.lowerBound * width, rows.upperBound * width) }
-            else { seg_qu8_conv(&a, rows.lowerBound * width, rows.upperBound * width) }
+            WorkerClocks.time(clocks, worker: t) {
+                if let isa { seg_qu8_conv_isa(isa, &a, rows.lowerBound * width, rows.upperBound * width) }
+                else { seg_qu8_conv(&a, rows.lowerBound * width, rows.upperBound * width) }
+            }
         }
     }
 }
@@ -335,6 +343,13 @@ struct AlgorithmKey: Hashable {
 
 /// One conv's timed runs in one context, until the choice is made. Keeps its conv alive, so the conv's
 /// `ObjectIdentifier` in the key cannot be reused by another conv while the entry exists.
+///
+/// A run's time is its slowest worker's CPU time in the kernel (`WorkerClocks`), not the wall clock. On a
+/// shared machine another process taking a core mid-layer stretches the wall time of whichever algorithm
+/// happens to run then, by more than the two differ on many layers, and the choice, made once per session,
+/// keeps that accident for the rest of it. A thread's CPU clock stops while the thread is descheduled, so
+/// only the work itself (and the cache misses it causes) is compared. The slowest worker still bounds the
+/// layer's wall time on an idle machine, so an algorithm that splits its work unevenly is not favoured.
 final class AlgorithmTrial {
     let conv: QConv2d
     private(set) var igemm: [Double] = [], winograd: [Double] = []
@@ -345,7 +360,38 @@ final class AlgorithmTrial {
         if algorithm == .igemm { igemm.append(seconds) } else { winograd.append(seconds) }
         let n = QConv2d.trialsPerAlgorithm
         guard igemm.count >= n && winograd.count >= n else { return }
-        // The best run of each: another process stealing the CPU only ever makes a run slower.
+        // The best run of each: what preemption leaves in CPU time (cold caches after a switch, page faults on
+        // the first run's fresh scratch) only ever makes a run slower.
         chosen = winograd.min()! < igemm.min()! ? .winograd4x4 : .igemm
+    }
+}
+
+/// Per-worker CPU seconds of one parallel run (the calling thread's `CLOCK_THREAD_CPUTIME_ID`, which does not
+/// advance while the thread waits for a core). Each worker writes only its own slot.
+final class WorkerClocks: @unchecked Sendable {
+    private let seconds: UnsafeMutableBufferPointer<Double>
+
+    init(workers: Int) {
+        seconds = .allocate(capacity: max(1, workers))
+        seconds.initialize(repeating: 0)
+    }
+
+    deinit { seconds.deallocate() }
+
+    /// The slowest worker's CPU seconds (0 before any ran).
+    var slowest: Double { seconds.max() ?? 0 }
+
+    /// Runs `body`, adding its CPU time to `worker`'s slot when `clocks` is given.
+    static func time(_ clocks: WorkerClocks?, worker: Int, _ body: () -> Void) {
+        guard let clocks else { body(); return }
+        let t0 = threadCPUSeconds()
+        body()
+        clocks.seconds[worker] += threadCPUSeconds() - t0
+    }
+
+    static func threadCPUSeconds() -> Double {
+        var ts = timespec()
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts)
+        return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
     }
 }
