@@ -106,7 +106,7 @@ func time(_ args: [String]) throws {
 func idswitch(_ args: [String]) throws {
     guard args.count >= 2 else { fail("idswitch INSTANCES.mkv LABELS") }
     var options = PanopticOptions()
-    options.minSegmentArea = Int(option("--min-area", args, default: "64"))!
+    options.minSegmentArea = Int(option("--min-area", args, default: String(PanopticOptions().minSegmentArea)))!
     options.trackIoU = Double(option("--iou", args, default: "0.1"))!
     options.grouping = ConnectedComponents.Grouping(rawValue: option("--grouping", args, default: "class"))!
     let truth = try readInstances(args[0])
