@@ -624,7 +624,9 @@ def run(a) -> int:
         f"{a.threads} threads everywhere; median of {a.runs} runs after {a.warmup} warm-up",
         f"load average {load_before[0]:.2f} before, {load_after[0]:.2f} after (a busy machine inflates every row)",
         f"segstream {commit}{' (modified)' if dirty else ''}, onnxruntime {onnxruntime.__version__}, torch "
-        f"{torch.__version__.split('+')[0]}" + (f", openvino {ov_version}" if ov_version else ", openvino not installed"),
+        f"{torch.__version__.split('+')[0]}"
+        + (f", openvino {ov_version}" if ov_version
+           else ", openvino not run" if "openvino-int8" not in engines else ", openvino not installed"),
         "models: " + ", ".join(f"{c['arch']} {os.path.basename(c['model']) if c['arch'] in models else 'random weights'}"
                                for c in {c['arch']: c for c in results}.values()),
         f"int8 calibration: {len(calib_files)} images from {a.calib} (ORT: {a.calib_method}, QDQ, per-channel, "
