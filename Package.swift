@@ -36,7 +36,7 @@ let package = Package(
         .target(name: "CSegKernels", cSettings: kernelCFlags, linkerSettings: [.linkedLibrary("m")]),
         .target(name: "SegEngine", dependencies: ["CSegKernels", "CBLAS"]),
         .target(name: "SFNet", dependencies: ["SegEngine", "CSegKernels"]),
-        .target(name: "SegMedia", dependencies: ["CFFmpeg", "SegEngine"]),
+        .target(name: "SegMedia", dependencies: ["CFFmpeg", "CSegKernels", "SegEngine"]),
         // Panoptic segmentation from label maps: connected components, the semantic/instance fusion, stable
         // instance ids, the COCO/Cityscapes panoptic format and PQ (issue #14). Pure Swift, no dependencies.
         .target(name: "SegPanoptic"),
@@ -84,7 +84,7 @@ let package = Package(
         .testTarget(name: "SegPanopticTests", dependencies: ["SegPanoptic"]),
         .testTarget(name: "SegEngineTests", dependencies: ["SegEngine"], resources: [.copy("Fixtures")]),
         .testTarget(name: "SFNetTests", dependencies: ["SFNet", "SegEngine", "CSegKernels"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "SegMediaTests", dependencies: ["SegMedia"]),
+        .testTarget(name: "SegMediaTests", dependencies: ["SegMedia", "CFFmpeg", "CSegKernels"]),
         .testTarget(
             name: "SegPipelineTests",
             dependencies: [

@@ -54,20 +54,3 @@ void seg_u8_fill_rect_blend(uint8_t *img, size_t stride, int img_w, int img_h, i
         }
     }
 }
-
-void seg_u8_draw_bitmap(uint8_t *img, size_t stride, int img_w, int img_h, int x, int y,
-                        const uint8_t *rows, int nrows, int ncols, int scale, uint8_t r, uint8_t g, uint8_t b) {
-    if (scale < 1 || ncols < 1 || ncols > 8) return;
-    for (int ry = 0; ry < nrows; ry++) {
-        uint8_t bits = rows[ry];
-        int c = 0;
-        while (c < ncols) {
-            /* one solid run of set pixels at a time */
-            if (!(bits & (1u << (ncols - 1 - c)))) { c++; continue; }
-            int c0 = c;
-            while (c < ncols && (bits & (1u << (ncols - 1 - c)))) c++;
-            seg_u8_fill_rect_blend(img, stride, img_w, img_h, x + c0 * scale, y + ry * scale, (c - c0) * scale,
-                                   scale, r, g, b, 256);
-        }
-    }
-}

@@ -1,4 +1,5 @@
 import CFFmpeg
+import CSegKernels
 import SegEngine
 
 /// An 8-bit image in tightly packed rows (`rowStride == width × channels`).
@@ -53,6 +54,43 @@ struct ColorDetails: Equatable {
     static let rgb = ColorDetails(matrix: SWS_CS_DEFAULT, fullRange: true)
     /// What an encoder output in limited-range BT.709 uses.
     static let bt709Limited = ColorDetails(matrix: SWS_CS_ITU709, fullRange: false)
+
+    /// Luma and blue weights (Kr, Kb) of the matrix; unknown ones read as BT.601.
+    var lumaWeights: (kr: Double, kb: Double) {
+        switch matrix {
+        case SWS_CS_ITU709: (0.2126, 0.0722)
+        case SWS_CS_FCC: (0.30, 0.11)
+        case SWS_CS_SMPTE240M: (0.212, 0.087)
+        case SWS_CS_BT2020, Int32(AVCOL_SPC_BT2020_CL.rawValue): (0.2627, 0.0593)
+        default: (0.299, 0.114)
+        }
+    }
+
+    /// `seg_yuv420_affine`'s Q16 coefficients from YUV in these colours to YUV in `target`'s, or nil when the two
+    /// are the same.
+    func yuvAffine(to target: ColorDetails) -> [Int32]? {
+        let from = lumaWeights, to = target.lumaWeights
+        if from == to && fullRange == target.fullRange { return nil }
+        // Bytes to unit luma and ±0.5 chroma, and back.
+        let inY = fullRange ? 255.0 : 219.0, inC = fullRange ? 255.0 : 224.0, inY0 = fullRange ? 0.0 : 16.0
+        let outY = target.fullRange ? 255.0 : 219.0, outC = target.fullRange ? 255.0 : 224.0, outY0 = target.fullRange ? 0.0 : 16.0
+        func rgb(_ y: Double, _ cb: Double, _ cr: Double) -> (Double, Double, Double) {
+            let r = y + 2 * (1 - from.kr) * cr, b = y + 2 * (1 - from.kb) * cb
+            return (r, (y - from.kr * r - from.kb * b) / (1 - from.kr - from.kb), b)
+        }
+        func yuv(_ c: (Double, Double, Double)) -> (Double, Double, Double) {
+            let y = to.kr * c.0 + (1 - to.kr - to.kb) * c.1 + to.kb * c.2
+            return (y, (c.2 - y) / (2 * (1 - to.kb)), (c.0 - y) / (2 * (1 - to.kr)))
+        }
+        // The linear map's columns: what unit luma, unit Cb and unit Cr become.
+        let ly = yuv(rgb(1, 0, 0)), lb = yuv(rgb(0, 1, 0)), lr = yuv(rgb(0, 0, 1))
+        func q(_ v: Double) -> Int32 { Int32((v * 65536).rounded()) }
+        // Y' = outY0 + outY·(ly.0·(Y − inY0)/inY + lb.0·c0/inC + lr.0·c1/inC); chroma alike around 128.
+        let yy = outY * ly.0 / inY
+        return [q(yy), q(outY * lb.0 / inC), q(outY * lr.0 / inC), q(outY0 - yy * inY0),
+                0, q(outC * lb.1 / inC), q(outC * lr.1 / inC), q(128),
+                0, q(outC * lb.2 / inC), q(outC * lr.2 / inC), q(128)]
+    }
 
     /// The frame's own tags; untagged YUV is BT.709 from 720 lines up, BT.601 below (what players assume).
     static func of(_ f: UnsafePointer<AVFrame>) -> ColorDetails {
@@ -149,6 +187,11 @@ final class AlignedBuffer {
         }
         return pointer!
     }
+    func release() {
+        av_free(pointer)
+        pointer = nil
+        capacity = 0
+    }
 }
 
 /// Converts decoded frames (any pixel format, any size, changing mid-stream) to what segstream needs:
@@ -160,6 +203,7 @@ public final class FrameConverter {
     private let imageScaler = Scaler()
     private let networkScratch = PixelPlanes()
     private let rgbScratch = AlignedBuffer()
+    private let yuvScaler = Scaler()
 
     /// Packed RGB output interpolates chroma horizontally (`SWS_FULL_CHR_H_INT`): without it swscale's packed
     /// RGB writers reuse one chroma sample per pixel pair, which rings at colour edges (measured: up to 132
@@ -172,7 +216,30 @@ public final class FrameConverter {
     }
 
     /// Context (re)builds so far, both uses together (tests check that a resolution change rebuilds).
-    public var scalerRebuilds: Int { networkScaler.rebuilds + imageScaler.rebuilds }
+    public var scalerRebuilds: Int { networkScaler.rebuilds + imageScaler.rebuilds + yuvScaler.rebuilds }
+
+    /// Writes `frame` into `planes` as limited-range BT.709 YUV 4:2:0, scaled to the planes' size: the picture
+    /// the annotated video is drawn on. A frame already in that format and size is copied as it is.
+    ///
+    /// swscale converts RGB to YUV in any matrix, but between two YUV formats it changes only the layout and size,
+    /// never the matrix: a YUV frame is laid out and sized in its own colours, then its matrix and range are
+    /// changed by `seg_yuv420_affine` (exact per chroma sample; each pixel's luma uses its sample's chroma).
+    public func convertToYUV420(_ frame: VideoFrame, into planes: YUV420Planes) throws {
+        let f = frame.raw
+        let isRGB = av_pix_fmt_desc_get(frame.pixelFormat).map { $0.pointee.flags & UInt64(AV_PIX_FMT_FLAG_RGB) != 0 } ?? false
+        let source = isRGB ? ColorDetails.rgb : ColorDetails.of(f)
+        try withFramePlanes(f) { src, srcStride in
+            try planes.withDestination { data, stride in
+                try yuvScaler.scale(src: src, srcStride: srcStride, srcW: frame.width, srcH: frame.height,
+                                    srcFormat: frame.pixelFormat, srcColor: source, dst: data, dstStride: stride,
+                                    dstW: planes.width, dstH: planes.height, dstFormat: AV_PIX_FMT_YUV420P,
+                                    dstColor: isRGB ? .bt709Limited : source, flags: quality.swsFlags)
+            }
+        }
+        if !isRGB, let k = source.yuvAffine(to: .bt709Limited) {
+            seg_yuv420_affine(planes.y, planes.lumaStride, planes.u, planes.v, planes.chromaStride, planes.width, planes.height, k)
+        }
+    }
 
     /// Writes `frame` as packed RGB24 scaled to `width`×`height` into `dst` (`rowStride` bytes per row,
     /// at least `3 × width`).

@@ -1,6 +1,7 @@
 import CFFmpeg
+import CSegKernels
 
-/// Packed RGB24 images to baseline JPEG through FFmpeg's `mjpeg` encoder (full-range 4:2:0, as JFIF wants).
+/// YUV 4:2:0 pictures to baseline JPEG through FFmpeg's `mjpeg` encoder (full-range 4:2:0, as JFIF wants).
 /// `serve`'s status page encodes its snapshots with it, on request only (docs/http.md).
 ///
 /// One encoder per size: a frame of another size re-opens it. Single owner (see Core.swift's threading rule).
@@ -21,28 +22,34 @@ public final class JPEGEncoder: @unchecked Sendable {
         MediaLibrary.ensureInitialized()
     }
 
-    /// The JPEG file of one RGB24 image (`rowStride` bytes per row). Odd sizes lose their last column or row
-    /// (4:2:0 chroma).
-    public func encode(rgb: UnsafePointer<UInt8>, width: Int, height: Int, rowStride: Int) throws -> [UInt8] {
-        let w = width & ~1, h = height & ~1
-        guard w >= 2, h >= 2, rowStride >= 3 * width else {
-            throw MediaError(.invalidArgument, "cannot encode a JPEG", detail: "bad image geometry \(width)x\(height)")
+    /// The JPEG file of one YUV 4:2:0 picture (limited-range BT.709, as the annotated frames are). Odd sizes lose
+    /// their last column or row.
+    public func encode(_ picture: YUV420Planes) throws -> [UInt8] {
+        let w = picture.width & ~1, h = picture.height & ~1
+        guard w >= 2, h >= 2 else {
+            throw MediaError(.invalidArgument, "cannot encode a JPEG", detail: "bad image geometry \(picture.width)x\(picture.height)")
         }
         let e = try open(width: w, height: h)
         let rc = av_frame_make_writable(yuv.raw)
         if rc < 0 { throw MediaError(.internalError, "av_frame_make_writable failed", code: rc) }
-        var src: [UnsafePointer<UInt8>?] = [rgb, nil, nil, nil]
-        var stride: [Int32] = [Int32(rowStride), 0, 0, 0]
-        try withMutableFramePlanes(yuv.raw) { data, linesize in
-            try scaler.scale(src: &src, srcStride: &stride, srcW: w, srcH: h, srcFormat: AV_PIX_FMT_RGB24, srcColor: .rgb,
-                             dst: data, dstStride: linesize, dstW: w, dstH: h, dstFormat: AV_PIX_FMT_YUVJ420P,
-                             dstColor: ColorDetails(matrix: SWS_CS_ITU601, fullRange: true), flags: SWS_BILINEAR)
+        // swscale copies the planes (it never changes a YUV matrix); JFIF's full-range BT.601 is made after.
+        try picture.withSource { src, stride in
+            try withMutableFramePlanes(yuv.raw) { data, linesize in
+                try scaler.scale(src: src, srcStride: stride, srcW: w, srcH: h, srcFormat: AV_PIX_FMT_YUV420P, srcColor: .bt709Limited,
+                                 dst: data, dstStride: linesize, dstW: w, dstH: h, dstFormat: AV_PIX_FMT_YUVJ420P,
+                                 dstColor: .bt709Limited, flags: SWS_BILINEAR)
+            }
+        }
+        let f = yuv.raw
+        if let k = ColorDetails.bt709Limited.yuvAffine(to: ColorDetails(matrix: SWS_CS_ITU601, fullRange: true)) {
+            seg_yuv420_affine(f.pointee.data.0, Int(f.pointee.linesize.0), f.pointee.data.1, f.pointee.data.2,
+                              Int(f.pointee.linesize.1), w, h, k)
         }
         // A fixed quantiser: every picture is a key frame with the same quality.
-        yuv.raw.pointee.quality = Int32(quality) * FF_QP2LAMBDA
-        yuv.raw.pointee.pts = pictures
+        f.pointee.quality = Int32(quality) * FF_QP2LAMBDA
+        f.pointee.pts = pictures
         pictures += 1
-        let src2 = avcodec_send_frame(e.raw, yuv.raw)
+        let src2 = avcodec_send_frame(e.raw, f)
         if src2 < 0 { throw MediaError(.internalError, "cannot encode a JPEG", code: src2) }
         let rrc = avcodec_receive_packet(e.raw, packet.raw)
         if rrc < 0 { throw MediaError(.internalError, "cannot encode a JPEG", code: rrc) }

@@ -292,6 +292,22 @@ public final class VideoWriter: @unchecked Sendable {
         try encodePrepared(pts: pts)
     }
 
+    /// Encodes one YUV 4:2:0 picture (limited-range BT.709, the encoder's own format: copied as it is when it
+    /// has the output's size, else cropped or scaled like RGB input) shown at `pts`.
+    public func write(_ picture: YUV420Planes, pts: MediaTime) throws {
+        try prepareFrame()
+        let sameSize = (picture.width & ~1) == outputWidth && (picture.height & ~1) == outputHeight
+        try picture.withSource { src, stride in
+            try withMutableFramePlanes(yuv.raw) { data, linesize in
+                try scaler.scale(src: src, srcStride: stride, srcW: sameSize ? outputWidth : picture.width,
+                                 srcH: sameSize ? outputHeight : picture.height, srcFormat: AV_PIX_FMT_YUV420P,
+                                 srcColor: .bt709Limited, dst: data, dstStride: linesize, dstW: outputWidth, dstH: outputHeight,
+                                 dstFormat: AV_PIX_FMT_YUV420P, dstColor: .bt709Limited, flags: SWS_BILINEAR)
+            }
+        }
+        try encodePrepared(pts: pts)
+    }
+
     /// Encodes an `Image8` (RGB24) shown at `pts`.
     public func write(_ image: Image8, pts: MediaTime) throws {
         precondition(image.layout == .rgb24, "VideoWriter.write: the image must be RGB24")

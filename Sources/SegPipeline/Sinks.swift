@@ -47,10 +47,10 @@ public struct ProcessedFrame {
     public let networkLabels: UnsafePointer<UInt8>
     /// Pixels per train id (256 entries) over `networkLabels`.
     public let classCounts: [UInt32]
-    /// The annotated RGB24 frame (`renderedWidth × 3` bytes per row), when a sink asked for it.
-    public let rendered: UnsafePointer<UInt8>?
-    public let renderedWidth: Int
-    public let renderedHeight: Int
+    /// The annotated frame, in the encoder's YUV 4:2:0, when a sink asked for it.
+    public let rendered: YUV420Planes?
+    public var renderedWidth: Int { rendered?.width ?? 0 }
+    public var renderedHeight: Int { rendered?.height ?? 0 }
     /// Seconds per stage, indexed like `Stage.allCases` (encode is 0 for output sinks: it is being measured).
     public let stageSeconds: [Double]
     /// Demux to now: to the start of the encode stage for output sinks, to its end for report sinks.
@@ -93,9 +93,8 @@ public final class AnnotatedVideoSink: FrameSink {
     }
 
     public func consume(_ frame: ProcessedFrame) throws {
-        guard let rgb = frame.rendered else { return }
-        try writer.write(rgb: rgb, width: frame.renderedWidth, height: frame.renderedHeight, rowStride: frame.renderedWidth * 3,
-                         pts: frame.pts)
+        guard let picture = frame.rendered else { return }
+        try writer.write(picture, pts: frame.pts)
         reportAdjusted()
     }
 

@@ -135,7 +135,9 @@ public final class StreamPipeline: Sendable {
             thread.start()
         }
         spawn("decode") { run.decode(sourceTransfer.value, into: entrance) }
-        spawn("preprocess") { run.preprocess(from: entrance, freeSlots: freeSlots, into: toInference, rule: rule) }
+        spawn("preprocess") {
+            run.preprocess(from: entrance, freeSlots: freeSlots, into: toInference, rule: rule, keepFrame: wantsRender)
+        }
         spawn("inference") { run.infer(from: toInference, into: toRender, session: inference.value, rule: rule) }
         spawn("render") {
             run.render(from: toRender, into: toEncode, draw: wantsRender, modelConfig: modelConfig)
@@ -257,22 +259,24 @@ final class FrameSlot: @unchecked Sendable {
     var stageSeconds = [Double](repeating: 0, count: Stage.allCases.count)
     var frameWidth = 0
     var frameHeight = 0
-    var frameRGB = AlignedBytes()
+    /// The decoded frame at its own size, in the encoder's YUV 4:2:0 (the render stage draws on it).
+    let frame = YUV420Buffer()
+    var framePlanes: YUV420Planes?
     /// The network's input pixels (the rule's affine makes them the network input): 3 bytes a pixel, where
     /// the fp32 tensor took 12.
     let pixels = PixelPlanes()
     var networkLabels = AlignedBytes()
     var frameLabels = AlignedBytes()
-    var output = AlignedBytes()
-    var outputWidth = 0
-    var outputHeight = 0
+    let output = YUV420Buffer()
+    /// The annotated frame (in `output`), when this run draws.
+    var rendered: YUV420Planes?
     var classCounts = [UInt32](repeating: 0, count: 256)
     var panoptic: PanopticResult?
     /// The instance head's output for this frame (panoptic runs with the head as instance source).
     var instanceHead: InstanceHeadOutput?
 
     func releaseBuffers() {
-        frameRGB.release()
+        frame.release()
         networkLabels.release()
         frameLabels.release()
         output.release()
@@ -364,8 +368,9 @@ final class RunContext: Sendable {
 
     /// The network size is fixed by the first frame unless given: a later resolution change keeps it, so the
     /// network's cost stays predictable (frames are scaled to it).
+    /// `keepFrame`: copy the frame itself into the slot (in the encoder's YUV), for the render stage to draw on.
     func preprocess(from entrance: BoundedQueue<DemuxedFrame>, freeSlots: BoundedQueue<FrameSlot>,
-                    into next: BoundedQueue<FrameSlot>, rule: InputRule) {
+                    into next: BoundedQueue<FrameSlot>, rule: InputRule, keepFrame: Bool) {
         defer { next.close() }
         let converter = FrameConverter(quality: .bilinear)
         let builder = NetworkInputBuilder(rule: rule)
@@ -394,8 +399,11 @@ final class RunContext: Sendable {
             slot.frameWidth = frame.width
             slot.frameHeight = frame.height
             do {
-                let rgb = slot.frameRGB.reserve(frame.width * frame.height * 3)
-                try converter.convertToRGB24(frame, width: frame.width, height: frame.height, into: rgb, rowStride: frame.width * 3)
+                if keepFrame {
+                    let planes = slot.frame.reserve(width: frame.width, height: frame.height)
+                    try converter.convertToYUV420(frame, into: planes)
+                    slot.framePlanes = planes
+                }
                 try builder.fill(slot.pixels, size: network, from: frame)
             } catch {
                 record(error)
@@ -462,9 +470,9 @@ final class RunContext: Sendable {
             }
             if let renderer {
                 let size = renderer.outputSize(frameWidth: w, frameHeight: h)
-                slot.outputWidth = size.width
-                slot.outputHeight = size.height
-                let out = slot.output.reserve(size.width * size.height * 3)
+                let planes = slot.output.reserve(width: size.width, height: size.height)
+                slot.rendered = planes
+                let frame = RenderPicture.yuv420(slot.framePlanes!), out = RenderPicture.yuv420(planes)
                 let hud = HUDText(fps: recentFPS.tick(Telemetry.now()),
                                   inferenceMilliseconds: slot.stageSeconds[Stage.inference.index] * 1000,
                                   latencyMilliseconds: (Telemetry.now() - slot.arrivedAt) * 1000, frameIndex: slot.index)
@@ -472,13 +480,11 @@ final class RunContext: Sendable {
                     result.map.segments.withUnsafeBufferPointer { segments in
                         let instances = InstanceOverlay(segments: segments.baseAddress!, segmentClasses: result.map.segmentClasses,
                                                         instanceIDs: result.instanceIDs)
-                        renderer.render(frame: slot.frameRGB.pointer!, width: w, height: h, rowStride: w * 3, labels: frameLabels,
-                                        labelRowStride: w, hud: style.showHUD ? hud : nil, into: out, outRowStride: size.width * 3,
-                                        instances: instances)
+                        renderer.render(frame: frame, labels: frameLabels, labelRowStride: w, hud: style.showHUD ? hud : nil,
+                                        into: out, instances: instances)
                     }
                 } else {
-                    renderer.render(frame: slot.frameRGB.pointer!, width: w, height: h, rowStride: w * 3, labels: frameLabels,
-                                    labelRowStride: w, hud: style.showHUD ? hud : nil, into: out, outRowStride: size.width * 3)
+                    renderer.render(frame: frame, labels: frameLabels, labelRowStride: w, hud: style.showHUD ? hud : nil, into: out)
                 }
             }
             slot.stageSeconds[Stage.render.index] = Telemetry.now() - started
@@ -535,8 +541,7 @@ extension ProcessedFrame {
                   labels: UnsafePointer(slot.frameLabels.pointer!),
                   networkSize: NetworkSize(width: input.width, height: input.height),
                   networkLabels: UnsafePointer(slot.networkLabels.pointer!), classCounts: slot.classCounts,
-                  rendered: slot.output.pointer.map { UnsafePointer($0) }, renderedWidth: slot.outputWidth,
-                  renderedHeight: slot.outputHeight, stageSeconds: slot.stageSeconds, latencySeconds: latencySeconds,
+                  rendered: slot.rendered, stageSeconds: slot.stageSeconds, latencySeconds: latencySeconds,
                   panoptic: slot.panoptic)
     }
 }

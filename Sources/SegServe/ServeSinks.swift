@@ -115,7 +115,7 @@ final class SegmentRecorderSink: FrameSink {
     var wantsRenderedFrame: Bool { true }
 
     func consume(_ frame: ProcessedFrame) throws {
-        guard let rgb = frame.rendered else { return }
+        guard let picture = frame.rendered else { return }
         let pts = frame.pts.seconds
         if let current = writer {
             let sizeChanged = current.outputWidth != frame.renderedWidth & ~1 || current.outputHeight != frame.renderedHeight & ~1
@@ -129,8 +129,7 @@ final class SegmentRecorderSink: FrameSink {
             segmentStart = pts
         }
         lastPTS = pts
-        try writer!.write(rgb: rgb, width: frame.renderedWidth, height: frame.renderedHeight,
-                          rowStride: frame.renderedWidth * 3, pts: frame.pts)
+        try writer!.write(picture, pts: frame.pts)
     }
 
     func finish(_ summary: RunSummary) throws { try closeSegment() }

@@ -1,5 +1,6 @@
 import CoreMetrics
 import Foundation
+import SegMedia
 import SegPipeline
 
 /// The metrics the daemon itself reports (beside the pipelines' `PipelineMetric`s).
@@ -130,7 +131,8 @@ private final class IgnoredRecorder: RecorderHandler, Sendable {
 /// ``watchWindow`` seconds after a request. With nobody watching it costs one lock and a comparison per frame.
 public final class SnapshotStore: Sendable {
     public struct Frame: Sendable {
-        public var rgb: [UInt8]
+        /// YUV 4:2:0 (limited-range BT.709), planes back to back: luma `width` a row, chroma (width + 1) / 2.
+        public var yuv: [UInt8]
         public var width: Int
         public var height: Int
         /// Counts the frames stored, so a reader can tell a new one.
@@ -162,11 +164,19 @@ public final class SnapshotStore: Sendable {
     /// Whether a viewer asked recently (the sink's check).
     func isWatched(now: Double) -> Bool { state.withLock { now - $0.requestedAt < Self.watchWindow } }
 
-    func store(rgb: UnsafePointer<UInt8>, width: Int, height: Int) {
-        let copy = Array(UnsafeBufferPointer(start: rgb, count: width * height * 3))
+    func store(_ picture: YUV420Planes) {
+        let w = picture.width, h = picture.height, cw = picture.chromaWidth, ch = picture.chromaHeight
+        var copy = [UInt8](repeating: 0, count: w * h + 2 * cw * ch)
+        copy.withUnsafeMutableBufferPointer { out in
+            for y in 0..<h { (out.baseAddress! + y * w).update(from: picture.y + y * picture.lumaStride, count: w) }
+            for y in 0..<ch {
+                (out.baseAddress! + w * h + y * cw).update(from: picture.u + y * picture.chromaStride, count: cw)
+                (out.baseAddress! + w * h + cw * ch + y * cw).update(from: picture.v + y * picture.chromaStride, count: cw)
+            }
+        }
         state.withLock {
             $0.sequence += 1
-            $0.frame = Frame(rgb: copy, width: width, height: height, sequence: $0.sequence)
+            $0.frame = Frame(yuv: copy, width: w, height: h, sequence: $0.sequence)
         }
     }
 }
@@ -179,7 +189,7 @@ final class SnapshotSink: FrameSink {
     var role: SinkRole { .report }
     var wantsRenderedFrame: Bool { true }
     func consume(_ frame: ProcessedFrame) throws {
-        guard let rgb = frame.rendered, store.isWatched(now: Telemetry.now()) else { return }
-        store.store(rgb: rgb, width: frame.renderedWidth, height: frame.renderedHeight)
+        guard let picture = frame.rendered, store.isWatched(now: Telemetry.now()) else { return }
+        store.store(picture)
     }
 }

@@ -206,9 +206,11 @@ final class SnapshotEncoder: Sendable {
             var entry = table[name] ?? Cached()
             let now = Telemetry.now()
             if entry.sequence != frame.sequence && now - entry.at >= Self.minimumInterval {
-                entry.jpeg = try frame.rgb.withUnsafeBufferPointer { buffer in
-                    try entry.encoder.encode(rgb: buffer.baseAddress!, width: frame.width, height: frame.height,
-                                             rowStride: frame.width * 3)
+                entry.jpeg = try frame.yuv.withUnsafeBufferPointer { buffer in
+                    let base = UnsafeMutablePointer(mutating: buffer.baseAddress!)
+                    let w = frame.width, h = frame.height, cw = (w + 1) / 2, ch = (h + 1) / 2
+                    return try entry.encoder.encode(YUV420Planes(y: base, u: base + w * h, v: base + w * h + cw * ch,
+                                                                 width: w, height: h, lumaStride: w, chromaStride: cw))
                 }
                 entry.sequence = frame.sequence
                 entry.at = now

@@ -45,7 +45,7 @@ struct ConvertKernelTests {
         }
     }
 
-    @Test("nearest resize follows PyTorch's floor(dst·in/out)", arguments: [(5, 3, 12, 7), (12, 7, 5, 3), (4, 4, 4, 4), (1, 1, 3, 2)])
+    @Test("nearest resize follows PyTorch's floor(dst·in/out)", arguments: [(5, 3, 12, 7), (12, 7, 5, 3), (4, 4, 4, 4), (1, 1, 3, 2), (1792, 5, 1030, 9), (700, 9, 2500, 4)])
     func nearest(inW: Int, inH: Int, outW: Int, outH: Int) {
         let src = (0..<(inW * inH)).map { UInt8($0 % 251) }
         var dst = [UInt8](repeating: 0, count: outW * outH)
@@ -61,5 +61,13 @@ struct ConvertKernelTests {
         var counts = [UInt32](repeating: 1, count: 256)
         seg_u8_histogram(labels, labels.count, &counts)
         #expect(counts[0] == 3 && counts[3] == 4 && counts[255] == 2 && counts[1] == 1)
+        // Every length modulo the kernel's unrolling, against a plain count.
+        for n in [4097, 4098, 4099, 4100] {
+            let many: [UInt8] = (0..<n).map { (i: Int) -> UInt8 in UInt8(truncatingIfNeeded: i * 7919 + i / 13) }
+            var got = [UInt32](repeating: 0, count: 256), want = got
+            seg_u8_histogram(many, n, &got)
+            for v in many { want[Int(v)] += 1 }
+            #expect(got == want, "n = \(n)")
+        }
     }
 }

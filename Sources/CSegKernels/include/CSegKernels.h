@@ -522,10 +522,56 @@ void seg_u8_label_presence(const uint8_t *labels, size_t n, uint8_t *present);
 void seg_u8_fill_rect_blend(uint8_t *img, size_t stride, int img_w, int img_h, int x, int y, int rw, int rh,
                             uint8_t r, uint8_t g, uint8_t b, int w);
 
+/* ---- pictures: what the renderer draws on ----------------------------------------------------------------
+   A picture is packed RGB24 (plane `y_or_rgb` only, `stride` bytes a row) or planar YUV 4:2:0 in limited-range
+   BT.709, the video encoder's own format: luma `stride` bytes a row, chroma planes of (width + 1) / 2 ×
+   (height + 1) / 2 samples `chroma_stride` bytes a row, each sample standing for its (up to) 2 × 2 pixels.
+   Drawing in YUV 4:2:0 skips the RGB round trip of a video frame: a drawing operation is applied to each pixel's
+   luma exactly as in RGB (blending is linear, so blending Y equals converting the blended RGB), and each chroma
+   sample becomes the mean of what the operation makes of its pixels. */
+typedef enum { SEG_PICTURE_RGB24 = 0, SEG_PICTURE_YUV420 = 1 } seg_picture_format;
+typedef struct {
+    int format;            /* seg_picture_format */
+    int width, height;
+    uint8_t *y_or_rgb, *u, *v;
+    size_t stride, chroma_stride;
+} seg_picture;
+
+/* Limited-range BT.709 Y, Cb, Cr of an RGB colour, rounded (what swscale makes of it, within one level). */
+void seg_yuv709_from_rgb(uint8_t r, uint8_t g, uint8_t b, int32_t yuv[3]);
+
+/* Size in int32_t of a YUV blend table: 256 labels × {256 - w, Y*w + 128, Cb*w, Cr*w}. */
+#define SEG_RENDER_YUV_LUT_SIZE 1024
+
+/* The YUV 4:2:0 counterpart of seg_u8_blend_lut_init (colours are RGB, converted by seg_yuv709_from_rgb). */
+void seg_yuv420_blend_lut_init(const uint8_t *colors, const uint16_t *weights, int32_t *lut);
+
+/* Overlay on YUV 4:2:0: src (width × height) blended with the label colours of `lut` is written to columns
+   dst_x ... dst_x + width - 1, rows 0 ... height - 1 of dst (clipped to dst). Luma by the blend formula above;
+   a chroma sample is the rounded mean, over its pixels in those columns, of blend(src chroma of the pixel,
+   label colour). With a table of weight 0 everywhere it copies; of weight 256 it maps labels to colours (mask
+   mode). dst may be src (in place) with dst_x = 0. With an odd dst_x the chroma sample that straddles the
+   panel's left edge is this panel's alone. */
+void seg_yuv420_overlay(const seg_picture *src, const uint8_t *labels, size_t label_stride, const int32_t *lut,
+                        const seg_picture *dst, int dst_x);
+
+/* seg_u8_fill_rect_blend on any picture; in YUV 4:2:0 a chroma sample the rectangle covers in part is blended
+   in proportion to its pixels inside the rectangle. */
+void seg_picture_fill_rect_blend(const seg_picture *p, int x, int y, int rw, int rh, uint8_t r, uint8_t g, uint8_t b,
+                                 int w);
+
 /* Draws a 1-bit bitmap of nrows rows × ncols (<= 8) columns at (x, y), each set pixel a scale × scale
-   square of colour (r, g, b); bit (ncols - 1 - c) of rows[y] is column c. Clipped to the image. */
-void seg_u8_draw_bitmap(uint8_t *img, size_t stride, int img_w, int img_h, int x, int y,
-                        const uint8_t *rows, int nrows, int ncols, int scale, uint8_t r, uint8_t g, uint8_t b);
+   square of colour (r, g, b); bit (ncols - 1 - c) of rows[y] is column c. Clipped to the picture. */
+void seg_picture_draw_bitmap(const seg_picture *p, int x, int y, const uint8_t *rows, int nrows, int ncols, int scale,
+                             uint8_t r, uint8_t g, uint8_t b);
+
+/* Panoptic instances over the panel at column panel_x of p (the panel is width × height, segments one int32 a
+   pixel, `width` a row, 0 = no instance, ids 1 ... segment_count): a pixel of segment s whose 4-neighbour in the
+   panel has another segment (or none) is an outline pixel and becomes white; any other pixel of segment s gets
+   deltas[3s ... 3s+2] added to its channels (R, G, B or Y, Cb, Cr; saturated). In YUV 4:2:0 a chroma sample is
+   the mean of what its pixels in the panel become (an untouched pixel keeps the sample's value). */
+void seg_picture_instance_overlay(const seg_picture *p, int panel_x, const int32_t *segments, int width, int height,
+                                  int segment_count, const int32_t *deltas);
 
 /* ==== end render ======================================================================================= */
 
@@ -543,6 +589,15 @@ void seg_f32_from_rgb24_affine(const uint8_t *src, size_t src_stride, size_t w, 
    dst[c·w·h + y·w + x] = planes[c][y·stride + x]·scale[c] + bias[c]. No packed intermediate. */
 void seg_f32_from_planar_u8_affine(const uint8_t *const planes[3], size_t stride, size_t w, size_t h,
                                    const float scale[3], const float bias[3], float *dst);
+
+/* A YUV 4:2:0 picture's colour matrix and range changed in place (e.g. BT.601 to the encoder's BT.709, full to
+   limited range): with c = (U - 128, V - 128) of a pixel's chroma sample and Q16 coefficients k[0..11],
+       Y' = sat((k[0]·Y + k[1]·c0 + k[2]·c1 + k[3] + 32768) >> 16)
+       U' = sat((k[5]·c0 + k[6]·c1 + k[7] + 32768) >> 16),  V' = sat((k[9]·c0 + k[10]·c1 + k[11] + 32768) >> 16)
+   (k[4] and k[8], chroma from luma, are 0 between any two YUV matrices: grey stays grey). Chroma planes are
+   (w + 1) / 2 × (h + 1) / 2. */
+void seg_yuv420_affine(uint8_t *y, size_t y_stride, uint8_t *u, uint8_t *v, size_t c_stride, size_t w, size_t h,
+                       const int32_t k[12]);
 
 /* counts[v] += number of i < n with labels[i] == v (counts has 256 entries). */
 void seg_u8_histogram(const uint8_t *labels, size_t n, uint32_t counts[256]);

@@ -1,6 +1,7 @@
 import CSegKernels
 
-/// Turns a decoded RGB24 frame and its per-pixel class ids into the annotated frame that is encoded:
+/// Turns a decoded frame (YUV 4:2:0 for video, RGB24 for still images: `RenderPicture`) and its per-pixel class
+/// ids into the annotated frame that is encoded:
 /// palette overlay, mask or side-by-side, an optional legend and an optional HUD line.
 ///
 /// Single owner: one render thread uses a renderer at a time (it keeps per-size layout and scratch
@@ -17,6 +18,11 @@ public final class FrameRenderer {
 
     private let maskColors: UnsafeMutablePointer<UInt8>  // 256 × RGB; hidden classes and unknown ids black
     private let blendLUT: UnsafeMutablePointer<UInt16>  // SEG_RENDER_BLEND_LUT_SIZE
+    // The same for YUV 4:2:0 pictures (SEG_RENDER_YUV_LUT_SIZE each): overlay, mask (every label at weight 256,
+    // hidden classes and unknown ids black) and copy (weight 0: the left panel of side by side).
+    private let yuvBlendLUT: UnsafeMutablePointer<Int32>
+    private let yuvMaskLUT: UnsafeMutablePointer<Int32>
+    private let yuvCopyLUT: UnsafeMutablePointer<Int32>
     private let fontRows: UnsafeMutablePointer<UInt8>  // a copy of BitmapFont.rows
     private let present: UnsafeMutablePointer<UInt8>  // 256 flags, per frame
     private let entries: UnsafeMutablePointer<Int>  // legend class ids, per frame
@@ -53,6 +59,12 @@ public final class FrameRenderer {
         }
         blendLUT = .allocate(capacity: Int(SEG_RENDER_BLEND_LUT_SIZE))
         seg_u8_blend_lut_init(maskColors, weights, blendLUT)
+        yuvBlendLUT = .allocate(capacity: Int(SEG_RENDER_YUV_LUT_SIZE))
+        yuvMaskLUT = .allocate(capacity: Int(SEG_RENDER_YUV_LUT_SIZE))
+        yuvCopyLUT = .allocate(capacity: Int(SEG_RENDER_YUV_LUT_SIZE))
+        seg_yuv420_blend_lut_init(maskColors, weights, yuvBlendLUT)
+        seg_yuv420_blend_lut_init(maskColors, [UInt16](repeating: 256, count: 256), yuvMaskLUT)
+        seg_yuv420_blend_lut_init(maskColors, [UInt16](repeating: 0, count: 256), yuvCopyLUT)
 
         let font = BitmapFont.rows
         fontRows = .allocate(capacity: font.count)
@@ -82,6 +94,9 @@ public final class FrameRenderer {
     deinit {
         maskColors.deallocate()
         blendLUT.deallocate()
+        yuvBlendLUT.deallocate()
+        yuvMaskLUT.deallocate()
+        yuvCopyLUT.deallocate()
         fontRows.deallocate()
         present.deallocate()
         entries.deallocate()
@@ -100,7 +115,7 @@ public final class FrameRenderer {
         (style.mode == .sideBySide ? 2 * frameWidth : frameWidth, frameHeight)
     }
 
-    /// Draws one annotated frame.
+    /// Draws one annotated RGB24 frame (still images).
     ///
     /// - Parameters:
     ///   - frame: packed RGB24, `height` rows of `rowStride` bytes (≥ 3·width).
@@ -118,34 +133,61 @@ public final class FrameRenderer {
         instances: InstanceOverlay? = nil
     ) {
         let (outWidth, _) = outputSize(frameWidth: width, frameHeight: height)
-        precondition(width > 0 && height > 0 && outWidth < Int(Int32.max) && height < Int(Int32.max), "bad frame size")
-        precondition(rowStride >= 3 * width && labelRowStride >= width && outRowStride >= 3 * outWidth, "row stride too small")
+        render(frame: .rgb24(UnsafeMutablePointer(mutating: frame), width: width, height: height, rowStride: rowStride),
+               labels: labels, labelRowStride: labelRowStride, hud: hud,
+               into: .rgb24(out, width: outWidth, height: height, rowStride: outRowStride), instances: instances)
+    }
+
+    /// Draws one annotated frame on a picture of either format (both the same format): `out` is `outputSize` of
+    /// `frame`'s size; in overlay and mask modes it may be `frame` itself, otherwise it must not overlap it.
+    /// Other parameters as above.
+    public func render(frame: RenderPicture, labels: UnsafePointer<UInt8>, labelRowStride: Int, hud: HUDText?,
+                       into out: RenderPicture, instances: InstanceOverlay? = nil) {
+        let width = frame.width, height = frame.height
+        let (outWidth, _) = outputSize(frameWidth: width, frameHeight: height)
+        precondition(frame.isYUV420 == out.isYUV420, "FrameRenderer: frame and output must have the same format")
+        precondition(out.width == outWidth && out.height == height && labelRowStride >= width, "FrameRenderer: bad output size")
         if layout.frameWidth != width || layout.frameHeight != height {
             layout = Layout(frameWidth: width, frameHeight: height, scale: style.resolvedTextScale(frameHeight: height))
         }
 
-        // The image: one kernel call per row.
         let panelX = style.mode == .sideBySide ? width : 0
-        for y in 0..<height {
-            let src = frame + y * rowStride
-            let lab = labels + y * labelRowStride
-            let dst = out + y * outRowStride
-            switch style.mode {
-            case .overlay:
-                seg_u8_overlay_blend(src, lab, width, blendLUT, dst)
-            case .mask:
-                seg_u8_palette_map(lab, width, maskColors, dst)
-            case .sideBySide:
-                dst.update(from: src, count: 3 * width)
-                seg_u8_overlay_blend(src, lab, width, blendLUT, dst + 3 * width)
+        if frame.isYUV420 {
+            withUnsafePointer(to: frame.raw) { src in
+                withUnsafePointer(to: out.raw) { dst in
+                    switch style.mode {
+                    case .overlay: seg_yuv420_overlay(src, labels, labelRowStride, yuvBlendLUT, dst, 0)
+                    case .mask: seg_yuv420_overlay(src, labels, labelRowStride, yuvMaskLUT, dst, 0)
+                    case .sideBySide:
+                        seg_yuv420_overlay(src, labels, labelRowStride, yuvCopyLUT, dst, 0)
+                        seg_yuv420_overlay(src, labels, labelRowStride, yuvBlendLUT, dst, Int32(width))
+                    }
+                }
+            }
+        } else {
+            // One kernel call per row.
+            let rowStride = frame.raw.stride, outRowStride = out.raw.stride
+            for y in 0..<height {
+                let src = UnsafePointer(frame.raw.y_or_rgb!) + y * rowStride
+                let lab = labels + y * labelRowStride
+                let dst = out.raw.y_or_rgb! + y * outRowStride
+                switch style.mode {
+                case .overlay:
+                    seg_u8_overlay_blend(src, lab, width, blendLUT, dst)
+                case .mask:
+                    seg_u8_palette_map(lab, width, maskColors, dst)
+                case .sideBySide:
+                    dst.update(from: src, count: 3 * width)
+                    seg_u8_overlay_blend(src, lab, width, blendLUT, dst + 3 * width)
+                }
             }
         }
         if let instances {
-            instances.draw(on: out + 3 * panelX, rowStride: outRowStride, width: width, height: height,
+            instances.draw(on: out, panelX: panelX, width: width, height: height,
                            colors: maskColors, weight: style.mode == .mask ? 256 : style.blendWeight)
         }
 
-        let canvas = Canvas(base: out, stride: outRowStride, width: outWidth, height: height)
+        let canvas = Canvas(picture: out)
         var hudBoxHeight = 0
         if style.showHUD, let hud {
             let n = hud.write(into: hudBytes, capacity: HUDText.maxLength)
@@ -177,11 +219,15 @@ public final class FrameRenderer {
     }
 
     struct Canvas {
-        let base: UnsafeMutablePointer<UInt8>, stride: Int, width: Int, height: Int
+        let picture: RenderPicture
+        var width: Int { picture.width }
+        var height: Int { picture.height }
 
         func fill(x: Int, y: Int, width w: Int, height h: Int, rgb: (UInt8, UInt8, UInt8), weight: Int32 = 256) {
-            seg_u8_fill_rect_blend(base, stride, Int32(width), Int32(height), Int32(clamping: x), Int32(clamping: y),
-                                   Int32(clamping: w), Int32(clamping: h), rgb.0, rgb.1, rgb.2, weight)
+            withUnsafePointer(to: picture.raw) {
+                seg_picture_fill_rect_blend($0, Int32(clamping: x), Int32(clamping: y), Int32(clamping: w), Int32(clamping: h),
+                                            rgb.0, rgb.1, rgb.2, weight)
+            }
         }
 
         func darken(x: Int, y: Int, width w: Int, height h: Int) {
@@ -195,10 +241,10 @@ public final class FrameRenderer {
         for i in 0..<count {
             let gx = x + i * BitmapFont.advance * s
             if gx >= canvas.width { break }
-            seg_u8_draw_bitmap(canvas.base, canvas.stride, Int32(canvas.width), Int32(canvas.height),
-                               Int32(clamping: gx), Int32(clamping: y), fontRows + BitmapFont.glyphOffset(text[i]),
-                               Int32(BitmapFont.glyphHeight), Int32(BitmapFont.glyphWidth), Int32(s),
-                               rgb.0, rgb.1, rgb.2)
+            withUnsafePointer(to: canvas.picture.raw) {
+                seg_picture_draw_bitmap($0, Int32(clamping: gx), Int32(clamping: y), fontRows + BitmapFont.glyphOffset(text[i]),
+                                        Int32(BitmapFont.glyphHeight), Int32(BitmapFont.glyphWidth), Int32(s), rgb.0, rgb.1, rgb.2)
+            }
         }
     }
 
@@ -241,7 +287,7 @@ public final class FrameRenderer {
         let y0 = max(0, frameHeight - l.margin - boxHeight)
         // Never paint the legend box across into the other panel.
         canvas.darken(x: x0, y: y0, width: min(boxWidth, panelX + panelWidth - x0), height: boxHeight)
-        let panel = Canvas(base: canvas.base, stride: canvas.stride, width: panelX + panelWidth, height: canvas.height)
+        let panel = Canvas(picture: canvas.picture.clipped(toWidth: panelX + panelWidth))
 
         let border = max(1, l.scale / 2)
         for i in 0..<n {

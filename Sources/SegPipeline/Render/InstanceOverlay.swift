@@ -1,3 +1,5 @@
+import CSegKernels
+
 /// Panoptic instances drawn over the coloured panel of a frame: each instance's pixels in a shade of its
 /// class colour picked by its (stable) instance id, and a one-pixel white outline where an instance meets
 /// anything else.
@@ -19,37 +21,28 @@ public struct InstanceOverlay {
     /// Brightness factors of the class colour, in 1/256: five shades, neighbours in id far apart.
     static let shades: [Int] = [256, 166, 346, 211, 301]
 
-    /// `panel` is the panel's top-left pixel; `colors` 256 RGB triples; `weight` the colour's blend weight
-    /// (0…256) in the panel, so a shade changes the drawn pixel by weight × (shade − 1) × colour.
-    func draw(on panel: UnsafeMutablePointer<UInt8>, rowStride: Int, width: Int, height: Int,
-              colors: UnsafePointer<UInt8>, weight: Int) {
+    /// Draws on the panel of `picture` at column `panelX` (`width`×`height`, the segments' size); `colors` are
+    /// 256 RGB triples; `weight` the colour's blend weight (0…256) in the panel, so a shade changes the drawn
+    /// pixel by weight × (shade − 1) × colour (in YUV: × the colour's luma and chroma, offsets removed).
+    func draw(on picture: RenderPicture, panelX: Int, width: Int, height: Int, colors: UnsafePointer<UInt8>, weight: Int) {
         let count = segmentClasses.count
         guard count > 0 else { return }
+        precondition(count < Int(Int32.max), "too many segments")
         // Per segment: the signed change of each channel.
-        var delta = [Int](repeating: 0, count: 3 * (count + 1))
+        var delta = [Int32](repeating: 0, count: 3 * (count + 1))
         for k in 1...count {
             let c = Int(segmentClasses[k - 1]), shade = Self.shades[instanceIDs[k - 1] % Self.shades.count]
-            for ch in 0..<3 { delta[3 * k + ch] = weight * (shade - 256) * Int(colors[3 * c + ch]) / 65536 }
-        }
-        delta.withUnsafeBufferPointer { delta in
-            for y in 0..<height {
-                let row = segments + y * width
-                let out = panel + y * rowStride
-                for x in 0..<width {
-                    let s = Int(row[x])
-                    if s == 0 { continue }
-                    let edge = (x > 0 && row[x - 1] != row[x]) || (x + 1 < width && row[x + 1] != row[x])
-                        || (y > 0 && row[x - width] != row[x]) || (y + 1 < height && row[x + width] != row[x])
-                    let px = out + 3 * x
-                    if edge {
-                        px[0] = 255
-                        px[1] = 255
-                        px[2] = 255
-                    } else {
-                        for ch in 0..<3 { px[ch] = UInt8(clamping: Int(px[ch]) + delta[3 * s + ch]) }
-                    }
-                }
+            var channels = [Int32](repeating: 0, count: 3)
+            if picture.isYUV420 {
+                seg_yuv709_from_rgb(colors[3 * c], colors[3 * c + 1], colors[3 * c + 2], &channels)
+                channels[0] -= 16; channels[1] -= 128; channels[2] -= 128
+            } else {
+                for ch in 0..<3 { channels[ch] = Int32(colors[3 * c + ch]) }
             }
+            for ch in 0..<3 { delta[3 * k + ch] = Int32(weight * (shade - 256) * Int(channels[ch]) / 65536) }
+        }
+        withUnsafePointer(to: picture.raw) { p in
+            seg_picture_instance_overlay(p, Int32(panelX), segments, Int32(width), Int32(height), Int32(count), delta)
         }
     }
 }
