@@ -122,13 +122,13 @@ const seg_f32_ukernels *seg_f32_ukernels_get(seg_isa isa) {
 
 /* ---- int8 (qu8) table ---- */
 static const seg_qu8_ukernels g_qu8[SEG_ISA_COUNT] = {
-    [SEG_ISA_SCALAR] = {seg_qu8_igemm_minmax_ukernel_1x64c4__scalar, 1, seg_qu8_bilinear_ukernel__scalar,
+    [SEG_ISA_SCALAR] = {seg_qu8_igemm_minmax_ukernel_1x64c4__scalar, 1, 0, seg_qu8_bilinear_ukernel__scalar,
                         seg_qu8_upsample_row_ukernel__scalar, seg_qu8_argmax_row_ukernel__scalar,
                         .modulate = seg_qu8_modulate__scalar, .balanced_sum = seg_qu8_balanced_sum__scalar},
-    [SEG_ISA_AVX2] = {seg_qu8_igemm_minmax_ukernel_4x8c4__avx2, 4, seg_qu8_bilinear_ukernel__avx2,
+    [SEG_ISA_AVX2] = {seg_qu8_igemm_minmax_ukernel_6x16c2__avx2, 6, 1, seg_qu8_bilinear_ukernel__avx2,
                       seg_qu8_upsample_row_ukernel__avx2, seg_qu8_argmax_row_ukernel__avx2,
                       .modulate = seg_qu8_modulate__avx2, .balanced_sum = seg_qu8_balanced_sum__avx2},
-    [SEG_ISA_AVX512VNNI] = {seg_qu8_igemm_minmax_ukernel_6x64c4__avx512vnni, 6, seg_qu8_bilinear_ukernel__avx512bw,
+    [SEG_ISA_AVX512VNNI] = {seg_qu8_igemm_minmax_ukernel_6x64c4__avx512vnni, 6, 0, seg_qu8_bilinear_ukernel__avx512bw,
                             seg_qu8_upsample_row_ukernel__avx512, seg_qu8_argmax_row_ukernel__avx512,
                             seg_qu8_dot_ukernel_4x4__avx512vnni, 4, seg_qu8_modulate__avx2,
                             seg_qu8_balanced_sum__avx2},

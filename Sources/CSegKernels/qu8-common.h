@@ -3,6 +3,7 @@
 #define SEG_QU8_COMMON_H
 #pragma STDC FP_CONTRACT OFF
 #include <math.h>
+#include <stdatomic.h>
 
 #include "CSegKernels.h"
 
@@ -16,6 +17,8 @@ struct seg_qu8_conv_weights {
     float *mult;    /* [cout64] */
     float *fbias;   /* [cout64] */
     int8_t *w;      /* group g at w + g·taps·cin4·64: [taps][cin4/4][min(64, cout16 − 64g)][4] */
+    _Atomic(int16_t *) w16; /* the AVX2 kernel's, made on its first use (seg_qu8_igemm_weights): the same
+                               values widened, group g at w16 + g·taps·cin4·64: [taps][cin4/2][gn][2] */
     void *mem;
     int8_t *wk;     /* cout ≤ SEG_QU8_NARROW only (else NULL): [cout][taps][k64], k64 = round_up(cin4, 64),
                        zero past cin: the reduction-vectorised (dot) kernels' packing */
@@ -94,6 +97,7 @@ typedef void (*seg_qu8_dot_fn)(size_t mr, size_t nc, size_t ks, size_t kc, const
 typedef struct seg_qu8_ukernels {
     seg_qu8_igemm_fn igemm;
     size_t igemm_mr;
+    int igemm_w16;           /* igemm reads the widened weights (w16, passed as its int8_t pointer) */
     seg_qu8_bilinear_fn bilinear;
     seg_qu8_upsample_row_fn upsample_row;
     seg_qu8_argmax_row_fn argmax_row;
@@ -112,9 +116,12 @@ const seg_qu8_ukernels *seg_qu8_ukernels_get(seg_isa isa);
 void seg_qu8_igemm_minmax_ukernel_1x64c4__scalar(size_t, size_t, size_t, size_t, const uint8_t *const *,
                                                  size_t, ptrdiff_t, const uint8_t *, const int8_t *,
                                                  void *, size_t, const seg_qu8_epilogue *);
-void seg_qu8_igemm_minmax_ukernel_4x8c4__avx2(size_t, size_t, size_t, size_t, const uint8_t *const *,
-                                              size_t, ptrdiff_t, const uint8_t *, const int8_t *,
-                                              void *, size_t, const seg_qu8_epilogue *);
+void seg_qu8_igemm_minmax_ukernel_6x16c2__avx2(size_t, size_t, size_t, size_t, const uint8_t *const *,
+                                               size_t, ptrdiff_t, const uint8_t *, const int8_t *,
+                                               void *, size_t, const seg_qu8_epilogue *);
+/* The weights uk->igemm takes for the group starting at output channel oc0 (the widened copy is made on the
+   first call, under a lock; a logically const cache). Aborts when memory runs out. */
+const int8_t *seg_qu8_igemm_weights(const seg_qu8_ukernels *uk, const seg_qu8_conv_weights *w, size_t oc0);
 void seg_qu8_igemm_minmax_ukernel_6x64c4__avx512vnni(size_t, size_t, size_t, size_t, const uint8_t *const *,
                                                      size_t, ptrdiff_t, const uint8_t *, const int8_t *,
                                                      void *, size_t, const seg_qu8_epilogue *);

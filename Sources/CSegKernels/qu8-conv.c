@@ -1,6 +1,8 @@
 /* int8 convolution: weight packing, indirection tables and the ISA-neutral driver. */
 #pragma STDC FP_CONTRACT OFF
 #include <math.h>
+#include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -86,8 +88,42 @@ seg_qu8_conv_weights *seg_qu8_conv_pack(size_t cout, size_t cin, size_t kh, size
     return p;
 }
 
+static pthread_mutex_t w16_lock = PTHREAD_MUTEX_INITIALIZER;
+
+const int8_t *seg_qu8_igemm_weights(const seg_qu8_ukernels *uk, const seg_qu8_conv_weights *w, size_t oc0) {
+    if (!uk->igemm_w16) return w->w + oc0 * w->taps * w->cin4;
+    seg_qu8_conv_weights *mw = (seg_qu8_conv_weights *)w;
+    int16_t *w16 = atomic_load_explicit(&mw->w16, memory_order_acquire);
+    if (!w16) {
+        pthread_mutex_lock(&w16_lock);
+        w16 = atomic_load_explicit(&mw->w16, memory_order_relaxed);
+        if (!w16) {
+            const size_t taps = w->taps, kc = w->cin4, cout16 = round_up(w->cout, 16);
+            w16 = aligned_alloc(64, round_up(taps * kc * cout16 * sizeof(int16_t), 64));
+            if (!w16) {
+                fprintf(stderr, "segstream: out of memory widening int8 weights\n");
+                abort();
+            }
+            for (size_t g = 0; g < w->ngroups; g++) {
+                const size_t o0 = g * SEG_QU8_GROUP;
+                const size_t gn = cout16 - o0 < SEG_QU8_GROUP ? cout16 - o0 : SEG_QU8_GROUP;
+                const int8_t *gw = w->w + o0 * taps * kc;
+                int16_t *gw16 = w16 + o0 * taps * kc;
+                for (size_t t = 0; t < taps; t++)
+                    for (size_t k = 0; k < kc; k++)
+                        for (size_t j = 0; j < gn; j++)
+                            gw16[((t * (kc / 2) + k / 2) * gn + j) * 2 + k % 2] = gw[((t * (kc / 4) + k / 4) * gn + j) * 4 + k % 4];
+            }
+            atomic_store_explicit(&mw->w16, w16, memory_order_release);
+        }
+        pthread_mutex_unlock(&w16_lock);
+    }
+    return (const int8_t *)(w16 + oc0 * w->taps * w->cin4);
+}
+
 void seg_qu8_conv_weights_free(seg_qu8_conv_weights *w) {
     if (!w) return;
+    free(atomic_load(&w->w16));
     free(w->wk);
     free(w->mem);
     free(w);
@@ -180,7 +216,7 @@ void seg_qu8_conv_isa(seg_isa isa, const seg_qu8_conv_args *a, size_t pixel_begi
         for (size_t g = 0; g < w->ngroups; g++) {
             size_t oc0 = g * SEG_QU8_GROUP;
             size_t nc = w->cout - oc0 < SEG_QU8_GROUP ? w->cout - oc0 : SEG_QU8_GROUP;
-            const int8_t *gw = w->w + oc0 * taps * kc;
+            const int8_t *gw = seg_qu8_igemm_weights(uk, w, oc0);
             seg_qu8_epilogue e = e0;
             e.bias = w->bias + oc0;
             e.mult = w->mult + oc0;

@@ -133,7 +133,7 @@ void seg_qu8_stem_conv_variant(seg_isa isa, const seg_qu8_stem_args *a, size_t o
             const size_t m = out_w - ox < mr ? out_w - ox : mr;
             for (size_t i = 0; i < m; i++)
                 for (size_t t = 0; t < 9; t++) ptrs[i * 9 + t] = rows[t / 3] + (2 * (ox + i) + t % 3) * 4;
-            uk->igemm(m, w->cout, 9, 4, ptrs, 9, 0, zrow, w->w, y + ox * a->y_stride, a->y_stride, &e);
+            uk->igemm(m, w->cout, 9, 4, ptrs, 9, 0, zrow, seg_qu8_igemm_weights(uk, w, 0), y + ox * a->y_stride, a->y_stride, &e);
         }
     }
 }
