@@ -42,8 +42,8 @@ typedef struct {
 
 static void *worker(void *p) {
     job *j = p;
-    if (j->wino) seg_qu8_winograd43_isa(SEG_ISA_AVX512VNNI, j->wa, j->b, j->e, j->scratch);
-    else seg_qu8_conv_isa(SEG_ISA_AVX512VNNI, j->a, j->b, j->e);
+    if (j->wino) seg_qu8_winograd43_isa(seg_isa_active(), j->wa, j->b, j->e, j->scratch);
+    else seg_qu8_conv_isa(seg_isa_active(), j->a, j->b, j->e);
     return NULL;
 }
 static double now(void) {
@@ -67,7 +67,11 @@ int main(int argc, char **argv) {
         custom = (shape){"custom", atoi(argv[2]), atoi(argv[3]), atoi(argv[4]), atoi(argv[5]), atoi(argv[6])};
         nshapes = 1;
     }
-    if (!seg_isa_supported(SEG_ISA_AVX512VNNI)) { fprintf(stderr, "needs AVX-512 VNNI\n"); return 69; }
+    if (!seg_qu8_winograd43_isa_has_kernels(seg_isa_active())) {
+        fprintf(stderr, "needs AVX2 or AVX-512 VNNI (SEGSTREAM_ISA)\n");
+        return 69;
+    }
+    printf("isa %s\n", seg_isa_name(seg_isa_active()));
     printf("%-34s %9s %9s %7s %7s %6s %6s\n", "shape (output size)", "igemm ms", "wino ms", "igemm", "wino", "ratio",
            "slices");
     for (size_t s = 0; s < nshapes; s++) {

@@ -1,5 +1,5 @@
 /* AVX2 kernels of the int8 Winograd F(4×4,3×3) (contracts in qu8-winograd43.h): the input transform 16
-   channels per ymm, a 4-tile × 16-channel vpmaddwd GEMM (int16 pairs → exact int32, the same products as
+   channels per ymm, a 6-tile × 16-channel vpmaddwd GEMM (int16 pairs → exact int32, the same products as
    vpdpwssd), and the int32 output transform with the dense kernels' float requantization. Without VNNI the
    dense AVX2 conv also runs on int16 vpmaddwd, so here Winograd keeps its whole 4× cut in multiplies. */
 #pragma STDC FP_CONTRACT OFF
@@ -9,7 +9,7 @@
 #include "qu8-winograd43.h"
 
 #define SEG_TARGET __attribute__((target("avx2,fma")))
-#define MR 4
+#define MR 6
 
 /* Bᵀ·d on int16 lanes (|values| ≤ 25500 throughout). */
 static inline SEG_TARGET void bt16(const __m256i d[6], __m256i o[6]) {
@@ -56,12 +56,13 @@ static inline SEG_TARGET __m256i bcast2(const int16_t *p) {
     return _mm256_set1_epi32(x);
 }
 
-SEG_TARGET void seg_qu8_wino_gemm_4x16__avx2(size_t mr, size_t nc, size_t kc2, const int16_t *v, size_t v_stride,
+SEG_TARGET void seg_qu8_wino_gemm_6x16__avx2(size_t mr, size_t nc, size_t kc2, const int16_t *v, size_t v_stride,
                                              const int16_t *u, int32_t *m, size_t m_stride) {
     const size_t gn = (nc + 15) / 16 * 16;
     /* Rows past mr repeat the last one (their sums are computed and dropped). */
     const int16_t *v0 = v, *v1 = v + (mr > 1 ? 1 : mr - 1) * v_stride, *v2 = v + (mr > 2 ? 2 : mr - 1) * v_stride;
-    const int16_t *v3 = v + (mr > 3 ? 3 : mr - 1) * v_stride;
+    const int16_t *v3 = v + (mr > 3 ? 3 : mr - 1) * v_stride, *v4 = v + (mr > 4 ? 4 : mr - 1) * v_stride;
+    const int16_t *v5 = v + (mr > 5 ? 5 : mr - 1) * v_stride;
     for (size_t j = 0; j < gn; j += 16) {
         __m256i acc[MR][2];
         for (int i = 0; i < MR; i++) acc[i][0] = acc[i][1] = _mm256_setzero_si256();
@@ -73,7 +74,7 @@ SEG_TARGET void seg_qu8_wino_gemm_4x16__avx2(size_t mr, size_t nc, size_t kc2, c
     x = bcast2(P + k);                                                               \
     acc[I][0] = _mm256_add_epi32(acc[I][0], _mm256_madd_epi16(x, w0));              \
     acc[I][1] = _mm256_add_epi32(acc[I][1], _mm256_madd_epi16(x, w1));
-            ROW(0, v0) ROW(1, v1) ROW(2, v2) ROW(3, v3)
+            ROW(0, v0) ROW(1, v1) ROW(2, v2) ROW(3, v3) ROW(4, v4) ROW(5, v5)
 #undef ROW
         }
         for (size_t i = 0; i < mr && i < MR; i++) {

@@ -210,8 +210,8 @@ static const seg_qu8_wino_ukernels scalar_kernels = {
 };
 static const seg_qu8_wino_ukernels avx2_kernels = {
     .input = seg_qu8_wino_input__avx2,
-    .gemm = seg_qu8_wino_gemm_4x16__avx2,
-    .gemm_mr = 4,
+    .gemm = seg_qu8_wino_gemm_6x16__avx2,
+    .gemm_mr = 6,
     .output = seg_qu8_wino_output__avx2,
 };
 static const seg_qu8_wino_ukernels avx512vnni_kernels = {

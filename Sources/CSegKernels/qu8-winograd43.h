@@ -64,7 +64,7 @@ typedef struct seg_qu8_wino_ukernels {
 } seg_qu8_wino_ukernels;
 
 void seg_qu8_wino_input__avx2(size_t, size_t, const uint8_t *const[36], int16_t *, size_t);
-void seg_qu8_wino_gemm_4x16__avx2(size_t, size_t, size_t, const int16_t *, size_t, const int16_t *, int32_t *, size_t);
+void seg_qu8_wino_gemm_6x16__avx2(size_t, size_t, size_t, const int16_t *, size_t, const int16_t *, int32_t *, size_t);
 void seg_qu8_wino_output__avx2(size_t, const int32_t *, size_t, const seg_qu8_wino_epilogue *, uint8_t *const[16],
                                const uint8_t *const[16], int32_t *, int, int);
 void seg_qu8_wino_input__avx512vnni(size_t, size_t, const uint8_t *const[36], int16_t *, size_t);
