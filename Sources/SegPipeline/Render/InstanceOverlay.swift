@@ -30,9 +30,9 @@ public struct InstanceOverlay {
         precondition(count < Int(Int32.max), "too many segments")
         // Per segment: the signed change of each channel.
         var delta = [Int32](repeating: 0, count: 3 * (count + 1))
+        var channels = [Int32](repeating: 0, count: 3)   // one colour's channels, reused for every segment
         for k in 1...count {
             let c = Int(segmentClasses[k - 1]), shade = Self.shades[instanceIDs[k - 1] % Self.shades.count]
-            var channels = [Int32](repeating: 0, count: 3)
             if picture.isYUV420 {
                 seg_yuv709_from_rgb(colors[3 * c], colors[3 * c + 1], colors[3 * c + 2], &channels)
                 channels[0] -= 16; channels[1] -= 128; channels[2] -= 128
