@@ -95,24 +95,13 @@ SEG_TARGET void seg_qu8_igemm_minmax_ukernel_6x16c2__avx2(size_t mr, size_t nc, 
             for (size_t k = 0; k < kc; k += 2, wt += gn * 2) {
                 const __m256i w0 = _mm256_load_si256((const __m256i *)wt);
                 const __m256i w1 = _mm256_load_si256((const __m256i *)(wt + 16));
-                __m256i x = bcast_pair(xt + k);
-                c00 = _mm256_add_epi32(c00, _mm256_madd_epi16(x, w0));
-                c01 = _mm256_add_epi32(c01, _mm256_madd_epi16(x, w1));
-                x = bcast_pair(xt + kcs + k);
-                c10 = _mm256_add_epi32(c10, _mm256_madd_epi16(x, w0));
-                c11 = _mm256_add_epi32(c11, _mm256_madd_epi16(x, w1));
-                x = bcast_pair(xt + 2 * kcs + k);
-                c20 = _mm256_add_epi32(c20, _mm256_madd_epi16(x, w0));
-                c21 = _mm256_add_epi32(c21, _mm256_madd_epi16(x, w1));
-                x = bcast_pair(xt + 3 * kcs + k);
-                c30 = _mm256_add_epi32(c30, _mm256_madd_epi16(x, w0));
-                c31 = _mm256_add_epi32(c31, _mm256_madd_epi16(x, w1));
-                x = bcast_pair(xt + 4 * kcs + k);
-                c40 = _mm256_add_epi32(c40, _mm256_madd_epi16(x, w0));
-                c41 = _mm256_add_epi32(c41, _mm256_madd_epi16(x, w1));
-                x = bcast_pair(xt + 5 * kcs + k);
-                c50 = _mm256_add_epi32(c50, _mm256_madd_epi16(x, w0));
-                c51 = _mm256_add_epi32(c51, _mm256_madd_epi16(x, w1));
+                __m256i x;
+#define ROW(I, C0, C1)                                      \
+    x = bcast_pair(xt + (I) * kcs + k);                     \
+    C0 = _mm256_add_epi32(C0, _mm256_madd_epi16(x, w0));   \
+    C1 = _mm256_add_epi32(C1, _mm256_madd_epi16(x, w1));
+                ROW(0, c00, c01) ROW(1, c10, c11) ROW(2, c20, c21) ROW(3, c30, c31) ROW(4, c40, c41) ROW(5, c50, c51)
+#undef ROW
             }
         }
         const __m256i acc[MR][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}, {c40, c41}, {c50, c51}};

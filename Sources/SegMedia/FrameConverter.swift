@@ -204,6 +204,9 @@ public final class FrameConverter {
     private let networkScratch = PixelPlanes()
     private let rgbScratch = AlignedBuffer()
     private let yuvScaler = Scaler()
+    /// The last source colours and their matrix change to BT.709 limited (nil: none needed), kept so that a stream
+    /// does not work them out again frame after frame.
+    private var yuvAffine: (source: ColorDetails, coefficients: [Int32]?)?
 
     /// Packed RGB output interpolates chroma horizontally (`SWS_FULL_CHR_H_INT`): without it swscale's packed
     /// RGB writers reuse one chroma sample per pixel pair, which rings at colour edges (measured: up to 132
@@ -236,7 +239,8 @@ public final class FrameConverter {
                                     dstColor: isRGB ? .bt709Limited : source, flags: quality.swsFlags)
             }
         }
-        if !isRGB, let k = source.yuvAffine(to: .bt709Limited) {
+        if yuvAffine?.source != source { yuvAffine = (source, isRGB ? nil : source.yuvAffine(to: .bt709Limited)) }
+        if let k = yuvAffine?.coefficients {
             seg_yuv420_affine(planes.y, planes.lumaStride, planes.u, planes.v, planes.chromaStride, planes.width, planes.height, k)
         }
     }

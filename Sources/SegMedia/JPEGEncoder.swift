@@ -22,6 +22,9 @@ public final class JPEGEncoder: @unchecked Sendable {
         MediaLibrary.ensureInitialized()
     }
 
+    /// BT.709 limited range to JFIF's full-range BT.601 (`seg_yuv420_affine`'s coefficients).
+    private static let toJFIF = ColorDetails.bt709Limited.yuvAffine(to: ColorDetails(matrix: SWS_CS_ITU601, fullRange: true))
+
     /// The JPEG file of one YUV 4:2:0 picture (limited-range BT.709, as the annotated frames are). Odd sizes lose
     /// their last column or row.
     public func encode(_ picture: YUV420Planes) throws -> [UInt8] {
@@ -41,7 +44,7 @@ public final class JPEGEncoder: @unchecked Sendable {
             }
         }
         let f = yuv.raw
-        if let k = ColorDetails.bt709Limited.yuvAffine(to: ColorDetails(matrix: SWS_CS_ITU601, fullRange: true)) {
+        if let k = Self.toJFIF {
             seg_yuv420_affine(f.pointee.data.0, Int(f.pointee.linesize.0), f.pointee.data.1, f.pointee.data.2,
                               Int(f.pointee.linesize.1), w, h, k)
         }
